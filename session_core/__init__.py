@@ -1,0 +1,1 @@
+"""A CDI 2.21-compatible session core (SuperTokens Core Driver Interface) over HTTP."""

@@ -1,0 +1,23 @@
+"""Storage behind one small async interface (``base.Storage``)."""
+
+from session_core.storage.base import (
+    DynamicKeyRow,
+    LockedSession,
+    SessionRow,
+    StaticKeyRow,
+    Storage,
+    StorageError,
+    UnsupportedDatabaseURL,
+    open_storage,
+)
+
+__all__ = [
+    "DynamicKeyRow",
+    "LockedSession",
+    "SessionRow",
+    "StaticKeyRow",
+    "Storage",
+    "StorageError",
+    "UnsupportedDatabaseURL",
+    "open_storage",
+]

@@ -1,0 +1,1 @@
+"""Python code generated from ``protos/`` (``./dev gen``); the subpackages are not committed."""

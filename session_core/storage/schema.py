@@ -1,0 +1,117 @@
+"""Schema, migrations and the small helpers both storage backends share.
+
+Tables follow cdi-2.21.md §4.4 and §5, plus ``user_last_active`` and ``schema_version``.
+JSON columns are ``TEXT`` holding JSON (not ``jsonb``): the text round-trips exactly and
+both dialects treat it the same way.
+
+Migrations are append-only: ``(version, statements)`` pairs, applied in order inside one
+transaction each and recorded in ``schema_version``. Never edit a released entry; add one.
+"""
+
+from __future__ import annotations
+
+import json
+from contextvars import ContextVar, Token
+from typing import Any, Final, Generic, TypeVar
+
+from session_core.storage.base import JSONObject
+
+SCHEMA_VERSION_TABLE: Final = (
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " version INTEGER NOT NULL PRIMARY KEY,"
+    " applied_at BIGINT NOT NULL)"
+)
+
+# The two dialects only differ in spelling details, so version 1 is one text per dialect
+# rather than a generator; that keeps each readable as plain SQL.
+_V1_SQLITE: Final = (
+    """CREATE TABLE session_info (
+        session_handle VARCHAR(255) NOT NULL PRIMARY KEY,
+        user_id VARCHAR(128) NOT NULL,
+        refresh_token_hash_2 VARCHAR(128) NOT NULL,
+        session_data TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        created_at_time BIGINT NOT NULL,
+        jwt_user_payload TEXT NOT NULL,
+        use_static_key BOOLEAN NOT NULL
+    )""",
+    "CREATE INDEX session_info_user_id_idx ON session_info (user_id, expires_at)",
+    "CREATE INDEX session_info_expires_at_idx ON session_info (expires_at)",
+    """CREATE TABLE session_access_token_signing_keys (
+        created_at_time BIGINT NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL
+    )""",
+    """CREATE TABLE jwt_signing_keys (
+        key_id VARCHAR(255) NOT NULL PRIMARY KEY,
+        key_string TEXT NOT NULL,
+        algorithm VARCHAR(10) NOT NULL,
+        created_at BIGINT NOT NULL
+    )""",
+    "CREATE INDEX jwt_signing_keys_algorithm_idx ON jwt_signing_keys (algorithm, created_at)",
+    """CREATE TABLE key_value (
+        name VARCHAR(128) NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL,
+        created_at_time BIGINT NOT NULL
+    )""",
+    """CREATE TABLE user_last_active (
+        user_id VARCHAR(128) NOT NULL PRIMARY KEY,
+        last_active_time BIGINT NOT NULL
+    )""",
+)
+
+# PostgreSQL accepts the same DDL; it is spelled out separately so a later
+# dialect-specific change (e.g. a partial index) has an obvious place to go.
+_V1_POSTGRES: Final = _V1_SQLITE
+
+SQLITE_MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = ((1, _V1_SQLITE),)
+POSTGRES_MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = ((1, _V1_POSTGRES),)
+LATEST_VERSION: Final = 1
+
+
+def encode_json(value: JSONObject) -> str:
+    """JSON text for a JSON column.
+
+    ``ensure_ascii`` stays on: lone surrogates (valid in Python strings decoded from JSON
+    escapes) would otherwise be unencodable as UTF-8 and PostgreSQL would reject the row.
+    """
+    return json.dumps(value, separators=(",", ":"))
+
+
+def decode_json(text: str) -> JSONObject:
+    value: Any = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("JSON column does not hold an object")
+    return value
+
+
+T = TypeVar("T")
+
+
+class HeldConnection(Generic[T]):
+    """Which connection the current task holds inside a ``lock_session`` block.
+
+    Reads issued inside the block run on that connection: otherwise, on PostgreSQL, a
+    block waiting for a pool connection while its siblings wait for its row lock would
+    deadlock, and on SQLite reads would miss the block's own uncommitted update. Writes
+    inside the block are refused: on SQLite they would wait for the (non-reentrant) write
+    lock the block holds, on PostgreSQL they could wait for the block's own row lock.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._var: ContextVar[T | None] = ContextVar(name, default=None)
+
+    def get(self) -> T | None:
+        return self._var.get()
+
+    def set(self, conn: T) -> Token[T | None]:
+        return self._var.set(conn)
+
+    def reset(self, token: Token[T | None]) -> None:
+        self._var.reset(token)
+
+    def refuse_write(self, method: str) -> None:
+        if self._var.get() is not None:
+            raise RuntimeError(
+                f"{method}() called inside a lock_session block of the same storage; "
+                "it would deadlock. Call it after the block exits."
+            )

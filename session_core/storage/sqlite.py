@@ -1,0 +1,527 @@
+"""SQLite storage: one file, safe for several cores on one host.
+
+Two connections: a *writer* guarded by an ``asyncio.Lock`` (every write is one
+``BEGIN IMMEDIATE`` transaction, so the file lock also serialises other processes) and a
+*reader* that sees committed data only (WAL lets it read while a write is open). The
+writer runs ``synchronous=FULL``: WAL's default ``NORMAL`` may lose the last commits on
+power loss, and an acknowledged refresh-token rotation must survive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Final
+
+import aiosqlite
+
+from session_core.storage.base import (
+    DynamicKeyRow,
+    JSONObject,
+    SessionRow,
+    StaticKeyRow,
+    StorageError,
+    UnsupportedDatabaseURL,
+)
+from session_core.storage.schema import (
+    LATEST_VERSION,
+    SCHEMA_VERSION_TABLE,
+    SQLITE_MIGRATIONS,
+    HeldConnection,
+    decode_json,
+    encode_json,
+)
+
+_PREFIX: Final = "sqlite:///"
+_SESSION_COLUMNS: Final = (
+    "session_handle, user_id, refresh_token_hash_2, session_data, expires_at,"
+    " created_at_time, jwt_user_payload, use_static_key"
+)
+# SQLite's default host-parameter limit is 32766; stay far below it.
+_SELECT_SESSION: Final = f"SELECT {_SESSION_COLUMNS} FROM session_info WHERE session_handle = ?"  # noqa: S608
+_INSERT_SESSION: Final = (
+    f"INSERT INTO session_info ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+)
+_IN_CHUNK: Final = 500
+
+Params = Sequence[Any]
+
+
+def sqlite_path_from_url(url: str) -> Path:
+    """``sqlite:///`` + a path: ``sqlite:////abs/core.db`` or ``sqlite:///rel/core.db``.
+
+    The path is taken literally (no percent-decoding, no query string). In-memory
+    databases are refused: the reader and writer connections would see two different ones.
+    """
+    if not url.startswith(_PREFIX) or len(url) == len(_PREFIX):
+        raise UnsupportedDatabaseURL("SQLite URL must look like sqlite:///path/to/core.db")
+    raw = url[len(_PREFIX) :]
+    if raw == ":memory:" or raw.startswith("file:"):
+        raise UnsupportedDatabaseURL("SQLite URL must name a file, not :memory: or a file: URI")
+    return Path(raw)
+
+
+def _session_from_row(r: sqlite3.Row | tuple[Any, ...]) -> SessionRow:
+    return SessionRow(
+        session_handle=str(r[0]),
+        user_id=str(r[1]),
+        refresh_token_hash_2=str(r[2]),
+        session_data=decode_json(r[3]),
+        expires_at=int(r[4]),
+        created_at_time=int(r[5]),
+        jwt_user_payload=decode_json(r[6]),
+        use_static_key=bool(r[7]),
+    )
+
+
+def _dynamic_keys(rows: Iterable[Any]) -> list[DynamicKeyRow]:
+    return [DynamicKeyRow(created_at_time=int(r[0]), value=str(r[1])) for r in rows]
+
+
+def _static_keys(rows: Iterable[Any]) -> list[StaticKeyRow]:
+    return [
+        StaticKeyRow(
+            key_id=str(r[0]), key_string=str(r[1]), algorithm=str(r[2]), created_at=int(r[3])
+        )
+        for r in rows
+    ]
+
+
+def _error(action: str, exc: sqlite3.Error) -> StorageError:
+    # sqlite3 messages name tables/constraints, never data, so they are safe to surface.
+    return StorageError(f"SQLite {action} failed: {type(exc).__name__}: {exc}")
+
+
+async def _fetch(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> list[Any]:
+    return list(await conn.execute_fetchall(sql, params))
+
+
+async def _count(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> int:
+    async with conn.execute(sql, params) as cur:
+        return int(cur.rowcount)
+
+
+class _LockedSession:
+    """The ``LockedSession`` handed out by ``SQLiteStorage.lock_session``."""
+
+    def __init__(self, conn: aiosqlite.Connection, row: SessionRow | None) -> None:
+        self._conn = conn
+        self._row = row
+        self._open = True
+
+    @property
+    def row(self) -> SessionRow | None:
+        return self._row
+
+    async def set_refresh_token_hash_2(self, refresh_token_hash_2: str, expires_at: int) -> None:
+        if not self._open:
+            raise RuntimeError("the lock_session block has already exited")
+        if self._row is None:
+            raise LookupError("no session row is locked, nothing to update")
+        try:
+            await _fetch(
+                self._conn,
+                "UPDATE session_info SET refresh_token_hash_2 = ?, expires_at = ?"
+                " WHERE session_handle = ?",
+                (refresh_token_hash_2, expires_at, self._row.session_handle),
+            )
+        except sqlite3.Error as exc:
+            raise _error("set_refresh_token_hash_2", exc) from exc
+        self._row = replace(
+            self._row, refresh_token_hash_2=refresh_token_hash_2, expires_at=expires_at
+        )
+
+    def close(self) -> None:
+        self._open = False
+
+
+class SQLiteStorage:
+    """``Storage`` on a SQLite file (see the module docstring for the locking model)."""
+
+    def __init__(
+        self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+        self._held: HeldConnection[aiosqlite.Connection] = HeldConnection(f"sqlite-{id(self)}")
+        self._closed = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+    @classmethod
+    async def open(cls, url: str, *, busy_timeout_ms: int = 10_000) -> SQLiteStorage:
+        """Open ``url``, creating the file (mode 0600: it holds signing keys) and parent
+        directories, then create or migrate the schema.
+
+        ``busy_timeout_ms`` bounds how long a write waits for another process's write.
+        """
+        path = sqlite_path_from_url(url)
+        writer: aiosqlite.Connection | None = None
+        reader: aiosqlite.Connection | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Create the file ourselves so it is private; SQLite gives -wal/-shm the same mode.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            writer = await _connect(path, busy_timeout_ms)
+            mode = await _fetch(writer, "PRAGMA journal_mode = WAL")
+            if str(mode[0][0]).lower() != "wal":
+                raise StorageError(f"SQLite refused WAL mode (journal_mode={mode[0][0]})")
+            await _migrate(writer)
+            reader = await _connect(path, busy_timeout_ms)
+            await _fetch(reader, "PRAGMA query_only = ON")
+        except BaseException as exc:
+            for conn in (reader, writer):
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise _error(f"open of {path}", exc) from exc
+            if isinstance(exc, OSError):
+                raise StorageError(f"cannot create SQLite database {path}: {exc.strerror}") from exc
+            raise
+        return cls(path, writer, reader)
+
+    async def close(self) -> None:
+        """Close both connections (idempotent); waits for an open write to finish."""
+        if self._closed:
+            return
+        self._closed = True
+        async with self._write_lock:
+            for conn in (self._reader, self._writer):
+                with contextlib.suppress(sqlite3.Error):
+                    await conn.close()
+
+    async def schema_version(self) -> int:
+        rows = await self._read("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        return int(rows[0][0])
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("SQLite storage is closed")
+
+    async def _read(self, sql: str, params: Params = ()) -> list[Any]:
+        self._check_open()
+        # Inside this task's lock_session block, read through the block's transaction.
+        conn = self._held.get() or self._reader
+        try:
+            return await _fetch(conn, sql, params)
+        except sqlite3.Error as exc:
+            raise _error("read", exc) from exc
+
+    @asynccontextmanager
+    async def _write(self, method: str) -> AsyncIterator[aiosqlite.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction on the writer; commit on success."""
+        self._held.refuse_write(method)
+        async with self._write_lock:
+            self._check_open()
+            conn = self._writer
+            try:
+                await _fetch(conn, "BEGIN IMMEDIATE")
+                yield conn
+                await _fetch(conn, "COMMIT")
+            except BaseException as exc:
+                # aiosqlite runs statements in order on its thread, so this ROLLBACK
+                # also follows a BEGIN/COMMIT whose await was cancelled.
+                with contextlib.suppress(sqlite3.Error):
+                    await _fetch(conn, "ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise _error(method, exc) from exc
+                raise
+
+    # -- sessions -----------------------------------------------------------------------------
+    async def insert_session(self, row: SessionRow) -> None:
+        async with self._write("insert_session") as conn:
+            await _fetch(
+                conn,
+                _INSERT_SESSION,
+                (
+                    row.session_handle,
+                    row.user_id,
+                    row.refresh_token_hash_2,
+                    encode_json(row.session_data),
+                    row.expires_at,
+                    row.created_at_time,
+                    encode_json(row.jwt_user_payload),
+                    1 if row.use_static_key else 0,
+                ),
+            )
+
+    async def get_session(self, session_handle: str) -> SessionRow | None:
+        rows = await self._read(
+            _SELECT_SESSION,
+            (session_handle,),
+        )
+        return _session_from_row(rows[0]) if rows else None
+
+    @asynccontextmanager
+    async def lock_session(self, session_handle: str) -> AsyncIterator[_LockedSession]:
+        """Hold the database write lock (and this storage's writer) for the block.
+
+        The whole file is locked, not just the row: keep the block short and free of
+        slow awaits. Reads of this storage inside the block see the block's own update.
+        """
+        async with self._write("lock_session") as conn:
+            try:
+                rows = await _fetch(
+                    conn,
+                    _SELECT_SESSION,
+                    (session_handle,),
+                )
+            except sqlite3.Error as exc:
+                raise _error("lock_session", exc) from exc
+            locked = _LockedSession(conn, _session_from_row(rows[0]) if rows else None)
+            token = self._held.set(conn)
+            try:
+                yield locked
+            finally:
+                self._held.reset(token)
+                locked.close()
+
+    async def update_session(
+        self,
+        session_handle: str,
+        *,
+        now_ms: int,
+        session_data: JSONObject | None = None,
+        jwt_user_payload: JSONObject | None = None,
+    ) -> bool:
+        sets: list[str] = []
+        params: list[Any] = []
+        if session_data is not None:
+            sets.append("session_data = ?")
+            params.append(encode_json(session_data))
+        if jwt_user_payload is not None:
+            sets.append("jwt_user_payload = ?")
+            params.append(encode_json(jwt_user_payload))
+        async with self._write("update_session") as conn:
+            if not sets:  # nothing to change: report whether a live row exists
+                rows = await _fetch(
+                    conn,
+                    "SELECT 1 FROM session_info WHERE session_handle = ? AND expires_at > ?",
+                    (session_handle, now_ms),
+                )
+            else:
+                rows = await _fetch(
+                    conn,
+                    f"UPDATE session_info SET {', '.join(sets)}"  # noqa: S608 - fixed column names
+                    " WHERE session_handle = ? AND expires_at > ? RETURNING 1",
+                    (*params, session_handle, now_ms),
+                )
+        return bool(rows)
+
+    async def delete_sessions(self, session_handles: list[str]) -> list[str]:
+        """Returns the deleted handles in the order given (each once)."""
+        wanted = list(dict.fromkeys(session_handles))
+        if not wanted:
+            self._held.refuse_write("delete_sessions")
+            return []
+        deleted: set[str] = set()
+        async with self._write("delete_sessions") as conn:
+            for i in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[i : i + _IN_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                rows = await _fetch(
+                    conn,
+                    f"DELETE FROM session_info WHERE session_handle IN ({marks})"  # noqa: S608
+                    " RETURNING session_handle",
+                    chunk,
+                )
+                deleted.update(str(r[0]) for r in rows)
+        return [h for h in wanted if h in deleted]
+
+    async def delete_sessions_of_user(self, user_id: str, now_ms: int) -> list[str]:
+        async with self._write("delete_sessions_of_user") as conn:
+            rows = await _fetch(
+                conn,
+                "DELETE FROM session_info WHERE user_id = ? AND expires_at >= ?"
+                " RETURNING session_handle",
+                (user_id, now_ms),
+            )
+        return [str(r[0]) for r in rows]
+
+    async def get_session_handles_of_user(self, user_id: str, now_ms: int) -> list[str]:
+        rows = await self._read(
+            "SELECT session_handle FROM session_info WHERE user_id = ? AND expires_at >= ?"
+            " ORDER BY created_at_time, session_handle",
+            (user_id, now_ms),
+        )
+        return [str(r[0]) for r in rows]
+
+    async def delete_expired_sessions(self, now_ms: int) -> int:
+        async with self._write("delete_expired_sessions") as conn:
+            return await _count(conn, "DELETE FROM session_info WHERE expires_at <= ?", (now_ms,))
+
+    async def update_user_last_active(self, user_id: str, now_ms: int) -> None:
+        async with self._write("update_user_last_active") as conn:
+            await _fetch(
+                conn,
+                "INSERT INTO user_last_active (user_id, last_active_time) VALUES (?, ?)"
+                " ON CONFLICT (user_id) DO UPDATE SET last_active_time = excluded.last_active_time",
+                (user_id, now_ms),
+            )
+
+    async def get_user_last_active(self, user_id: str) -> int | None:
+        rows = await self._read(
+            "SELECT last_active_time FROM user_last_active WHERE user_id = ?", (user_id,)
+        )
+        return int(rows[0][0]) if rows else None
+
+    # -- key/value ------------------------------------------------------------------------------
+    async def get_or_create_value(
+        self, name: str, make_value: Callable[[], str], now_ms: int
+    ) -> str:
+        self._held.refuse_write("get_or_create_value")
+        sql = "SELECT value FROM key_value WHERE name = ?"
+        rows = await self._read(sql, (name,))
+        if rows:
+            return str(rows[0][0])
+        async with self._write("get_or_create_value") as conn:
+            rows = await _fetch(conn, sql, (name,))
+            if rows:  # another coroutine or process won the race
+                return str(rows[0][0])
+            value = make_value()
+            await _fetch(
+                conn,
+                "INSERT INTO key_value (name, value, created_at_time) VALUES (?, ?, ?)",
+                (name, value, now_ms),
+            )
+            return value
+
+    # -- signing keys ---------------------------------------------------------------------------
+    async def get_dynamic_keys(self) -> list[DynamicKeyRow]:
+        return _dynamic_keys(
+            await self._read(
+                "SELECT created_at_time, value FROM session_access_token_signing_keys"
+                " ORDER BY created_at_time DESC"
+            )
+        )
+
+    async def add_dynamic_key_unless_newer_exists(
+        self, make_key: Callable[[], Awaitable[DynamicKeyRow]], newer_than: int
+    ) -> list[DynamicKeyRow]:
+        """``make_key`` runs inside the write transaction, and only when a key is needed."""
+        self._held.refuse_write("add_dynamic_key_unless_newer_exists")
+        keys = await self.get_dynamic_keys()
+        if any(k.created_at_time >= newer_than for k in keys):
+            return keys  # fast path: no write lock when a fresh key exists
+        async with self._write("add_dynamic_key_unless_newer_exists") as conn:
+            fresh = await _fetch(
+                conn,
+                "SELECT 1 FROM session_access_token_signing_keys WHERE created_at_time >= ?"
+                " LIMIT 1",
+                (newer_than,),
+            )
+            if not fresh:
+                key = await make_key()
+                await _fetch(
+                    conn,
+                    "INSERT INTO session_access_token_signing_keys (created_at_time, value)"
+                    " VALUES (?, ?)",
+                    (key.created_at_time, key.value),
+                )
+            rows = await _fetch(
+                conn,
+                "SELECT created_at_time, value FROM session_access_token_signing_keys"
+                " ORDER BY created_at_time DESC",
+            )
+        return _dynamic_keys(rows)
+
+    async def delete_dynamic_keys_older_than(self, created_before: int) -> int:
+        async with self._write("delete_dynamic_keys_older_than") as conn:
+            return await _count(
+                conn,
+                "DELETE FROM session_access_token_signing_keys WHERE created_at_time < ?",
+                (created_before,),
+            )
+
+    async def get_static_keys(self, algorithm: str) -> list[StaticKeyRow]:
+        return _static_keys(
+            await self._read(
+                "SELECT key_id, key_string, algorithm, created_at FROM jwt_signing_keys"
+                " WHERE algorithm = ? ORDER BY created_at DESC, key_id DESC",
+                (algorithm,),
+            )
+        )
+
+    async def add_static_key_unless_exists(
+        self, make_key: Callable[[], Awaitable[StaticKeyRow]]
+    ) -> list[StaticKeyRow]:
+        """``make_key`` is always awaited (its algorithm is only known from the key), but
+        before taking the write lock; the candidate is dropped if a key already exists.
+        Call ``get_static_keys`` first to skip generating a key at every start."""
+        self._held.refuse_write("add_static_key_unless_exists")
+        key = await make_key()
+        async with self._write("add_static_key_unless_exists") as conn:
+            exists = await _fetch(
+                conn, "SELECT 1 FROM jwt_signing_keys WHERE algorithm = ? LIMIT 1", (key.algorithm,)
+            )
+            if not exists:
+                await _fetch(
+                    conn,
+                    "INSERT INTO jwt_signing_keys (key_id, key_string, algorithm, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (key.key_id, key.key_string, key.algorithm, key.created_at),
+                )
+            rows = await _fetch(
+                conn,
+                "SELECT key_id, key_string, algorithm, created_at FROM jwt_signing_keys"
+                " WHERE algorithm = ? ORDER BY created_at DESC, key_id DESC",
+                (key.algorithm,),
+            )
+        return _static_keys(rows)
+
+    # -- health -----------------------------------------------------------------------------------
+    async def ping(self) -> None:
+        """Reads a page of the file (``SELECT 1`` would not touch it)."""
+        await self._read("SELECT version FROM schema_version LIMIT 1")
+
+
+async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
+    # isolation_level=None: the sqlite3 module must not open transactions behind our back.
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await _fetch(conn, f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        await _fetch(conn, "PRAGMA synchronous = FULL")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+async def _migrate(conn: aiosqlite.Connection) -> None:
+    """Bring the schema to ``LATEST_VERSION`` under ``BEGIN IMMEDIATE``, so concurrent
+    opens from several processes apply each migration exactly once."""
+    await _fetch(conn, "BEGIN IMMEDIATE")
+    try:
+        await _fetch(conn, SCHEMA_VERSION_TABLE)
+        rows = await _fetch(conn, "SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        current = int(rows[0][0])
+        if current > LATEST_VERSION:
+            raise StorageError(
+                f"database schema version {current} is newer than this core supports"
+                f" ({LATEST_VERSION})"
+            )
+        for version, statements in SQLITE_MIGRATIONS:
+            if version <= current:
+                continue
+            for statement in statements:
+                await _fetch(conn, statement)
+            await _fetch(
+                conn,
+                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                (version, int(time.time() * 1000)),
+            )
+        await _fetch(conn, "COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            await _fetch(conn, "ROLLBACK")
+        raise

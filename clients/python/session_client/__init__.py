@@ -1,0 +1,1 @@
+"""Typed asyncio client for ``session.v1.SessionService``."""

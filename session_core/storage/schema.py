@@ -10,6 +10,7 @@ transaction each and recorded in ``schema_version``. Never edit a released entry
 
 from __future__ import annotations
 
+import asyncio
 import json
 from contextvars import ContextVar, Token
 from typing import Any, Final, Generic, TypeVar
@@ -95,22 +96,30 @@ class HeldConnection(Generic[T]):
     deadlock, and on SQLite reads would miss the block's own uncommitted update. Writes
     inside the block are refused: on SQLite they would wait for the (non-reentrant) write
     lock the block holds, on PostgreSQL they could wait for the block's own row lock.
+
+    The holder is the *task*: tasks created inside the block inherit the context
+    variable but are outsiders, so they use their own connections and simply wait.
     """
 
     def __init__(self, name: str) -> None:
-        self._var: ContextVar[T | None] = ContextVar(name, default=None)
+        self._var: ContextVar[tuple[asyncio.Task[Any] | None, T] | None] = ContextVar(
+            name, default=None
+        )
 
     def get(self) -> T | None:
-        return self._var.get()
+        held = self._var.get()
+        if held is None or held[0] is not asyncio.current_task():
+            return None
+        return held[1]
 
-    def set(self, conn: T) -> Token[T | None]:
-        return self._var.set(conn)
+    def set(self, conn: T) -> Token[tuple[asyncio.Task[Any] | None, T] | None]:
+        return self._var.set((asyncio.current_task(), conn))
 
-    def reset(self, token: Token[T | None]) -> None:
+    def reset(self, token: Token[tuple[asyncio.Task[Any] | None, T] | None]) -> None:
         self._var.reset(token)
 
     def refuse_write(self, method: str) -> None:
-        if self._var.get() is not None:
+        if self.get() is not None:
             raise RuntimeError(
                 f"{method}() called inside a lock_session block of the same storage; "
                 "it would deadlock. Call it after the block exits."

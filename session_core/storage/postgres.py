@@ -1,0 +1,485 @@
+"""PostgreSQL storage: an ``asyncpg`` pool, shared safely by any number of cores.
+
+Cross-process serialisation uses the database itself: ``SELECT ... FOR UPDATE`` for
+``lock_session``, transaction-scoped advisory locks for key creation and migrations
+(advisory locks are per database, so unrelated databases never contend), and
+``INSERT ... ON CONFLICT DO NOTHING`` for ``get_or_create_value``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from session_core.storage.base import (
+    DynamicKeyRow,
+    JSONObject,
+    SessionRow,
+    StaticKeyRow,
+    StorageError,
+)
+from session_core.storage.schema import (
+    LATEST_VERSION,
+    POSTGRES_MIGRATIONS,
+    SCHEMA_VERSION_TABLE,
+    HeldConnection,
+    decode_json,
+    encode_json,
+)
+
+# Advisory-lock keys ("SESS" + a small number); any constants would do, they only have to
+# be distinct from each other and from locks other software takes in the same database.
+_LOCK_MIGRATE: Final = 0x5345_5353_0000_0001
+_LOCK_DYNAMIC_KEYS: Final = 0x5345_5353_0000_0002
+_LOCK_STATIC_KEYS: Final = 0x5345_5353_0000_0003
+
+_SESSION_COLUMNS: Final = (
+    "session_handle, user_id, refresh_token_hash_2, session_data, expires_at,"
+    " created_at_time, jwt_user_payload, use_static_key"
+)
+_SELECT_SESSION: Final = f"SELECT {_SESSION_COLUMNS} FROM session_info WHERE session_handle = $1"  # noqa: S608
+_INSERT_SESSION: Final = (
+    f"INSERT INTO session_info ({_SESSION_COLUMNS})"  # noqa: S608
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+)
+_SELECT_DYNAMIC: Final = (
+    "SELECT created_at_time, value FROM session_access_token_signing_keys"
+    " ORDER BY created_at_time DESC"
+)
+_SELECT_STATIC: Final = (
+    "SELECT key_id, key_string, algorithm, created_at FROM jwt_signing_keys"
+    " WHERE algorithm = $1 ORDER BY created_at DESC, key_id DESC"
+)
+
+# What the driver raises when the server is unreachable, gone, or refuses a statement.
+# TimeoutError covers connect timeouts and ``command_timeout``.
+_DRIVER_ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+def _where(url: str) -> str:
+    """``host:port/database`` of ``url``: never the user's password."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "localhost"
+        port = parts.port or 5432
+    except ValueError:
+        return "<unparseable URL>"
+    return f"{host}:{port}{parts.path}"
+
+
+def _error(action: str, exc: BaseException) -> StorageError:
+    # asyncpg/OS messages name hosts, users, tables and constraints, not passwords or data
+    # (asyncpg does not echo parameter values), so they are safe to surface.
+    return StorageError(f"PostgreSQL {action} failed: {type(exc).__name__}: {exc}")
+
+
+def _rowcount(status: str) -> int:
+    """asyncpg returns the command tag, e.g. ``DELETE 3``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def _session_from_record(r: Any) -> SessionRow:
+    return SessionRow(
+        session_handle=str(r[0]),
+        user_id=str(r[1]),
+        refresh_token_hash_2=str(r[2]),
+        session_data=decode_json(r[3]),
+        expires_at=int(r[4]),
+        created_at_time=int(r[5]),
+        jwt_user_payload=decode_json(r[6]),
+        use_static_key=bool(r[7]),
+    )
+
+
+def _dynamic_keys(rows: Iterable[Any]) -> list[DynamicKeyRow]:
+    return [DynamicKeyRow(created_at_time=int(r[0]), value=str(r[1])) for r in rows]
+
+
+def _static_keys(rows: Iterable[Any]) -> list[StaticKeyRow]:
+    return [
+        StaticKeyRow(
+            key_id=str(r[0]), key_string=str(r[1]), algorithm=str(r[2]), created_at=int(r[3])
+        )
+        for r in rows
+    ]
+
+
+class _LockedSession:
+    """The ``LockedSession`` handed out by ``PostgresStorage.lock_session``."""
+
+    def __init__(self, conn: Any, row: SessionRow | None) -> None:
+        self._conn = conn
+        self._row = row
+        self._open = True
+
+    @property
+    def row(self) -> SessionRow | None:
+        return self._row
+
+    async def set_refresh_token_hash_2(self, refresh_token_hash_2: str, expires_at: int) -> None:
+        if not self._open:
+            raise RuntimeError("the lock_session block has already exited")
+        if self._row is None:
+            raise LookupError("no session row is locked, nothing to update")
+        try:
+            await self._conn.execute(
+                "UPDATE session_info SET refresh_token_hash_2 = $1, expires_at = $2"
+                " WHERE session_handle = $3",
+                refresh_token_hash_2,
+                expires_at,
+                self._row.session_handle,
+            )
+        except _DRIVER_ERRORS as exc:
+            raise _error("set_refresh_token_hash_2", exc) from exc
+        self._row = replace(
+            self._row, refresh_token_hash_2=refresh_token_hash_2, expires_at=expires_at
+        )
+
+    def close(self) -> None:
+        self._open = False
+
+
+class PostgresStorage:
+    """``Storage`` on PostgreSQL (see the module docstring for the locking model)."""
+
+    def __init__(self, pool: Any, where: str) -> None:
+        self._pool = pool
+        self.where = where
+        self._held: HeldConnection[Any] = HeldConnection(f"postgres-{id(self)}")
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        max_pool_size: int = 10,
+        min_pool_size: int = 1,
+        connect_timeout: float = 10.0,
+        command_timeout: float | None = 30.0,
+    ) -> PostgresStorage:
+        """Connect a pool to ``url`` (``postgresql://user[:pw]@host:port/db``) and create
+        or migrate the schema.
+
+        ``min_pool_size`` ≥ 1 makes an unreachable server fail here, at startup.
+        ``command_timeout`` bounds every statement, including waits for row and advisory
+        locks; exceeding it raises ``StorageError``.
+        """
+        if max_pool_size < 1 or not 0 <= min_pool_size <= max_pool_size:
+            raise ValueError("need 0 <= min_pool_size <= max_pool_size and max_pool_size >= 1")
+        where = _where(url)
+        try:
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=min_pool_size,
+                max_size=max_pool_size,
+                timeout=connect_timeout,
+                command_timeout=command_timeout,
+            )
+        except _DRIVER_ERRORS as exc:
+            raise StorageError(
+                f"cannot connect to PostgreSQL at {where}: {type(exc).__name__}: {exc}"
+            ) from exc
+        except Exception as exc:
+            # e.g. a malformed URL: the message could quote the URL, password included.
+            raise StorageError(
+                f"cannot connect to PostgreSQL at {where}: {type(exc).__name__}"
+            ) from None
+        storage = cls(pool, where)
+        try:
+            await storage._migrate()
+        except BaseException:
+            await pool.close()
+            raise
+        return storage
+
+    async def close(self) -> None:
+        """Close the pool (idempotent); waits for connections in use to be released."""
+        await self._pool.close()
+
+    async def schema_version(self) -> int:
+        async with self._conn("schema_version") as conn:
+            return int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+
+    async def _migrate(self) -> None:
+        """Bring the schema to ``LATEST_VERSION``; the advisory lock makes concurrent opens
+        from several processes apply each migration exactly once (DDL is transactional)."""
+        async with self._tx("migrate", _LOCK_MIGRATE) as conn:
+            await conn.execute(SCHEMA_VERSION_TABLE)
+            current = int(
+                await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            )
+            if current > LATEST_VERSION:
+                raise StorageError(
+                    f"database schema version {current} is newer than this core supports"
+                    f" ({LATEST_VERSION})"
+                )
+            for version, statements in POSTGRES_MIGRATIONS:
+                if version <= current:
+                    continue
+                for statement in statements:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
+                    version,
+                    int(time.time() * 1000),
+                )
+
+    # -- plumbing -------------------------------------------------------------------------------
+    @asynccontextmanager
+    async def _conn(self, action: str) -> AsyncIterator[Any]:
+        """A connection for a read or a single-statement write; driver errors (from
+        acquiring or from the body) become ``StorageError``.
+
+        Inside this task's ``lock_session`` block it is the block's connection, so a
+        read there never waits for the pool (whose connections may all be waiting for
+        the block's row lock).
+        """
+        held = self._held.get()
+        try:
+            if held is not None:
+                yield held
+            else:
+                async with self._pool.acquire() as conn:
+                    yield conn
+        except _DRIVER_ERRORS as exc:
+            raise _error(action, exc) from exc
+
+    @asynccontextmanager
+    async def _tx(self, method: str, advisory_lock: int | None = None) -> AsyncIterator[Any]:
+        """A write transaction on its own connection, optionally holding an advisory lock
+        until commit/rollback."""
+        self._held.refuse_write(method)
+        async with self._conn(method) as conn, conn.transaction():
+            if advisory_lock is not None:
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", advisory_lock)
+            yield conn
+
+    @asynccontextmanager
+    async def _write(self, method: str) -> AsyncIterator[Any]:
+        """A connection for a single-statement (auto-committed) write."""
+        self._held.refuse_write(method)
+        async with self._conn(method) as conn:
+            yield conn
+
+    # -- sessions ---------------------------------------------------------------------------------
+    async def insert_session(self, row: SessionRow) -> None:
+        async with self._write("insert_session") as conn:
+            await conn.execute(
+                _INSERT_SESSION,
+                row.session_handle,
+                row.user_id,
+                row.refresh_token_hash_2,
+                encode_json(row.session_data),
+                row.expires_at,
+                row.created_at_time,
+                encode_json(row.jwt_user_payload),
+                row.use_static_key,
+            )
+
+    async def get_session(self, session_handle: str) -> SessionRow | None:
+        async with self._conn("get_session") as conn:
+            record = await conn.fetchrow(_SELECT_SESSION, session_handle)
+        return _session_from_record(record) if record is not None else None
+
+    @asynccontextmanager
+    async def lock_session(self, session_handle: str) -> AsyncIterator[_LockedSession]:
+        """``SELECT ... FOR UPDATE`` in a transaction held for the block.
+
+        Only this row is locked; the block keeps one pool connection busy, so keep it
+        short. Reads of this storage inside the block use that connection.
+        """
+        async with self._tx("lock_session") as conn:
+            record = await conn.fetchrow(f"{_SELECT_SESSION} FOR UPDATE", session_handle)
+            locked = _LockedSession(conn, _session_from_record(record) if record else None)
+            token = self._held.set(conn)
+            try:
+                yield locked
+            finally:
+                self._held.reset(token)
+                locked.close()
+
+    async def update_session(
+        self,
+        session_handle: str,
+        *,
+        now_ms: int,
+        session_data: JSONObject | None = None,
+        jwt_user_payload: JSONObject | None = None,
+    ) -> bool:
+        sets: list[str] = []
+        params: list[Any] = [session_handle, now_ms]
+        if session_data is not None:
+            params.append(encode_json(session_data))
+            sets.append(f"session_data = ${len(params)}")
+        if jwt_user_payload is not None:
+            params.append(encode_json(jwt_user_payload))
+            sets.append(f"jwt_user_payload = ${len(params)}")
+        async with self._write("update_session") as conn:
+            if not sets:  # nothing to change: report whether a live row exists
+                found = await conn.fetchval(
+                    "SELECT 1 FROM session_info WHERE session_handle = $1 AND expires_at > $2",
+                    *params,
+                )
+            else:
+                found = await conn.fetchval(
+                    f"UPDATE session_info SET {', '.join(sets)}"  # noqa: S608 - fixed columns
+                    " WHERE session_handle = $1 AND expires_at > $2 RETURNING 1",
+                    *params,
+                )
+        return found is not None
+
+    async def delete_sessions(self, session_handles: list[str]) -> list[str]:
+        """Returns the deleted handles in the order given (each once)."""
+        self._held.refuse_write("delete_sessions")
+        wanted = list(dict.fromkeys(session_handles))
+        if not wanted:
+            return []
+        async with self._write("delete_sessions") as conn:
+            rows = await conn.fetch(
+                "DELETE FROM session_info WHERE session_handle = ANY($1::varchar[])"
+                " RETURNING session_handle",
+                wanted,
+            )
+        deleted = {str(r[0]) for r in rows}
+        return [h for h in wanted if h in deleted]
+
+    async def delete_sessions_of_user(self, user_id: str, now_ms: int) -> list[str]:
+        async with self._write("delete_sessions_of_user") as conn:
+            rows = await conn.fetch(
+                "DELETE FROM session_info WHERE user_id = $1 AND expires_at >= $2"
+                " RETURNING session_handle",
+                user_id,
+                now_ms,
+            )
+        return [str(r[0]) for r in rows]
+
+    async def get_session_handles_of_user(self, user_id: str, now_ms: int) -> list[str]:
+        async with self._conn("get_session_handles_of_user") as conn:
+            rows = await conn.fetch(
+                "SELECT session_handle FROM session_info WHERE user_id = $1 AND expires_at >= $2"
+                " ORDER BY created_at_time, session_handle",
+                user_id,
+                now_ms,
+            )
+        return [str(r[0]) for r in rows]
+
+    async def delete_expired_sessions(self, now_ms: int) -> int:
+        async with self._write("delete_expired_sessions") as conn:
+            status = await conn.execute("DELETE FROM session_info WHERE expires_at <= $1", now_ms)
+        return _rowcount(status)
+
+    async def update_user_last_active(self, user_id: str, now_ms: int) -> None:
+        async with self._write("update_user_last_active") as conn:
+            await conn.execute(
+                "INSERT INTO user_last_active (user_id, last_active_time) VALUES ($1, $2)"
+                " ON CONFLICT (user_id) DO UPDATE SET last_active_time = EXCLUDED.last_active_time",
+                user_id,
+                now_ms,
+            )
+
+    async def get_user_last_active(self, user_id: str) -> int | None:
+        async with self._conn("get_user_last_active") as conn:
+            value = await conn.fetchval(
+                "SELECT last_active_time FROM user_last_active WHERE user_id = $1", user_id
+            )
+        return int(value) if value is not None else None
+
+    # -- key/value ------------------------------------------------------------------------------
+    async def get_or_create_value(
+        self, name: str, make_value: Callable[[], str], now_ms: int
+    ) -> str:
+        """``make_value`` may run in several racing processes; only one result is stored
+        (``ON CONFLICT DO NOTHING`` waits for a concurrent inserter) and all return it."""
+        self._held.refuse_write("get_or_create_value")
+        sql = "SELECT value FROM key_value WHERE name = $1"
+        async with self._conn("get_or_create_value") as conn:
+            value = await conn.fetchval(sql, name)
+            if value is not None:
+                return str(value)
+            await conn.execute(
+                "INSERT INTO key_value (name, value, created_at_time) VALUES ($1, $2, $3)"
+                " ON CONFLICT (name) DO NOTHING",
+                name,
+                make_value(),
+                now_ms,
+            )
+            return str(await conn.fetchval(sql, name))
+
+    # -- signing keys -----------------------------------------------------------------------------
+    async def get_dynamic_keys(self) -> list[DynamicKeyRow]:
+        async with self._conn("get_dynamic_keys") as conn:
+            return _dynamic_keys(await conn.fetch(_SELECT_DYNAMIC))
+
+    async def add_dynamic_key_unless_newer_exists(
+        self, make_key: Callable[[], Awaitable[DynamicKeyRow]], newer_than: int
+    ) -> list[DynamicKeyRow]:
+        """``make_key`` runs under the advisory lock, and only when a key is needed."""
+        self._held.refuse_write("add_dynamic_key_unless_newer_exists")
+        keys = await self.get_dynamic_keys()
+        if any(k.created_at_time >= newer_than for k in keys):
+            return keys  # fast path: no lock when a fresh key exists
+        async with self._tx("add_dynamic_key_unless_newer_exists", _LOCK_DYNAMIC_KEYS) as conn:
+            fresh = await conn.fetchval(
+                "SELECT 1 FROM session_access_token_signing_keys WHERE created_at_time >= $1"
+                " LIMIT 1",
+                newer_than,
+            )
+            if fresh is None:
+                key = await make_key()
+                await conn.execute(
+                    "INSERT INTO session_access_token_signing_keys (created_at_time, value)"
+                    " VALUES ($1, $2)",
+                    key.created_at_time,
+                    key.value,
+                )
+            return _dynamic_keys(await conn.fetch(_SELECT_DYNAMIC))
+
+    async def delete_dynamic_keys_older_than(self, created_before: int) -> int:
+        async with self._write("delete_dynamic_keys_older_than") as conn:
+            status = await conn.execute(
+                "DELETE FROM session_access_token_signing_keys WHERE created_at_time < $1",
+                created_before,
+            )
+        return _rowcount(status)
+
+    async def get_static_keys(self, algorithm: str) -> list[StaticKeyRow]:
+        async with self._conn("get_static_keys") as conn:
+            return _static_keys(await conn.fetch(_SELECT_STATIC, algorithm))
+
+    async def add_static_key_unless_exists(
+        self, make_key: Callable[[], Awaitable[StaticKeyRow]]
+    ) -> list[StaticKeyRow]:
+        """``make_key`` is always awaited (its algorithm is only known from the key), but
+        before taking the lock; the candidate is dropped if a key already exists.
+        Call ``get_static_keys`` first to skip generating a key at every start."""
+        self._held.refuse_write("add_static_key_unless_exists")
+        key = await make_key()
+        async with self._tx("add_static_key_unless_exists", _LOCK_STATIC_KEYS) as conn:
+            exists = await conn.fetchval(
+                "SELECT 1 FROM jwt_signing_keys WHERE algorithm = $1 LIMIT 1", key.algorithm
+            )
+            if exists is None:
+                await conn.execute(
+                    "INSERT INTO jwt_signing_keys (key_id, key_string, algorithm, created_at)"
+                    " VALUES ($1, $2, $3, $4)",
+                    key.key_id,
+                    key.key_string,
+                    key.algorithm,
+                    key.created_at,
+                )
+            return _static_keys(await conn.fetch(_SELECT_STATIC, key.algorithm))
+
+    # -- health -----------------------------------------------------------------------------------
+    async def ping(self) -> None:
+        async with self._conn("ping") as conn:
+            await conn.fetchval("SELECT 1")
+
+
+__all__ = ["PostgresStorage"]

@@ -1,0 +1,1 @@
+"""session-service: SuperTokens-compatible (CDI 2.21) session management over gRPC."""

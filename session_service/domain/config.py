@@ -1,0 +1,202 @@
+"""Configuration of the domain layer: plain frozen dataclasses.
+
+The settings layer builds these from flags and environment; invalid values raise
+``InvalidArgument`` (a ``ValueError``) naming the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from session_service.domain.claims import check_claim_validators
+from session_service.domain.errors import InvalidArgument
+from session_service.domain.types import ClaimValidatorSpec
+
+SUPPORTED_CDI_VERSIONS = ("2.21",)
+# The SDK's default validity for create_jwt (100 years, jwt recipe config).
+DEFAULT_JWT_VALIDITY_SECONDS = 3_153_600_000
+
+
+class AntiCsrfMode(StrEnum):
+    """How get_session/refresh_session protect against CSRF (session-semantics.md §1).
+
+    VIA_CUSTOM_HEADER is not offered: it is a check on an HTTP request header, which the
+    calling application's HTTP layer must do itself.
+    """
+
+    VIA_TOKEN = "VIA_TOKEN"
+    NONE = "NONE"
+
+
+def parse_anti_csrf_mode(value: str) -> AntiCsrfMode:
+    """Parse a configured anti-CSRF mode, refusing VIA_CUSTOM_HEADER with an explanation."""
+    try:
+        return AntiCsrfMode(value.strip().upper())
+    except ValueError:
+        raise InvalidArgument(
+            "anti_csrf",
+            "must be VIA_TOKEN or NONE (VIA_CUSTOM_HEADER is checked by the HTTP layer "
+            "of the calling application, not by this service)",
+        ) from None
+
+
+def parse_connection_uri(connection_uri: str) -> tuple[str, ...]:
+    """Split the SDK-style ``;``-separated core URL list, dropping empty entries."""
+    urls = tuple(u.strip().rstrip("/") for u in connection_uri.split(";") if u.strip())
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidArgument("core.connection_uri", "every entry must be an http(s) URL")
+        if parts.query or parts.fragment:
+            raise InvalidArgument("core.connection_uri", "a core URL must not have a query")
+    if not urls:
+        raise InvalidArgument("core.connection_uri", "at least one core URL is required")
+    return urls
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise InvalidArgument(name, "must be positive")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoreClientConfig:
+    """How to reach the core(s).
+
+    ``connection_uri`` is ``;``-separated like the SDK's; each URL may carry a base path.
+    ``timeout_seconds`` bounds every core call (further bounded by the caller's deadline).
+    """
+
+    connection_uri: str = "http://localhost:3567"
+    api_key: str | None = field(default=None, repr=False)
+    timeout_seconds: float = 5.0
+    connect_timeout_seconds: float = 2.0
+    max_connections: int = 100
+    max_keepalive_connections: int = 20
+    keepalive_expiry_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        parse_connection_uri(self.connection_uri)
+        _positive("core.timeout_seconds", self.timeout_seconds)
+        _positive("core.connect_timeout_seconds", self.connect_timeout_seconds)
+        _positive("core.max_connections", self.max_connections)
+        _positive("core.keepalive_expiry_seconds", self.keepalive_expiry_seconds)
+        if self.max_keepalive_connections < 0:
+            raise InvalidArgument("core.max_keepalive_connections", "must not be negative")
+        if self.api_key is not None and not self.api_key.strip():
+            raise InvalidArgument("core.api_key", "must not be blank (omit it instead)")
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return parse_connection_uri(self.connection_uri)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyCacheConfig:
+    """The signing-key (JWKS) cache (session-semantics.md §3, improved).
+
+    * ``max_age_seconds``: freshness when the core sends no ``Cache-Control: max-age``
+      (the SDK's 60 s). A header value is clamped to [``refetch_cooldown_seconds``,
+      ``max_age_ceiling_seconds``].
+    * ``refetch_cooldown_seconds``: minimum gap between fetches caused by unknown kids
+      (the SDK's 500 ms).
+    * ``unknown_kid_ttl_seconds``: how long a kid that was not found after a refetch is
+      answered from the negative cache without another fetch (default: the cooldown).
+    * ``unknown_kid_cache_size``: bound of that negative cache (LRU).
+    * ``max_stale_seconds``: how long past freshness the last good keys keep serving while
+      the core's JWKS cannot be fetched.
+    * ``refresh_lead_seconds`` / ``refresh_jitter_seconds``: the background refresher
+      refetches this long (minus up to the jitter) before the keys go stale.
+    """
+
+    max_age_seconds: float = 60.0
+    max_age_ceiling_seconds: float = 86_400.0
+    honour_cache_control: bool = True
+    refetch_cooldown_seconds: float = 0.5
+    unknown_kid_ttl_seconds: float | None = None
+    unknown_kid_cache_size: int = 1024
+    max_stale_seconds: float = 3600.0
+    fetch_timeout_seconds: float = 5.0
+    refresh_lead_seconds: float = 5.0
+    refresh_jitter_seconds: float = 2.0
+    max_jwks_bytes: int = 1_048_576
+
+    def __post_init__(self) -> None:
+        _positive("key_cache.max_age_seconds", self.max_age_seconds)
+        _positive("key_cache.fetch_timeout_seconds", self.fetch_timeout_seconds)
+        _positive("key_cache.unknown_kid_cache_size", self.unknown_kid_cache_size)
+        _positive("key_cache.max_jwks_bytes", self.max_jwks_bytes)
+        if self.max_age_ceiling_seconds < self.max_age_seconds:
+            raise InvalidArgument("key_cache.max_age_ceiling_seconds", "must be >= max_age_seconds")
+        for name in (
+            "refetch_cooldown_seconds",
+            "max_stale_seconds",
+            "refresh_lead_seconds",
+            "refresh_jitter_seconds",
+        ):
+            if getattr(self, name) < 0:
+                raise InvalidArgument(f"key_cache.{name}", "must not be negative")
+        if self.unknown_kid_ttl_seconds is not None and self.unknown_kid_ttl_seconds < 0:
+            raise InvalidArgument("key_cache.unknown_kid_ttl_seconds", "must not be negative")
+
+    @property
+    def negative_ttl_seconds(self) -> float:
+        if self.unknown_kid_ttl_seconds is None:
+            return self.refetch_cooldown_seconds
+        return self.unknown_kid_ttl_seconds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DomainConfig:
+    """Everything the SessionManager needs.
+
+    * ``api_domain`` / ``api_base_path``: the SDK's appInfo; the default ``issuer`` is their
+      concatenation (it becomes ``iss`` in new sessions and JWTs and the OpenId issuer).
+    * ``anti_csrf``: VIA_TOKEN or NONE (default NONE).
+    * ``use_dynamic_access_token_signing_key``: sent at create; tokens whose kid type
+      (``d-``/``s-``) disagrees get TRY_REFRESH_TOKEN.
+    * ``required_claim_validators``: the server-wide validators every get_session applies
+      unless the request overrides them.
+    * ``max_access_token_bytes``: longer tokens are rejected before any decoding.
+    """
+
+    api_domain: str
+    api_base_path: str = "/auth"
+    issuer: str | None = None
+    core: CoreClientConfig = field(default_factory=CoreClientConfig)
+    key_cache: KeyCacheConfig = field(default_factory=KeyCacheConfig)
+    anti_csrf: AntiCsrfMode = AntiCsrfMode.NONE
+    use_dynamic_access_token_signing_key: bool = True
+    required_claim_validators: tuple[ClaimValidatorSpec, ...] = ()
+    jwt_validity_seconds: int = DEFAULT_JWT_VALIDITY_SECONDS
+    max_access_token_bytes: int = 16_384
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.api_domain)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidArgument(
+                "api_domain", "must be an http(s) URL such as https://api.example.com"
+            )
+        if self.api_base_path and not self.api_base_path.startswith("/"):
+            raise InvalidArgument("api_base_path", "must start with '/'")
+        if not isinstance(self.anti_csrf, AntiCsrfMode):
+            # Accept the plain strings a settings layer reads from flags/env.
+            object.__setattr__(self, "anti_csrf", parse_anti_csrf_mode(str(self.anti_csrf)))
+        check_claim_validators(self.required_claim_validators, "required_claim_validators")
+        if self.jwt_validity_seconds <= 0:
+            raise InvalidArgument("jwt_validity_seconds", "must be positive")
+        if self.max_access_token_bytes < 256:
+            raise InvalidArgument("max_access_token_bytes", "must be at least 256")
+
+    @property
+    def effective_issuer(self) -> str:
+        if self.issuer:
+            return self.issuer.rstrip("/")
+        return self.api_domain.rstrip("/") + self.api_base_path.rstrip("/")
+
+    @property
+    def jwks_domain(self) -> str:
+        """``jwksDomain`` sent with create_jwt (the SDK sends the api domain)."""
+        return self.api_domain.rstrip("/")

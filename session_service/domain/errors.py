@@ -1,0 +1,38 @@
+"""Failures that are not session outcomes.
+
+Outcomes (UNAUTHORISED, TRY_REFRESH_TOKEN, ...) are ``Status`` values inside results; these
+exceptions are for everything a caller cannot branch on: a request that can never succeed,
+or a core that cannot be used. Messages never contain tokens, keys or secrets.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class of every exception the domain layer raises on purpose."""
+
+
+class InvalidArgument(DomainError, ValueError):
+    """The request (or configuration) is malformed; ``field`` names the culprit.
+
+    gRPC: INVALID_ARGUMENT. Also a ``ValueError`` so configuration code can treat a bad
+    ``DomainConfig`` like any other bad value.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class CoreUnavailable(DomainError):
+    """The core could not be reached, timed out, or answered something unusable
+    (5xx, a body that is not the expected JSON). gRPC: UNAVAILABLE."""
+
+
+class CoreIncompatible(DomainError):
+    """The core does not speak CDI 2.21 (its ``/apiversion`` list lacks it).
+
+    Retrying will not help until the core is replaced. gRPC: FAILED_PRECONDITION (or
+    UNAVAILABLE if the server prefers clients to keep retrying).
+    """

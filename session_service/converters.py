@@ -1,0 +1,243 @@
+"""Protobuf <-> domain conversions for ``session.v1`` (no logic, no I/O).
+
+Request conversion is where gRPC-shaped input becomes plain Python: a malformed message (an
+unset oneof, a ``Value`` with no kind, a non-finite number) raises the domain's
+``InvalidArgument`` naming the field by its proto path, so the servicer has a single place
+that turns it into INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+from session_proto.session.v1 import session_service_pb2 as pb
+from session_service.domain.api import (
+    ClaimError,
+    ClaimValidatorKind,
+    ClaimValidatorSpec,
+    InvalidArgument,
+    JSONObject,
+    JsonWebKey,
+    RegeneratedAccessToken,
+    Session,
+    SessionInformation,
+    Status,
+    TokenInfo,
+    TokenTheft,
+)
+
+# Doubles represent every integer up to 2**53 exactly; whole numbers in that range are
+# handed to the domain as ``int`` so that, e.g., ``{"v": 5}`` survives a round trip as 5
+# (the SDK's JSON would say 5, not 5.0).
+_MAX_EXACT_INTEGER = 2**53
+
+_STATUS_TO_PB: dict[Status, pb.SessionStatus] = {
+    Status.OK: pb.SESSION_STATUS_OK,
+    Status.UNAUTHORISED: pb.SESSION_STATUS_UNAUTHORISED,
+    Status.TRY_REFRESH_TOKEN: pb.SESSION_STATUS_TRY_REFRESH_TOKEN,
+    Status.TOKEN_THEFT_DETECTED: pb.SESSION_STATUS_TOKEN_THEFT_DETECTED,
+    Status.INVALID_CLAIMS: pb.SESSION_STATUS_INVALID_CLAIMS,
+    Status.SESSION_DOES_NOT_EXIST: pb.SESSION_STATUS_SESSION_DOES_NOT_EXIST,
+    Status.UNSUPPORTED_ALGORITHM: pb.SESSION_STATUS_UNSUPPORTED_ALGORITHM,
+    Status.NO_SESSION: pb.SESSION_STATUS_NO_SESSION,
+}
+assert set(_STATUS_TO_PB) == set(Status), "every domain Status needs a SessionStatus"
+
+_VALIDATOR_KINDS: dict[str, ClaimValidatorKind] = {
+    "has_value": ClaimValidatorKind.HAS_VALUE,
+    "includes": ClaimValidatorKind.INCLUDES,
+    "excludes": ClaimValidatorKind.EXCLUDES,
+    "includes_all": ClaimValidatorKind.INCLUDES_ALL,
+    "excludes_all": ClaimValidatorKind.EXCLUDES_ALL,
+}
+
+
+def status_to_pb(status: Status) -> pb.SessionStatus:
+    return _STATUS_TO_PB[status]
+
+
+# -- JSON values ------------------------------------------------------------------------------
+
+
+def value_to_python(value: struct_pb2.Value, field: str) -> Any:
+    """A ``google.protobuf.Value`` as plain JSON-compatible Python."""
+    kind = value.WhichOneof("kind")
+    if kind == "null_value":
+        return None
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        number = value.number_value
+        if not math.isfinite(number):
+            raise InvalidArgument(field, "numbers must be finite (JSON has no NaN or Infinity)")
+        if number.is_integer() and abs(number) <= _MAX_EXACT_INTEGER:
+            return int(number)
+        return number
+    if kind == "struct_value":
+        return struct_to_dict(value.struct_value, field)
+    if kind == "list_value":
+        return [
+            value_to_python(item, f"{field}[{i}]") for i, item in enumerate(value.list_value.values)
+        ]
+    raise InvalidArgument(field, "a google.protobuf.Value must have one of its kinds set")
+
+
+def struct_to_dict(struct: struct_pb2.Struct, field: str) -> JSONObject:
+    """A ``google.protobuf.Struct`` as a plain dict."""
+    return {key: value_to_python(item, f"{field}.{key}") for key, item in struct.fields.items()}
+
+
+def optional_struct(message: Any, name: str) -> JSONObject | None:
+    """The dict form of Struct field ``name`` of ``message``, or None when it is unset."""
+    if not message.HasField(name):
+        return None
+    return struct_to_dict(getattr(message, name), name)
+
+
+def python_to_value(data: Any) -> struct_pb2.Value:
+    """Plain JSON-compatible Python as a ``google.protobuf.Value``."""
+    value = struct_pb2.Value()
+    _fill_value(value, data)
+    return value
+
+
+def dict_to_struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    _fill_struct(struct, data)
+    return struct
+
+
+def _fill_value(target: struct_pb2.Value, data: Any) -> None:
+    # bool before int: bool is an int subclass.
+    if data is None:
+        target.null_value = struct_pb2.NULL_VALUE
+    elif isinstance(data, bool):
+        target.bool_value = data
+    elif isinstance(data, int | float):
+        target.number_value = float(data)
+    elif isinstance(data, str):
+        target.string_value = data
+    elif isinstance(data, Mapping):
+        _fill_struct(target.struct_value, data)
+    elif isinstance(data, list | tuple):
+        target.list_value.SetInParent()
+        for item in data:
+            _fill_value(target.list_value.values.add(), item)
+    else:
+        raise TypeError(f"not a JSON value: {type(data).__name__}")
+
+
+def _fill_struct(target: struct_pb2.Struct, data: Mapping[str, Any]) -> None:
+    target.SetInParent()
+    for key, item in data.items():
+        _fill_value(target.fields[str(key)], item)
+
+
+# -- requests -------------------------------------------------------------------------------
+
+
+def claim_validators_from_pb(
+    validators: Iterable[pb.ClaimValidator], field: str
+) -> tuple[ClaimValidatorSpec, ...]:
+    """Declarative validators as domain specs; the domain checks keys, ages and ids."""
+    return tuple(
+        _claim_validator_from_pb(validator, f"{field}[{index}]")
+        for index, validator in enumerate(validators)
+    )
+
+
+def _claim_validator_from_pb(validator: pb.ClaimValidator, where: str) -> ClaimValidatorSpec:
+    check = validator.WhichOneof("check")
+    if check is None:
+        raise InvalidArgument(where, f"one of {', '.join(_VALIDATOR_KINDS)} must be set")
+    kind = _VALIDATOR_KINDS[check]
+    spec_id = validator.id if validator.HasField("id") else None
+    if kind in (ClaimValidatorKind.INCLUDES_ALL, ClaimValidatorKind.EXCLUDES_ALL):
+        many: pb.ClaimValidator.ValuesCheck = getattr(validator, check)
+        return ClaimValidatorSpec(
+            kind=kind,
+            key=many.key,
+            values=tuple(
+                value_to_python(v, f"{where}.{check}.values[{i}]")
+                for i, v in enumerate(many.values)
+            ),
+            max_age_seconds=many.max_age_seconds if many.HasField("max_age_seconds") else None,
+            id=spec_id,
+        )
+    one: pb.ClaimValidator.ValueCheck = getattr(validator, check)
+    if not one.HasField("value"):
+        raise InvalidArgument(f"{where}.{check}.value", "is required")
+    value = value_to_python(one.value, f"{where}.{check}.value")
+    if value is None:
+        raise InvalidArgument(f"{where}.{check}.value", "must not be null")
+    return ClaimValidatorSpec(
+        kind=kind,
+        key=one.key,
+        value=value,
+        max_age_seconds=one.max_age_seconds if one.HasField("max_age_seconds") else None,
+        id=spec_id,
+    )
+
+
+# -- responses ------------------------------------------------------------------------------
+
+
+def token_info_to_pb(token: TokenInfo) -> pb.TokenInfo:
+    return pb.TokenInfo(
+        token=token.token, expiry=token.expiry_ms, created_time=token.created_time_ms
+    )
+
+
+def session_to_pb(session: Session) -> pb.Session:
+    return pb.Session(
+        user_id=session.user_id,
+        session_handle=session.session_handle,
+        access_token_payload=dict_to_struct(session.access_token_payload),
+        expiry=session.access_token_expiry_ms,
+        front_token=session.front_token,
+        access_token=session.access_token,
+    )
+
+
+def token_theft_to_pb(theft: TokenTheft) -> pb.TokenTheft:
+    return pb.TokenTheft(session_handle=theft.session_handle, user_id=theft.user_id)
+
+
+def claim_errors_to_pb(errors: Sequence[ClaimError]) -> list[pb.ClaimValidationError]:
+    return [
+        pb.ClaimValidationError(
+            id=error.id, reason=None if error.reason is None else dict_to_struct(error.reason)
+        )
+        for error in errors
+    ]
+
+
+def session_information_to_pb(info: SessionInformation) -> pb.SessionInformation:
+    return pb.SessionInformation(
+        session_handle=info.session_handle,
+        user_id=info.user_id,
+        session_data_in_database=dict_to_struct(info.session_data_in_database),
+        expiry=info.expiry_ms,
+        custom_claims_in_access_token_payload=dict_to_struct(
+            info.custom_claims_in_access_token_payload
+        ),
+        time_created=info.time_created_ms,
+    )
+
+
+def regenerated_session_to_pb(regenerated: RegeneratedAccessToken) -> pb.SessionObject:
+    return pb.SessionObject(
+        session_handle=regenerated.session_handle,
+        user_id=regenerated.user_id,
+        user_data_in_jwt=dict_to_struct(regenerated.access_token_payload),
+    )
+
+
+def json_web_key_to_pb(key: JsonWebKey) -> pb.JsonWebKey:
+    return pb.JsonWebKey(kty=key.kty, kid=key.kid, n=key.n, e=key.e, alg=key.alg, use=key.use)

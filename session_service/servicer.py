@@ -1,0 +1,361 @@
+"""The gRPC face of the SessionManager: convert, call, map the outcome. Nothing else.
+
+Every RPC goes through ``_rpc``, the single place where failures become gRPC codes:
+``InvalidArgument`` -> INVALID_ARGUMENT (the message names the field), ``CoreUnavailable``
+-> UNAVAILABLE, ``CoreIncompatible`` -> FAILED_PRECONDITION. Anything else is a bug: it is
+logged (type and stack only, never the message, which could quote a token), counted, and
+answered INTERNAL so that callers never see grpc's catch-all UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from session_proto.session.v1 import session_service_pb2 as pb
+from session_proto.session.v1 import session_service_pb2_grpc as pb_grpc
+from session_service import converters as conv
+from session_service.domain.api import (
+    CoreIncompatible,
+    CoreUnavailable,
+    InvalidArgument,
+    Session,
+    SessionManager,
+    SessionResult,
+    Status,
+)
+
+logger = logging.getLogger("session_service.rpc")
+
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+_Method = Callable[["SessionServicer", _Request, Any], Awaitable[_Response]]
+
+
+def _rpc(method: _Method[_Request, _Response]) -> _Method[_Request, _Response]:
+    @functools.wraps(method)
+    async def handle(self: SessionServicer, request: _Request, context: Any) -> _Response:
+        try:
+            return await method(self, request, context)
+        except InvalidArgument as exc:
+            code, details = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+        except CoreUnavailable as exc:
+            code, details = grpc.StatusCode.UNAVAILABLE, str(exc) or "session core unavailable"
+        except CoreIncompatible as exc:
+            code, details = grpc.StatusCode.FAILED_PRECONDITION, str(exc)
+        except Exception as exc:
+            self.internal_errors += 1
+            logger.error(
+                "%s failed with unexpected %s (message withheld)\n%s",
+                method.__name__,
+                type(exc).__name__,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            code, details = grpc.StatusCode.INTERNAL, "internal error"
+        await context.abort(code, details)
+        raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
+
+    return handle
+
+
+def _remaining(context: Any) -> float | None:
+    """The caller's remaining deadline in seconds (None when it set none)."""
+    remaining: float | None = context.time_remaining()
+    return remaining
+
+
+def _ok_session(result: SessionResult) -> Session:
+    """The session of a result that can only be OK (create); anything else is a bug."""
+    if result.status is not Status.OK or result.session is None:
+        raise RuntimeError(f"expected an OK session result, got {result.status.name}")
+    return result.session
+
+
+class SessionServicer(pb_grpc.SessionServiceServicer):
+    """``session.v1.SessionService`` over one ``SessionManager``."""
+
+    def __init__(self, manager: SessionManager) -> None:
+        self._manager = manager
+        # Unexpected exceptions answered INTERNAL; the goal is that this stays 0.
+        self.internal_errors = 0
+
+    @_rpc
+    async def CreateSession(
+        self, request: pb.CreateSessionRequest, context: Any
+    ) -> pb.CreateSessionResponse:
+        result = await self._manager.create_new_session(
+            user_id=request.user_id,
+            access_token_payload=conv.optional_struct(request, "access_token_payload"),
+            session_data_in_database=conv.optional_struct(request, "session_data_in_database"),
+            disable_anti_csrf=request.disable_anti_csrf,
+            timeout=_remaining(context),
+        )
+        session = _ok_session(result)
+        response = pb.CreateSessionResponse(session=conv.session_to_pb(session))
+        if session.new_access_token is not None:
+            response.access_token.CopyFrom(conv.token_info_to_pb(session.new_access_token))
+        if session.refresh_token is not None:
+            response.refresh_token.CopyFrom(conv.token_info_to_pb(session.refresh_token))
+        if session.anti_csrf_token is not None:
+            response.anti_csrf_token = session.anti_csrf_token
+        return response
+
+    @_rpc
+    async def GetSession(
+        self, request: pb.GetSessionRequest, context: Any
+    ) -> pb.GetSessionResponse:
+        result = await self._manager.get_session(
+            access_token=request.access_token or None,
+            anti_csrf_token=(
+                request.anti_csrf_token if request.HasField("anti_csrf_token") else None
+            ),
+            # Unset means the SDK's default (None there): check, and require a session.
+            anti_csrf_check=(
+                request.anti_csrf_check if request.HasField("anti_csrf_check") else True
+            ),
+            session_required=(
+                request.session_required if request.HasField("session_required") else True
+            ),
+            check_database=request.check_database,
+            claim_validators=conv.claim_validators_from_pb(
+                request.claim_validators, "claim_validators"
+            ),
+            override_global_claim_validators=request.override_global_claim_validators,
+            timeout=_remaining(context),
+        )
+        response = pb.GetSessionResponse(
+            status=conv.status_to_pb(result.status),
+            message=result.message,
+            invalid_claims=conv.claim_errors_to_pb(result.invalid_claims),
+        )
+        if result.session is not None:
+            response.session.CopyFrom(conv.session_to_pb(result.session))
+            if result.session.new_access_token is not None:
+                response.new_access_token.CopyFrom(
+                    conv.token_info_to_pb(result.session.new_access_token)
+                )
+        return response
+
+    @_rpc
+    async def RefreshSession(
+        self, request: pb.RefreshSessionRequest, context: Any
+    ) -> pb.RefreshSessionResponse:
+        result = await self._manager.refresh_session(
+            refresh_token=request.refresh_token,
+            anti_csrf_token=(
+                request.anti_csrf_token if request.HasField("anti_csrf_token") else None
+            ),
+            disable_anti_csrf=request.disable_anti_csrf,
+            timeout=_remaining(context),
+        )
+        response = pb.RefreshSessionResponse(
+            status=conv.status_to_pb(result.status), message=result.message
+        )
+        session = result.session
+        if session is not None:
+            response.session.CopyFrom(conv.session_to_pb(session))
+            if session.new_access_token is not None:
+                response.access_token.CopyFrom(conv.token_info_to_pb(session.new_access_token))
+            if session.refresh_token is not None:
+                response.refresh_token.CopyFrom(conv.token_info_to_pb(session.refresh_token))
+            if session.anti_csrf_token is not None:
+                response.anti_csrf_token = session.anti_csrf_token
+        if result.theft is not None:
+            response.token_theft.CopyFrom(conv.token_theft_to_pb(result.theft))
+        return response
+
+    @_rpc
+    async def RevokeSession(
+        self, request: pb.RevokeSessionRequest, context: Any
+    ) -> pb.RevokeSessionResponse:
+        result = await self._manager.revoke_session(
+            request.session_handle, timeout=_remaining(context)
+        )
+        return pb.RevokeSessionResponse(
+            status=conv.status_to_pb(result.status), message=result.message
+        )
+
+    @_rpc
+    async def RevokeAllSessionsForUser(
+        self, request: pb.RevokeAllSessionsForUserRequest, context: Any
+    ) -> pb.RevokeAllSessionsForUserResponse:
+        result = await self._manager.revoke_all_sessions_for_user(
+            request.user_id, timeout=_remaining(context)
+        )
+        return pb.RevokeAllSessionsForUserResponse(session_handles=result.revoked_session_handles)
+
+    @_rpc
+    async def RevokeMultipleSessions(
+        self, request: pb.RevokeMultipleSessionsRequest, context: Any
+    ) -> pb.RevokeMultipleSessionsResponse:
+        result = await self._manager.revoke_multiple_sessions(
+            list(request.session_handles), timeout=_remaining(context)
+        )
+        return pb.RevokeMultipleSessionsResponse(session_handles=result.revoked_session_handles)
+
+    @_rpc
+    async def GetAllSessionHandlesForUser(
+        self, request: pb.GetAllSessionHandlesForUserRequest, context: Any
+    ) -> pb.GetAllSessionHandlesForUserResponse:
+        result = await self._manager.get_all_session_handles_for_user(
+            request.user_id, timeout=_remaining(context)
+        )
+        return pb.GetAllSessionHandlesForUserResponse(session_handles=result.session_handles)
+
+    @_rpc
+    async def GetSessionInformation(
+        self, request: pb.GetSessionInformationRequest, context: Any
+    ) -> pb.GetSessionInformationResponse:
+        result = await self._manager.get_session_information(
+            request.session_handle, timeout=_remaining(context)
+        )
+        response = pb.GetSessionInformationResponse(
+            status=conv.status_to_pb(result.status), message=result.message
+        )
+        if result.info is not None:
+            response.session_information.CopyFrom(conv.session_information_to_pb(result.info))
+        return response
+
+    @_rpc
+    async def UpdateSessionDataInDatabase(
+        self, request: pb.UpdateSessionDataInDatabaseRequest, context: Any
+    ) -> pb.UpdateSessionDataInDatabaseResponse:
+        result = await self._manager.update_session_data_in_database(
+            request.session_handle,
+            conv.optional_struct(request, "new_session_data") or {},
+            timeout=_remaining(context),
+        )
+        return pb.UpdateSessionDataInDatabaseResponse(
+            status=conv.status_to_pb(result.status), message=result.message
+        )
+
+    @_rpc
+    async def MergeIntoAccessTokenPayload(
+        self, request: pb.MergeIntoAccessTokenPayloadRequest, context: Any
+    ) -> pb.MergeIntoAccessTokenPayloadResponse:
+        result = await self._manager.merge_into_access_token_payload(
+            request.session_handle,
+            conv.optional_struct(request, "access_token_payload_update") or {},
+            timeout=_remaining(context),
+        )
+        return pb.MergeIntoAccessTokenPayloadResponse(
+            status=conv.status_to_pb(result.status), message=result.message
+        )
+
+    @_rpc
+    async def RegenerateAccessToken(
+        self, request: pb.RegenerateAccessTokenRequest, context: Any
+    ) -> pb.RegenerateAccessTokenResponse:
+        result = await self._manager.regenerate_access_token(
+            request.access_token,
+            conv.optional_struct(request, "new_access_token_payload"),
+            timeout=_remaining(context),
+        )
+        response = pb.RegenerateAccessTokenResponse(
+            status=conv.status_to_pb(result.status), message=result.message
+        )
+        if result.result is not None:
+            response.session.CopyFrom(conv.regenerated_session_to_pb(result.result))
+            if result.result.new_access_token is not None:
+                response.access_token.CopyFrom(
+                    conv.token_info_to_pb(result.result.new_access_token)
+                )
+        return response
+
+    @_rpc
+    async def SetClaimValue(
+        self, request: pb.SetClaimValueRequest, context: Any
+    ) -> pb.SetClaimValueResponse:
+        if not request.HasField("value"):
+            raise InvalidArgument("value", "is required (use RemoveClaim to delete a claim)")
+        result = await self._manager.set_claim_value(
+            request.session_handle,
+            request.claim_key,
+            conv.value_to_python(request.value, "value"),
+            timeout=_remaining(context),
+        )
+        return pb.SetClaimValueResponse(
+            status=conv.status_to_pb(result.status), message=result.message
+        )
+
+    @_rpc
+    async def GetClaimValue(
+        self, request: pb.GetClaimValueRequest, context: Any
+    ) -> pb.GetClaimValueResponse:
+        result = await self._manager.get_claim_value(
+            request.session_handle, request.claim_key, timeout=_remaining(context)
+        )
+        response = pb.GetClaimValueResponse(
+            status=conv.status_to_pb(result.status), message=result.message
+        )
+        if result.value is not None:
+            response.value.CopyFrom(conv.python_to_value(result.value))
+        return response
+
+    @_rpc
+    async def RemoveClaim(
+        self, request: pb.RemoveClaimRequest, context: Any
+    ) -> pb.RemoveClaimResponse:
+        result = await self._manager.remove_claim(
+            request.session_handle, request.claim_key, timeout=_remaining(context)
+        )
+        return pb.RemoveClaimResponse(
+            status=conv.status_to_pb(result.status), message=result.message
+        )
+
+    @_rpc
+    async def ValidateClaimsForSessionHandle(
+        self, request: pb.ValidateClaimsForSessionHandleRequest, context: Any
+    ) -> pb.ValidateClaimsForSessionHandleResponse:
+        result = await self._manager.validate_claims_for_session_handle(
+            request.session_handle,
+            claim_validators=conv.claim_validators_from_pb(
+                request.claim_validators, "claim_validators"
+            ),
+            override_global_claim_validators=request.override_global_claim_validators,
+            timeout=_remaining(context),
+        )
+        return pb.ValidateClaimsForSessionHandleResponse(
+            status=conv.status_to_pb(result.status),
+            message=result.message,
+            invalid_claims=conv.claim_errors_to_pb(result.invalid_claims),
+        )
+
+    @_rpc
+    async def GetJWKS(self, request: pb.GetJWKSRequest, context: Any) -> pb.GetJWKSResponse:
+        result = await self._manager.get_jwks(timeout=_remaining(context))
+        return pb.GetJWKSResponse(keys=[conv.json_web_key_to_pb(key) for key in result.keys])
+
+    @_rpc
+    async def CreateJWT(self, request: pb.CreateJWTRequest, context: Any) -> pb.CreateJWTResponse:
+        result = await self._manager.create_jwt(
+            payload=conv.optional_struct(request, "payload") or {},
+            validity_seconds=(
+                request.validity_seconds if request.HasField("validity_seconds") else None
+            ),
+            use_static_signing_key=(
+                request.use_static_signing_key
+                if request.HasField("use_static_signing_key")
+                else None
+            ),
+            timeout=_remaining(context),
+        )
+        return pb.CreateJWTResponse(
+            status=conv.status_to_pb(result.status), message=result.message, jwt=result.jwt
+        )
+
+    @_rpc
+    async def GetOpenIdDiscoveryConfiguration(
+        self, request: pb.GetOpenIdDiscoveryConfigurationRequest, context: Any
+    ) -> pb.GetOpenIdDiscoveryConfigurationResponse:
+        result = await self._manager.get_open_id_discovery_configuration(
+            timeout=_remaining(context)
+        )
+        return pb.GetOpenIdDiscoveryConfigurationResponse(
+            issuer=result.issuer, jwks_uri=result.jwks_uri
+        )

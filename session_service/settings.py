@@ -1,0 +1,269 @@
+"""Service configuration: command-line flags > ``SESSION_SERVICE_*`` environment > defaults.
+
+Every setting has one name used three ways: the dataclass field, the flag
+(``--core-url``) and the environment variable (``SESSION_SERVICE_CORE_URL``). Invalid values
+raise ``SettingsError`` naming the flag, so the CLI can print it and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+
+from session_proto.session.v1 import session_service_pb2 as pb
+from session_service.converters import claim_validators_from_pb
+from session_service.domain.api import (
+    AntiCsrfMode,
+    ClaimValidatorSpec,
+    CoreClientConfig,
+    DomainConfig,
+    InvalidArgument,
+    KeyCacheConfig,
+    parse_anti_csrf_mode,
+)
+
+ENV_PREFIX = "SESSION_SERVICE_"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class SettingsError(ValueError):
+    """A setting has an invalid value; the message names it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything ``start_service`` needs. Field docs double as ``--help`` text."""
+
+    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
+    port: int = field(default=50051, metadata={"help": "port to listen on; 0 picks a free one"})
+    core_url: str = field(
+        default="",
+        metadata={
+            "help": "session core URL(s), ';'-separated; empty starts an embedded core "
+            "with SQLite under --data-dir"
+        },
+    )
+    core_api_key: str | None = field(
+        default=None,
+        repr=False,
+        metadata={"help": "API key for the core (prefer the environment variable)"},
+    )
+    core_timeout_seconds: float = field(
+        default=5.0, metadata={"help": "upper bound of every core HTTP call"}
+    )
+    data_dir: Path = field(
+        default=Path(".data"), metadata={"help": "where the embedded core keeps core.db"}
+    )
+    api_domain: str = field(
+        default="http://localhost:3001",
+        metadata={"help": "the SDK appInfo api_domain; with --api-base-path it makes iss"},
+    )
+    api_base_path: str = field(default="/auth", metadata={"help": "the SDK api_base_path"})
+    anti_csrf: AntiCsrfMode = field(
+        default=AntiCsrfMode.NONE, metadata={"help": "NONE or VIA_TOKEN"}
+    )
+    use_dynamic_access_token_signing_key: bool = field(
+        default=True,
+        metadata={"help": "sign new sessions with the rotating key (false: the static key)"},
+    )
+    required_claim_validators: tuple[ClaimValidatorSpec, ...] = field(
+        default=(),
+        metadata={
+            "help": "server-wide claim validators every GetSession applies, as a JSON list "
+            'of session.v1.ClaimValidator, e.g. [{"has_value": {"key": "st-ev", "value": true}}]'
+        },
+    )
+    jwks_max_age_seconds: float = field(
+        default=60.0, metadata={"help": "signing-key cache freshness without Cache-Control"}
+    )
+    jwks_refetch_cooldown_seconds: float = field(
+        default=0.5, metadata={"help": "minimum gap between unknown-kid refetches"}
+    )
+    jwks_max_stale_seconds: float = field(
+        default=3600.0,
+        metadata={"help": "how long past freshness the last good keys serve if the core is down"},
+    )
+    max_receive_message_bytes: int = field(
+        default=64 * 1024, metadata={"help": "largest request accepted (RESOURCE_EXHAUSTED above)"}
+    )
+    max_concurrent_rpcs: int | None = field(
+        default=None,
+        metadata={"help": "RPCs served at once before RESOURCE_EXHAUSTED; unset: no cap"},
+    )
+    reflection: bool = field(default=True, metadata={"help": "serve gRPC server reflection"})
+    grace_period_seconds: float = field(
+        default=10.0, metadata={"help": "how long in-flight RPCs may take to finish on shutdown"}
+    )
+    health_check_interval_seconds: float = field(
+        default=2.0, metadata={"help": "how often readiness re-checks the core"}
+    )
+    log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
+
+    def __post_init__(self) -> None:
+        if not self.host.strip():
+            raise SettingsError("--host must not be empty")
+        if not 0 <= self.port <= 65535:
+            raise SettingsError(f"--port must be between 0 and 65535 (got {self.port})")
+        if self.max_receive_message_bytes < 1024:
+            raise SettingsError("--max-receive-message-bytes must be at least 1024")
+        if self.max_concurrent_rpcs is not None and self.max_concurrent_rpcs < 1:
+            raise SettingsError("--max-concurrent-rpcs must be at least 1")
+        for name in ("grace_period_seconds", "core_timeout_seconds"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"--{_flag(name)} must not be negative")
+        if not self.health_check_interval_seconds > 0:
+            raise SettingsError("--health-check-interval-seconds must be positive")
+        if self.log_level not in LOG_LEVELS:
+            raise SettingsError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
+
+    @property
+    def embedded_core(self) -> bool:
+        """No core URL given: the service runs the project's core in-process."""
+        return not self.core_url.strip()
+
+    def domain_config(self, core_url: str | None = None) -> DomainConfig:
+        """The domain configuration; ``core_url`` replaces ``self.core_url`` (the embedded
+        core's address is only known once it runs)."""
+        try:
+            return DomainConfig(
+                api_domain=self.api_domain,
+                api_base_path=self.api_base_path,
+                core=CoreClientConfig(
+                    connection_uri=core_url if core_url is not None else self.core_url,
+                    api_key=self.core_api_key,
+                    timeout_seconds=self.core_timeout_seconds,
+                ),
+                key_cache=KeyCacheConfig(
+                    max_age_seconds=self.jwks_max_age_seconds,
+                    refetch_cooldown_seconds=self.jwks_refetch_cooldown_seconds,
+                    max_stale_seconds=self.jwks_max_stale_seconds,
+                ),
+                anti_csrf=self.anti_csrf,
+                use_dynamic_access_token_signing_key=self.use_dynamic_access_token_signing_key,
+                required_claim_validators=self.required_claim_validators,
+            )
+        except InvalidArgument as exc:
+            raise SettingsError(f"invalid configuration: {exc}") from None
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+# -- parsing raw strings (flags and environment) -----------------------------------------------
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _parse_optional_int(text: str) -> int | None:
+    return None if text.strip() in ("", "none") else int(text)
+
+
+def _parse_claim_validators(text: str) -> tuple[ClaimValidatorSpec, ...]:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"is not valid JSON ({exc.msg})") from None
+    if not isinstance(raw, list):
+        raise ValueError("must be a JSON list of claim validators")
+    messages = []
+    for index, item in enumerate(raw):
+        try:
+            messages.append(json_format.ParseDict(item, pb.ClaimValidator()))
+        except json_format.ParseError as exc:
+            raise ValueError(f"entry {index} is not a session.v1.ClaimValidator: {exc}") from None
+    return claim_validators_from_pb(messages, "required_claim_validators")
+
+
+def _parse_log_level(text: str) -> str:
+    return text.strip().lower()
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "host": str.strip,
+    "port": int,
+    "core_url": str.strip,
+    "core_api_key": lambda text: text.strip() or None,
+    "core_timeout_seconds": float,
+    "data_dir": Path,
+    "api_domain": str.strip,
+    "api_base_path": str.strip,
+    "anti_csrf": parse_anti_csrf_mode,
+    "use_dynamic_access_token_signing_key": _parse_bool,
+    "required_claim_validators": _parse_claim_validators,
+    "jwks_max_age_seconds": float,
+    "jwks_refetch_cooldown_seconds": float,
+    "jwks_max_stale_seconds": float,
+    "max_receive_message_bytes": int,
+    "max_concurrent_rpcs": _parse_optional_int,
+    "reflection": _parse_bool,
+    "grace_period_seconds": float,
+    "health_check_interval_seconds": float,
+    "log_level": _parse_log_level,
+}
+SETTING_NAMES = tuple(f.name for f in fields(Settings))
+assert set(SETTING_NAMES) == set(_PARSERS), "every setting needs a parser"
+
+
+def _parse(name: str, text: str, source: str) -> Any:
+    try:
+        return _PARSERS[name](text)
+    except InvalidArgument as exc:
+        raise SettingsError(f"{source}: {exc.message}") from None
+    except ValueError as exc:
+        detail = str(exc) if name == "required_claim_validators" else f"invalid value {text!r}"
+        raise SettingsError(f"{source}: {detail}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per setting. Defaults are None so that unset flags fall through to
+    the environment and then to the dataclass default."""
+    for f in fields(Settings):
+        env = ENV_PREFIX + f.name.upper()
+        parser.add_argument(
+            f"--{_flag(f.name)}",
+            dest=f.name,
+            default=None,
+            metavar=f.name.upper(),
+            help=f"{f.metadata.get('help', '')} (env {env}; default {_describe_default(f)})",
+        )
+
+
+def _describe_default(f: Any) -> str:
+    value = f.default
+    if isinstance(value, AntiCsrfMode):
+        return value.value
+    if value in ((), None, ""):
+        return "unset"
+    return str(value)
+
+
+def load_settings(
+    flags: Mapping[str, str | None] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Merge raw flag values (argparse's namespace as a dict) over the environment."""
+    environment = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for name in SETTING_NAMES:
+        env_name = ENV_PREFIX + name.upper()
+        env_value = environment.get(env_name)
+        if env_value is not None and env_value != "":
+            values[name] = _parse(name, env_value, env_name)
+    for name, text in (flags or {}).items():
+        if text is not None and name in _PARSERS:
+            values[name] = _parse(name, text, f"--{_flag(name)}")
+    return Settings(**values)

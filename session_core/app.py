@@ -1,0 +1,170 @@
+"""Starting and stopping a core inside the current event loop.
+
+``start_core`` is the in-process API used by the CLI, by the gRPC service (which runs a
+core in its own process) and by the tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from session_core.clock import Clock, SystemClock
+from session_core.config import CoreConfig
+from session_core.http_api import CoreHttpApi
+from session_core.refresh_token import MASTER_KEY_NAME, RefreshTokenCodec, new_master_key
+from session_core.sessions import SessionManager
+from session_core.signing_keys import SigningKeyManager
+from session_core.storage.base import Storage, open_storage
+
+log = logging.getLogger(__name__)
+
+
+class PeriodicTask:
+    """Runs ``job`` every ``interval_s`` seconds (first run after one interval, like the
+    reference crons). ``runs`` counts completed runs; ``wait_for_run`` lets a caller
+    observe one without polling."""
+
+    def __init__(self, name: str, interval_s: float, job: Callable[[], Awaitable[object]]) -> None:
+        self.name = name
+        self.interval_s = interval_s
+        self.runs = 0
+        self._job = job
+        self._ran = asyncio.Condition()
+        self._task = asyncio.create_task(self._loop(), name=f"session-core {name}")
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self._job()
+            except Exception:
+                log.exception("background task %s failed; retrying next interval", self.name)
+            async with self._ran:
+                self.runs += 1
+                self._ran.notify_all()
+
+    async def wait_for_run(self, after: int) -> None:
+        """Return once more than ``after`` runs have completed."""
+        async with self._ran:
+            await self._ran.wait_for(lambda: self.runs > after)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+@dataclass
+class RunningCore:
+    """A core serving HTTP on ``url`` (``http://host:port`` + base path)."""
+
+    url: str
+    host: str
+    port: int
+    config: CoreConfig
+    clock: Clock
+    storage: Storage
+    signing_keys: SigningKeyManager
+    sessions: SessionManager
+    session_cleanup: PeriodicTask
+    key_cleanup: PeriodicTask
+    _runner: web.AppRunner = field(repr=False)
+    _stopped: bool = False
+
+    async def stop(self) -> None:
+        """Stop serving, then the background tasks, then close the database."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            await self._runner.cleanup()
+        finally:
+            await self.session_cleanup.stop()
+            await self.key_cleanup.stop()
+            await self.storage.close()
+
+
+def _bind_any_port(host: str) -> socket.socket:
+    """One socket on a free port: ``localhost`` may resolve to both ::1 and 127.0.0.1, and
+    letting each get its own random port would leave the core with two ports."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def _url(host: str, port: int, base_path: str) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}{base_path}"
+
+
+async def start_core(config: CoreConfig, *, clock: Clock | None = None) -> RunningCore:
+    """Open the database, load or create the keys and serve the CDI 2.21 HTTP API.
+
+    ``config.port == 0`` picks a free port; the result's ``port``/``url`` tell which.
+    """
+    clock = clock or SystemClock()
+    storage = await open_storage(config.database_url)
+    runner: web.AppRunner | None = None
+    try:
+        master_key = await storage.get_or_create_value(
+            MASTER_KEY_NAME, new_master_key, clock.now_ms()
+        )
+        keys = SigningKeyManager(storage, clock, config)
+        await keys.start()
+        sessions = SessionManager(storage, clock, config, keys, RefreshTokenCodec(master_key))
+        api = CoreHttpApi(config, storage, clock, keys, sessions)
+        runner = web.AppRunner(api.build_app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        site: web.BaseSite
+        if config.port == 0:
+            site = web.SockSite(runner, _bind_any_port(config.host))
+        else:
+            site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        port = int(runner.addresses[0][1])
+    except BaseException:
+        if runner is not None:
+            await runner.cleanup()
+        await storage.close()
+        raise
+    session_cleanup = PeriodicTask(
+        "delete-expired-sessions",
+        config.expired_session_cleanup_interval_s,
+        sessions.delete_expired,
+    )
+    key_cleanup = PeriodicTask(
+        "delete-expired-signing-keys",
+        max(1.0, config.dynamic_key_update_interval_ms / 1000),
+        keys.delete_expired,
+    )
+    core = RunningCore(
+        url=_url(config.host, port, config.base_path),
+        host=config.host,
+        port=port,
+        config=config,
+        clock=clock,
+        storage=storage,
+        signing_keys=keys,
+        sessions=sessions,
+        session_cleanup=session_cleanup,
+        key_cleanup=key_cleanup,
+        _runner=runner,
+    )
+    log.info("session core listening on %s", core.url)
+    return core

@@ -1,0 +1,61 @@
+"""Outcomes of the core's operations that are not plain successes.
+
+``BadRequest`` becomes an HTTP 400 with its message as the text body. The others are
+business outcomes that the HTTP layer returns as HTTP 200 with a ``status`` field
+(cdi-2.21.md §1.2), so they carry exactly the fields of that reply.
+"""
+
+from __future__ import annotations
+
+PROTECTED_FIELD_MESSAGE = "The user payload contains protected field"
+
+
+class CoreError(Exception):
+    """Base class of every expected (non-bug) outcome raised by the core's logic."""
+
+
+class BadRequest(CoreError):
+    """Invalid input; the message is the exact reference 400 body."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ProtectedClaimError(BadRequest):
+    """A user payload contains one of the seven protected access-token claims (§3.3).
+
+    A 400 everywhere except refresh, which reports it as UNAUTHORISED (§2.3 step 5).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(PROTECTED_FIELD_MESSAGE)
+
+
+class UnauthorisedError(CoreError):
+    """``{"status": "UNAUTHORISED", "message": ...}``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TryRefreshTokenError(CoreError):
+    """``{"status": "TRY_REFRESH_TOKEN", "message": ...}``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TokenTheftError(CoreError):
+    """``{"status": "TOKEN_THEFT_DETECTED", "session": {"handle", "userId"}}``."""
+
+    def __init__(self, session_handle: str, user_id: str) -> None:
+        super().__init__("token theft detected")
+        self.session_handle = session_handle
+        self.user_id = user_id
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, malformed or out of range."""

@@ -1,0 +1,466 @@
+"""The session algorithms of cdi-2.21.md §2 (create, verify, refresh, regenerate, ...).
+
+No HTTP here: inputs are already parsed and typed, and outcomes other than success are
+the exceptions of ``session_core.errors``. Tokens are always built *before* anything is
+written, so a refused payload never leaves a half-written row (§2.1 step 3).
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from session_core.access_token import (
+    STRUCTURE_CHANGED,
+    AccessTokenFormatError,
+    AccessTokenInfo,
+    EncodedAccessToken,
+    JSONObject,
+    ParsedAccessToken,
+    check_user_payload,
+    encode_access_token,
+    parse_access_token,
+)
+from session_core.clock import Clock
+from session_core.config import CoreConfig
+from session_core.crypto import sha256hex
+from session_core.errors import (
+    PROTECTED_FIELD_MESSAGE,
+    BadRequest,
+    ProtectedClaimError,
+    TokenTheftError,
+    TryRefreshTokenError,
+    UnauthorisedError,
+)
+from session_core.refresh_token import RefreshTokenCodec, RefreshTokenInfo
+from session_core.signing_keys import SigningKeyManager
+from session_core.storage.base import SessionRow, Storage
+
+ANTI_CSRF_FAILED = "anti-csrf check failed"
+ACCESS_TOKEN_EXPIRED = "Access token expired"
+KEY_NOT_FOUND = "io.supertokens.session.jwt.JWT$JWTException: Key not found"
+SIGNATURE_FAILED = "io.supertokens.session.jwt.JWT$JWTException: JWT verification failed"
+BLACKLISTED = "Either the session has ended or has been blacklisted"
+MISSING_IN_DB = "Session missing in db"
+MISSING_OR_EXPIRED = "Session missing in db or has expired"
+ANTI_CSRF_REFRESH_FAILED = "Anti CSRF token missing, or not matching"
+SESSION_DOES_NOT_EXIST = "Session does not exist."
+
+# Column sizes of session_info (§4.4). A longer value can never be stored or found.
+MAX_USER_ID_LENGTH = 128
+MAX_HANDLE_LENGTH = 255
+
+
+def storable(text: str, max_length: int) -> bool:
+    """Whether ``text`` fits a VARCHAR column of both backends (PostgreSQL refuses NUL
+    characters and unencodable surrogates, and enforces the length)."""
+    if len(text) > max_length or "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def constant_time_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """JSON value equality; unlike ``==`` it tells ``true`` from ``1``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return type(a) is type(b) and bool(a == b)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    token: str
+    expiry: int  # ms
+    created_time: int  # ms
+
+    @staticmethod
+    def of(encoded: EncodedAccessToken) -> TokenInfo:
+        return TokenInfo(encoded.token, encoded.expiry_ms, encoded.created_time_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    handle: str
+    user_id: str
+    user_data_in_jwt: JSONObject
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """The result of create and of refresh."""
+
+    session: SessionSummary
+    access_token: TokenInfo
+    refresh_token: TokenInfo
+    anti_csrf_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedSession:
+    """The result of verify and of regenerate; ``access_token`` only when one was issued."""
+
+    session: SessionSummary
+    access_token: TokenInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInformation:
+    session_handle: str
+    user_id: str
+    user_data_in_database: JSONObject
+    user_data_in_jwt: JSONObject
+    expiry: int
+    time_created: int
+
+
+class SessionManager:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        config: CoreConfig,
+        keys: SigningKeyManager,
+        refresh_tokens: RefreshTokenCodec,
+    ) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._config = config
+        self._keys = keys
+        self._refresh_tokens = refresh_tokens
+
+    # -- create -------------------------------------------------------------------------------
+    async def create(
+        self,
+        user_id: str,
+        user_data_in_jwt: JSONObject,
+        user_data_in_database: JSONObject,
+        *,
+        enable_anti_csrf: bool,
+        use_dynamic_signing_key: bool = True,
+    ) -> NewSession:
+        if not storable(user_id, MAX_USER_ID_LENGTH):
+            raise BadRequest("Field name 'userId' is invalid in JSON input")
+        check_user_payload(user_data_in_jwt)
+        await self._keys.refresh_if_due()
+        handle = str(uuid.uuid4())
+        anti_csrf = str(uuid.uuid4()) if enable_anti_csrf else None
+        now = self._clock.now_ms()
+        refresh = self._refresh_tokens.create(RefreshTokenInfo(handle, user_id, None, anti_csrf))
+        refresh_info = TokenInfo(refresh, now + self._config.refresh_token_validity_ms, now)
+        access = encode_access_token(
+            AccessTokenInfo(
+                version=3,
+                session_handle=handle,
+                user_id=user_id,
+                refresh_token_hash_1=sha256hex(refresh),
+                parent_refresh_token_hash_1=None,
+                anti_csrf_token=anti_csrf,
+                user_data=user_data_in_jwt,
+                expiry_ms=now + self._config.access_token_validity_ms,
+                time_created_ms=now,
+            ),
+            self._keys.signing_key(dynamic=use_dynamic_signing_key),
+        )
+        await self._storage.insert_session(
+            SessionRow(
+                session_handle=handle,
+                user_id=user_id,
+                refresh_token_hash_2=sha256hex(sha256hex(refresh)),
+                session_data=user_data_in_database,
+                expires_at=refresh_info.expiry,
+                created_at_time=now,
+                jwt_user_payload=user_data_in_jwt,
+                use_static_key=not use_dynamic_signing_key,
+            )
+        )
+        await self._storage.update_user_last_active(user_id, now)
+        return NewSession(
+            SessionSummary(handle, user_id, user_data_in_jwt),
+            TokenInfo.of(access),
+            refresh_info,
+            anti_csrf,
+        )
+
+    # -- verify -------------------------------------------------------------------------------
+    async def _verified_token(self, token: str) -> ParsedAccessToken:
+        """Parse, check the signature and expiry; every failure is TRY_REFRESH_TOKEN."""
+        try:
+            parsed = parse_access_token(token)
+        except AccessTokenFormatError as exc:
+            raise TryRefreshTokenError(str(exc)) from None
+        data = parsed.signing_input
+        if parsed.kid is not None:
+            key = await self._keys.find_key(parsed.kid)
+            if key is None:
+                raise TryRefreshTokenError(KEY_NOT_FOUND)
+            if not key.verify(parsed.signature, data):
+                raise TryRefreshTokenError(SIGNATURE_FAILED)
+        elif not any(k.verify(parsed.signature, data) for k in self._keys.verification_keys()):
+            # v1/v2 tokens have no kid: try every key, then once more after a reload.
+            await self._keys.reload()
+            if not any(k.verify(parsed.signature, data) for k in self._keys.verification_keys()):
+                raise TryRefreshTokenError(SIGNATURE_FAILED)
+        if parsed.info.expiry_ms < self._clock.now_ms():
+            raise TryRefreshTokenError(ACCESS_TOKEN_EXPIRED)
+        return parsed
+
+    async def verify(
+        self,
+        access_token: str,
+        *,
+        anti_csrf_token: str | None,
+        enable_anti_csrf: bool,
+        do_anti_csrf_check: bool,
+        check_database: bool,
+    ) -> VerifiedSession:
+        info = (await self._verified_token(access_token)).info
+        if enable_anti_csrf and do_anti_csrf_check:
+            if info.anti_csrf_token is None:
+                raise TryRefreshTokenError(STRUCTURE_CHANGED)
+            if anti_csrf_token is None or not constant_time_equal(
+                anti_csrf_token, info.anti_csrf_token
+            ):
+                raise TryRefreshTokenError(ANTI_CSRF_FAILED)
+
+        payload_needs_update = False
+        if check_database:
+            row = await self._storage.get_session(info.session_handle)
+            if row is None:
+                raise UnauthorisedError(BLACKLISTED)
+            payload_needs_update = not json_equal(row.jwt_user_payload, info.user_data)
+        token_data = SessionSummary(info.session_handle, info.user_id, info.user_data)
+        if info.parent_refresh_token_hash_1 is None and not payload_needs_update:
+            return VerifiedSession(token_data, None)
+
+        # Make any due key before taking the row lock, so the lock is never held while an
+        # RSA key is generated.
+        await self._keys.refresh_if_due()
+        async with self._storage.lock_session(info.session_handle) as locked:
+            row = locked.row
+            if row is None:
+                raise UnauthorisedError(MISSING_IN_DB)
+            parent = info.parent_refresh_token_hash_1
+            promote = parent is not None and row.refresh_token_hash_2 == sha256hex(parent)
+            current = row.refresh_token_hash_2 == sha256hex(info.refresh_token_hash_1)
+            if not (promote or current or payload_needs_update):
+                # A token of an older refresh token: still valid until it expires (§4.2).
+                return VerifiedSession(token_data, None)
+            now = self._clock.now_ms()
+            new_token = encode_access_token(
+                AccessTokenInfo(
+                    version=info.version,
+                    session_handle=info.session_handle,
+                    user_id=info.user_id,
+                    refresh_token_hash_1=info.refresh_token_hash_1,
+                    parent_refresh_token_hash_1=None,
+                    anti_csrf_token=info.anti_csrf_token,
+                    user_data=row.jwt_user_payload,
+                    expiry_ms=now + self._config.access_token_validity_ms,
+                    time_created_ms=now,
+                ),
+                self._keys.signing_key(dynamic=not row.use_static_key),
+            )
+            if promote:
+                await locked.set_refresh_token_hash_2(
+                    sha256hex(info.refresh_token_hash_1),
+                    now + self._config.refresh_token_validity_ms,
+                )
+            return VerifiedSession(
+                SessionSummary(info.session_handle, info.user_id, row.jwt_user_payload),
+                TokenInfo.of(new_token),
+            )
+
+    # -- refresh ------------------------------------------------------------------------------
+    async def refresh(
+        self, refresh_token: str, *, anti_csrf_token: str | None, enable_anti_csrf: bool
+    ) -> NewSession:
+        parsed = self._refresh_tokens.parse(refresh_token)
+        # A refresh token without an embedded anti-CSRF token is accepted unchecked (§6).
+        if (
+            enable_anti_csrf
+            and parsed.anti_csrf_token is not None
+            and (
+                anti_csrf_token is None
+                or not constant_time_equal(anti_csrf_token, parsed.anti_csrf_token)
+            )
+        ):
+            raise UnauthorisedError(ANTI_CSRF_REFRESH_FAILED)
+        await self._keys.refresh_if_due()
+        hash_1 = sha256hex(refresh_token)
+        async with self._storage.lock_session(parsed.session_handle) as locked:
+            row = locked.row
+            now = self._clock.now_ms()
+            if row is None or row.expires_at < now:
+                raise UnauthorisedError(MISSING_OR_EXPIRED)
+            is_current = hmac.compare_digest(row.refresh_token_hash_2, sha256hex(hash_1))
+            parent = parsed.parent_refresh_token_hash_1
+            is_unpromoted_child = (
+                not is_current
+                and parent is not None
+                and hmac.compare_digest(row.refresh_token_hash_2, sha256hex(parent))
+            )
+            if not (is_current or is_unpromoted_child):
+                raise TokenTheftError(row.session_handle, row.user_id)
+
+            # Issue a child of this token; the row only changes when a child is promoted.
+            anti_csrf = str(uuid.uuid4()) if enable_anti_csrf else None
+            child = self._refresh_tokens.create(
+                RefreshTokenInfo(row.session_handle, row.user_id, hash_1, anti_csrf)
+            )
+            try:
+                access = encode_access_token(
+                    AccessTokenInfo(
+                        version=3,
+                        session_handle=row.session_handle,
+                        user_id=row.user_id,
+                        refresh_token_hash_1=sha256hex(child),
+                        parent_refresh_token_hash_1=hash_1,
+                        anti_csrf_token=anti_csrf,
+                        user_data=row.jwt_user_payload,
+                        expiry_ms=now + self._config.access_token_validity_ms,
+                        time_created_ms=now,
+                    ),
+                    self._keys.signing_key(dynamic=not row.use_static_key),
+                )
+            except ProtectedClaimError:
+                # A payload stored by an old CDI; at refresh this is UNAUTHORISED (§2.3).
+                raise UnauthorisedError(PROTECTED_FIELD_MESSAGE) from None
+            if is_unpromoted_child:
+                await locked.set_refresh_token_hash_2(
+                    sha256hex(hash_1), now + self._config.refresh_token_validity_ms
+                )
+        await self._storage.update_user_last_active(row.user_id, now)
+        return NewSession(
+            SessionSummary(row.session_handle, row.user_id, row.jwt_user_payload),
+            TokenInfo.of(access),
+            TokenInfo(child, now + self._config.refresh_token_validity_ms, now),
+            anti_csrf,
+        )
+
+    # -- regenerate ---------------------------------------------------------------------------
+    async def regenerate(
+        self, access_token: str, user_data_in_jwt: JSONObject | None
+    ) -> VerifiedSession:
+        """Re-issue a token with a new payload and the same expiry (§2.9).
+
+        The token is parsed but not verified: the caller has verified it already.
+        """
+        try:
+            info = parse_access_token(access_token).info
+        except AccessTokenFormatError:
+            # The reference answers 500 here; malformed input is a 400 in this core.
+            raise BadRequest("Field name 'accessToken' is invalid in JSON input") from None
+        now = self._clock.now_ms()
+        row = await self._live_row(info.session_handle, now)
+        payload = row.jwt_user_payload if user_data_in_jwt is None else user_data_in_jwt
+        check_user_payload(payload)
+        if not await self._storage.update_session(
+            info.session_handle, now_ms=now, jwt_user_payload=payload
+        ):
+            raise UnauthorisedError(SESSION_DOES_NOT_EXIST)
+        summary = SessionSummary(info.session_handle, info.user_id, payload)
+        if info.expiry_ms < now:
+            return VerifiedSession(summary, None)
+        await self._keys.refresh_if_due()
+        new_token = encode_access_token(
+            AccessTokenInfo(
+                version=info.version,
+                session_handle=info.session_handle,
+                user_id=info.user_id,
+                refresh_token_hash_1=info.refresh_token_hash_1,
+                parent_refresh_token_hash_1=info.parent_refresh_token_hash_1,
+                anti_csrf_token=info.anti_csrf_token,
+                user_data=payload,
+                expiry_ms=info.expiry_ms,
+                time_created_ms=now,
+            ),
+            self._keys.signing_key(dynamic=not row.use_static_key),
+        )
+        return VerifiedSession(summary, TokenInfo.of(new_token))
+
+    # -- removal and lookups ------------------------------------------------------------------
+    async def revoke_by_handles(self, session_handles: list[str]) -> list[str]:
+        handles = [h for h in session_handles if storable(h, MAX_HANDLE_LENGTH)]
+        if not handles:
+            return []
+        return await self._storage.delete_sessions(handles)
+
+    async def revoke_all_for_user(self, user_id: str) -> list[str]:
+        if not storable(user_id, MAX_USER_ID_LENGTH):
+            return []
+        now = self._clock.now_ms()
+        revoked = await self._storage.delete_sessions_of_user(user_id, now)
+        await self._storage.update_user_last_active(user_id, now)
+        return revoked
+
+    async def session_handles_for_user(self, user_id: str) -> list[str]:
+        if not storable(user_id, MAX_USER_ID_LENGTH):
+            return []
+        return await self._storage.get_session_handles_of_user(user_id, self._clock.now_ms())
+
+    async def _live_row(self, session_handle: str, now: int) -> SessionRow:
+        row = None
+        if storable(session_handle, MAX_HANDLE_LENGTH):
+            row = await self._storage.get_session(session_handle)
+        if row is None or row.expires_at <= now:
+            raise UnauthorisedError(SESSION_DOES_NOT_EXIST)
+        return row
+
+    async def information(self, session_handle: str) -> SessionInformation:
+        row = await self._live_row(session_handle, self._clock.now_ms())
+        return SessionInformation(
+            session_handle=row.session_handle,
+            user_id=row.user_id,
+            user_data_in_database=row.session_data,
+            user_data_in_jwt=row.jwt_user_payload,
+            expiry=row.expires_at,
+            time_created=row.created_at_time,
+        )
+
+    async def update_session_data(self, session_handle: str, data: JSONObject) -> None:
+        """Replace the session data of a live session."""
+        await self._update(session_handle, session_data=data)
+
+    async def update_jwt_payload(self, session_handle: str, payload: JSONObject) -> None:
+        """Replace the stored access-token payload; existing tokens are unchanged (§2.8)."""
+        check_user_payload(payload)
+        await self._update(session_handle, jwt_user_payload=payload)
+
+    async def _update(
+        self,
+        session_handle: str,
+        *,
+        session_data: JSONObject | None = None,
+        jwt_user_payload: JSONObject | None = None,
+    ) -> None:
+        updated = storable(
+            session_handle, MAX_HANDLE_LENGTH
+        ) and await self._storage.update_session(
+            session_handle,
+            now_ms=self._clock.now_ms(),
+            session_data=session_data,
+            jwt_user_payload=jwt_user_payload,
+        )
+        if not updated:
+            raise UnauthorisedError(SESSION_DOES_NOT_EXIST)
+
+    async def delete_expired(self) -> int:
+        """The cleanup cron: drop rows whose refresh expiry has passed."""
+        return await self._storage.delete_expired_sessions(self._clock.now_ms())

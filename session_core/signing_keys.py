@@ -1,0 +1,182 @@
+"""RS256 signing keys (§5): the static key and the rotating dynamic keys.
+
+The database is the source of truth so that several core processes agree; this class
+keeps an in-memory copy and goes back to the database when it is due to rotate, when
+publishing the JWKS, and when a token names a ``kid`` it does not know.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from session_core.clock import Clock
+from session_core.config import CoreConfig
+from session_core.crypto import SigningKey, generate_key_string, load_signing_key
+from session_core.storage.base import DynamicKeyRow, StaticKeyRow, Storage
+
+log = logging.getLogger(__name__)
+ALGORITHM = "RS256"
+
+
+class SigningKeyManager:
+    def __init__(self, storage: Storage, clock: Clock, config: CoreConfig) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._interval = config.dynamic_key_update_interval_ms
+        self._overlap = config.dynamic_signing_key_overlap_ms
+        self._lifetime = config.dynamic_key_lifetime_ms
+        self._dynamic: list[SigningKey] = []  # every stored dynamic key, newest first
+        self._static: list[SigningKey] = []  # newest first; the first one signs
+        self._loaded: dict[str, SigningKey] = {}  # parsed keys by kid (parsing DER is slow)
+        self._rotate_lock = asyncio.Lock()
+        self._reload_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        rows = await self._storage.get_static_keys(ALGORITHM)
+        if not rows:
+            rows = await self._storage.add_static_key_unless_exists(self._make_static_key)
+        self._static = [self._load_static(r) for r in rows]
+        self._dynamic = [self._load_dynamic(r) for r in await self._storage.get_dynamic_keys()]
+        await self.refresh_if_due()
+
+    # -- key generation (RSA-2048 takes long: off the event loop) ----------------------------
+    async def _make_static_key(self) -> StaticKeyRow:
+        key_string = await asyncio.to_thread(generate_key_string)
+        return StaticKeyRow(
+            key_id=f"s-{uuid.uuid4()}",
+            key_string=key_string,
+            algorithm=ALGORITHM,
+            created_at=self._clock.now_ms(),
+        )
+
+    async def _make_dynamic_key(self) -> DynamicKeyRow:
+        created_at = self._clock.now_ms()
+        key_string = await asyncio.to_thread(generate_key_string)
+        return DynamicKeyRow(created_at_time=created_at, value=key_string)
+
+    def _load_static(self, row: StaticKeyRow) -> SigningKey:
+        key = self._loaded.get(row.key_id)
+        if key is None:
+            key = load_signing_key(row.key_id, row.key_string, row.created_at)
+            self._loaded[row.key_id] = key
+        return key
+
+    def _load_dynamic(self, row: DynamicKeyRow) -> SigningKey:
+        kid = f"d-{row.created_at_time}"
+        key = self._loaded.get(kid)
+        if key is None:
+            key = load_signing_key(kid, row.value, row.created_at_time)
+            self._loaded[kid] = key
+        return key
+
+    def _set_dynamic(self, rows: list[DynamicKeyRow]) -> None:
+        self._dynamic = sorted(
+            (self._load_dynamic(r) for r in rows), key=lambda k: k.created_at_ms, reverse=True
+        )
+        live = {k.kid for k in self._dynamic} | {k.kid for k in self._static}
+        self._loaded = {kid: k for kid, k in self._loaded.items() if kid in live}
+
+    # -- rotation -----------------------------------------------------------------------------
+    def _rotation_due(self, now: int) -> bool:
+        # A new key is made `overlap` before the newest one reaches the end of its interval,
+        # so it is published (in the DB and the JWKS) before it signs anything.
+        return (
+            not self._dynamic
+            or self._dynamic[0].created_at_ms < now - self._interval + self._overlap
+        )
+
+    async def refresh_if_due(self) -> None:
+        """Create (or adopt another core's) new dynamic key when one is due."""
+        if not self._rotation_due(self._clock.now_ms()):
+            return
+        async with self._rotate_lock:
+            now = self._clock.now_ms()
+            if not self._rotation_due(now):
+                return
+            rows = await self._storage.add_dynamic_key_unless_newer_exists(
+                self._make_dynamic_key, newer_than=now - self._interval + self._overlap
+            )
+            self._set_dynamic(rows)
+            log.info("dynamic signing keys refreshed; newest is %s", self._dynamic[0].kid)
+
+    async def reload(self) -> None:
+        """Re-read every key from the database (keys added by another core)."""
+        async with self._reload_lock:
+            static_rows = await self._storage.get_static_keys(ALGORITHM)
+            if static_rows:
+                self._static = [self._load_static(r) for r in static_rows]
+            self._set_dynamic(await self._storage.get_dynamic_keys())
+
+    async def delete_expired(self) -> int:
+        """Delete dynamic keys no token can still need (the cleanup cron of §5)."""
+        cutoff = self._clock.now_ms() - self._lifetime
+        deleted = await self._storage.delete_dynamic_keys_older_than(cutoff)
+        self._dynamic = [k for k in self._dynamic if k.created_at_ms >= cutoff]
+        return deleted
+
+    # -- use ----------------------------------------------------------------------------------
+    def valid_dynamic_keys(self) -> list[SigningKey]:
+        """Dynamic keys still published and accepted, newest first."""
+        now = self._clock.now_ms()
+        return [k for k in self._dynamic if k.created_at_ms + self._lifetime >= now]
+
+    def dynamic_signing_key(self) -> SigningKey:
+        """The dynamic key that signs now (call ``refresh_if_due`` first).
+
+        While the newest key is younger than the overlap and the previous key is still
+        inside its interval, the previous key keeps signing: verifiers that cached the
+        JWKS shortly before the rotation still know every kid in use.
+        """
+        keys = self.valid_dynamic_keys()
+        if not keys:
+            raise RuntimeError("no dynamic signing key loaded")
+        now = self._clock.now_ms()
+        newest = keys[0]
+        if (
+            len(keys) > 1
+            and now - newest.created_at_ms < self._overlap
+            and keys[1].created_at_ms + self._interval > now
+        ):
+            return keys[1]
+        return newest
+
+    def static_signing_key(self) -> SigningKey:
+        if not self._static:
+            raise RuntimeError("no static signing key loaded")
+        return self._static[0]
+
+    def signing_key(self, *, dynamic: bool) -> SigningKey:
+        return self.dynamic_signing_key() if dynamic else self.static_signing_key()
+
+    def verification_keys(self) -> list[SigningKey]:
+        return [*self.valid_dynamic_keys(), *self._static]
+
+    def _lookup(self, kid: str) -> SigningKey | None:
+        for key in self.verification_keys():
+            if key.kid == kid:
+                return key
+        return None
+
+    async def find_key(self, kid: str) -> SigningKey | None:
+        """The verification key named ``kid``, reloading from the DB once on a miss."""
+        key = self._lookup(kid)
+        if key is None and kid.startswith(("d-", "s-")):
+            await self.reload()
+            key = self._lookup(kid)
+        return key
+
+    def jwks_max_age_s(self) -> int:
+        """Seconds until the next dynamic key will be created, capped at the 60 s the 2.21
+        SDKs cache for anyway (core 9.1 sends the uncapped value, §2.11)."""
+        if not self._dynamic:
+            return 1
+        next_rotation = self._dynamic[0].created_at_ms + self._interval - self._overlap
+        return max(1, min(60, (next_rotation - self._clock.now_ms()) // 1000))
+
+    async def jwks(self) -> list[dict[str, str]]:
+        """Valid dynamic keys newest first, then the static keys (§2.11)."""
+        await self.reload()
+        await self.refresh_if_due()
+        return [k.jwk() for k in self.verification_keys()]

@@ -1,0 +1,75 @@
+"""``session-service serve``: run the gRPC service until SIGTERM/SIGINT.
+
+With no ``--core-url`` the project's own session core runs in the same process on a
+loopback port, with SQLite under ``--data-dir``, so a first run needs nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import uvloop
+
+from session_service.server import start_service
+from session_service.settings import Settings, SettingsError, add_arguments, load_settings
+
+logger = logging.getLogger("session_service")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="session-service",
+        description="SuperTokens-compatible (CDI 2.21) session management over gRPC.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="run the service",
+        description="Run the service. Every flag can also be set as SESSION_SERVICE_<NAME>.",
+    )
+    add_arguments(serve)
+    return parser
+
+
+async def serve(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    service = await start_service(settings)
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop_requested.set)
+    try:
+        await stop_requested.wait()
+        logger.info("shutdown requested; draining for up to %ss", settings.grace_period_seconds)
+    finally:
+        await service.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(vars(args))
+        # Validate the domain configuration before anything starts listening.
+        settings.domain_config(None if settings.embedded_core else settings.core_url)
+    except SettingsError as exc:
+        print(f"session-service: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        uvloop.run(serve(settings))
+    except OSError as exc:
+        logger.error("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""The grpc.aio server: SessionService, health, reflection, readiness and graceful shutdown.
+
+``start_service`` is the whole lifecycle in one call, used by the CLI and by tests alike:
+it optionally starts the embedded core, starts the SessionManager, binds the port and
+serves. ``RunningService.stop`` undoes it in the order that loses no in-flight RPC:
+health NOT_SERVING (load balancers stop routing), stop accepting and drain within the grace
+period, then close the domain (HTTP client, key refresher) and the embedded core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from session_core.app import RunningCore, start_core
+from session_core.config import CoreConfig
+from session_proto.session.v1 import session_service_pb2 as pb
+from session_proto.session.v1 import session_service_pb2_grpc as pb_grpc
+from session_service.domain.api import (
+    Clock,
+    CoreIncompatible,
+    CoreUnavailable,
+    SessionManager,
+)
+from session_service.servicer import SessionServicer
+from session_service.settings import Settings
+
+logger = logging.getLogger("session_service.server")
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["SessionService"].full_name
+# Readiness is reported for the whole server ("") and for the service by name; both move
+# together because the service is all this server does.
+HEALTH_SERVICES = ("", SERVICE_NAME)
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@dataclass(eq=False)
+class RunningService:
+    """A started service. ``port`` is the bound port (the real one when 0 was asked for)."""
+
+    host: str
+    port: int
+    settings: Settings
+    servicer: SessionServicer
+    _server: grpc.aio.Server
+    _manager: SessionManager
+    _health: health.aio.HealthServicer
+    _readiness: asyncio.Task[None]
+    _core: RunningCore | None
+    _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    _stopping: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` to dial."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def core_url(self) -> str | None:
+        """The embedded core's URL, or None when the service uses external cores."""
+        return None if self._core is None else self._core.url
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Shut down gracefully; ``grace`` defaults to the configured grace period.
+
+        Safe to call more than once (a second SIGTERM while draining is a no-op).
+        """
+        async with self._stopping:
+            if self._stopped.is_set():
+                return
+            grace = self.settings.grace_period_seconds if grace is None else grace
+            self._readiness.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._readiness
+            await self._health.enter_graceful_shutdown()
+            await self._server.stop(grace)
+            await self._manager.close()
+            if self._core is not None:
+                await self._core.stop()
+            self._stopped.set()
+            logger.info("session service stopped")
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+
+async def start_service(settings: Settings, *, clock: Clock | None = None) -> RunningService:
+    """Start serving ``settings``; with no core URL, start the embedded core first.
+
+    ``clock`` is handed to the domain (tests pass the core's ManualClock so both agree on
+    expiry). Everything started so far is torn down again if a later step fails.
+    """
+    core: RunningCore | None = None
+    manager: SessionManager | None = None
+    try:
+        if settings.embedded_core:
+            core = await _start_embedded_core(settings)
+        domain_config = settings.domain_config(core.url if core is not None else None)
+        manager = SessionManager(domain_config, clock=clock)
+        await manager.start()
+        return await _serve(settings, manager, core)
+    except BaseException:
+        if manager is not None:
+            await manager.close()
+        if core is not None:
+            await core.stop()
+        raise
+
+
+async def _start_embedded_core(settings: Settings) -> RunningCore:
+    data_dir = settings.data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    core = await start_core(
+        CoreConfig(host="127.0.0.1", port=0, database_url=f"sqlite:///{data_dir / 'core.db'}")
+    )
+    logger.info("embedded session core listening on %s (data in %s)", core.url, data_dir)
+    return core
+
+
+async def _serve(
+    settings: Settings, manager: SessionManager, core: RunningCore | None
+) -> RunningService:
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
+            # C-core defaults to SO_REUSEPORT, which lets a second process silently bind
+            # the same port and steal traffic; fail to bind instead.
+            ("grpc.so_reuseport", 0),
+        ],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+    servicer = SessionServicer(manager)
+    # The generated registration function carries no annotations.
+    pb_grpc.add_SessionServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    health_servicer = health.aio.HealthServicer()
+    # "" starts out SERVING in grpcio-health-checking; nothing is ready until the
+    # readiness loop has seen keys and a core.
+    for name in HEALTH_SERVICES:
+        await health_servicer.set(name, _NOT_SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if settings.reflection:
+        reflection.enable_server_reflection(
+            (
+                SERVICE_NAME,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+    try:
+        port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    except RuntimeError as exc:
+        raise OSError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
+    await server.start()
+    readiness = asyncio.create_task(
+        _track_readiness(manager, health_servicer, settings.health_check_interval_seconds),
+        name="session-service-readiness",
+    )
+    logger.info("session service listening on %s:%d", settings.host, port)
+    return RunningService(
+        host=settings.host,
+        port=port,
+        settings=settings,
+        servicer=servicer,
+        _server=server,
+        _manager=manager,
+        _health=health_servicer,
+        _readiness=readiness,
+        _core=core,
+    )
+
+
+async def _track_readiness(
+    manager: SessionManager, health_servicer: health.aio.HealthServicer, interval: float
+) -> None:
+    """SERVING while the key cache holds keys and a core answers; NOT_SERVING otherwise.
+
+    Polling (rather than reacting to RPC failures) also notices a core that comes back
+    while no traffic flows. Each probe is bounded by the interval so a hung core cannot
+    freeze the state.
+    """
+    serving: bool | None = None
+    while True:
+        ready = await _is_ready(manager, interval)
+        if ready != serving:
+            for name in HEALTH_SERVICES:
+                await health_servicer.set(name, _SERVING if ready else _NOT_SERVING)
+            logger.log(
+                logging.INFO if ready else logging.WARNING,
+                "readiness: %s",
+                "SERVING" if ready else "NOT_SERVING (no signing keys or no core)",
+            )
+            serving = ready
+        await asyncio.sleep(interval)
+
+
+async def _is_ready(manager: SessionManager, probe_timeout: float) -> bool:
+    try:
+        await manager.check_core(timeout=probe_timeout)
+    except (CoreUnavailable, CoreIncompatible):
+        return False
+    except Exception as exc:
+        # A bug in a probe must not end readiness tracking for the life of the process.
+        logger.error("readiness probe failed with unexpected %s", type(exc).__name__)
+        return False
+    return manager.key_cache_health().has_keys

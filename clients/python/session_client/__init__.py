@@ -1,1 +1,60 @@
-"""Typed asyncio client for ``session.v1.SessionService``."""
+"""Typed asyncio client for ``session.v1.SessionService``.
+
+async with SessionClient.insecure("127.0.0.1:50051") as client:
+    created = await client.create_session("user-1", {"role": "admin"})
+    result = await client.get_session(created.session.access_token)
+    if result.status is SessionStatus.TRY_REFRESH_TOKEN:
+        ...
+"""
+
+from session_client.client import SessionClient
+from session_client.types import (
+    ClaimsValidationResult,
+    ClaimValidationError,
+    ClaimValueResult,
+    CreatedSession,
+    CreateJwtResult,
+    GetSessionResult,
+    JsonWebKey,
+    OpenIdDiscoveryConfiguration,
+    RefreshSessionResult,
+    RegenerateAccessTokenResult,
+    Session,
+    SessionInformation,
+    SessionInformationResult,
+    SessionStatus,
+    StatusResult,
+    TokenInfo,
+    TokenTheft,
+    excludes,
+    excludes_all,
+    has_value,
+    includes,
+    includes_all,
+)
+
+__all__ = [
+    "ClaimValidationError",
+    "ClaimValueResult",
+    "ClaimsValidationResult",
+    "CreateJwtResult",
+    "CreatedSession",
+    "GetSessionResult",
+    "JsonWebKey",
+    "OpenIdDiscoveryConfiguration",
+    "RefreshSessionResult",
+    "RegenerateAccessTokenResult",
+    "Session",
+    "SessionClient",
+    "SessionInformation",
+    "SessionInformationResult",
+    "SessionStatus",
+    "StatusResult",
+    "TokenInfo",
+    "TokenTheft",
+    "excludes",
+    "excludes_all",
+    "has_value",
+    "includes",
+    "includes_all",
+]

@@ -1,0 +1,426 @@
+"""Typed results of ``SessionClient`` calls and the claim-validator builders.
+
+Every result that can have more than one outcome carries a ``status`` the caller must
+branch on; the payload fields are only meaningful for the statuses their docs name.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+from session_proto.session.v1 import session_service_pb2 as pb
+
+JSONObject = dict[str, Any]
+
+
+class SessionStatus(enum.Enum):
+    """``session.v1.SessionStatus``. ``UNKNOWN`` stands for a value this client does not
+    know (proto3 enums are open): treat it as a failure."""
+
+    UNKNOWN = 0
+    OK = pb.SESSION_STATUS_OK
+    UNAUTHORISED = pb.SESSION_STATUS_UNAUTHORISED
+    TRY_REFRESH_TOKEN = pb.SESSION_STATUS_TRY_REFRESH_TOKEN
+    TOKEN_THEFT_DETECTED = pb.SESSION_STATUS_TOKEN_THEFT_DETECTED
+    INVALID_CLAIMS = pb.SESSION_STATUS_INVALID_CLAIMS
+    SESSION_DOES_NOT_EXIST = pb.SESSION_STATUS_SESSION_DOES_NOT_EXIST
+    UNSUPPORTED_ALGORITHM = pb.SESSION_STATUS_UNSUPPORTED_ALGORITHM
+    NO_SESSION = pb.SESSION_STATUS_NO_SESSION
+
+    @classmethod
+    def from_pb(cls, value: int) -> SessionStatus:
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.UNKNOWN
+
+
+# -- JSON <-> google.protobuf.Struct ----------------------------------------------------------
+
+_MAX_EXACT_INTEGER = 2**53
+
+
+def to_python(value: struct_pb2.Value) -> Any:
+    """A ``Value`` as plain Python; whole numbers come back as ``int`` (Struct numbers are
+    doubles, so 5 would otherwise read back as 5.0)."""
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        number = value.number_value
+        if math.isfinite(number) and number.is_integer() and abs(number) <= _MAX_EXACT_INTEGER:
+            return int(number)
+        return number
+    if kind == "struct_value":
+        return to_dict(value.struct_value)
+    if kind == "list_value":
+        return [to_python(item) for item in value.list_value.values]
+    if kind in ("string_value", "bool_value"):
+        return getattr(value, kind)
+    return None
+
+
+def to_dict(struct: struct_pb2.Struct) -> JSONObject:
+    return {key: to_python(item) for key, item in struct.fields.items()}
+
+
+def to_value(data: Any) -> struct_pb2.Value:
+    value = struct_pb2.Value()
+    if data is None:
+        value.null_value = struct_pb2.NULL_VALUE
+    elif isinstance(data, bool):
+        value.bool_value = data
+    elif isinstance(data, int | float):
+        value.number_value = float(data)
+    elif isinstance(data, str):
+        value.string_value = data
+    elif isinstance(data, Mapping):
+        value.struct_value.CopyFrom(to_struct(data))
+    elif isinstance(data, list | tuple):
+        value.list_value.SetInParent()
+        value.list_value.values.extend(to_value(item) for item in data)
+    else:
+        raise TypeError(f"not a JSON value: {type(data).__name__}")
+    return value
+
+
+def to_struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    for key, item in data.items():
+        struct.fields[key].CopyFrom(to_value(item))
+    return struct
+
+
+# -- results --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token with its expiry and creation time (epoch ms)."""
+
+    token: str = field(repr=False)
+    expiry: int
+    created_time: int
+
+    @classmethod
+    def from_pb(cls, message: pb.TokenInfo) -> TokenInfo:
+        return cls(token=message.token, expiry=message.expiry, created_time=message.created_time)
+
+
+@dataclass(frozen=True)
+class Session:
+    """A verified session and its current access token (``expiry`` in epoch ms)."""
+
+    user_id: str
+    session_handle: str
+    access_token_payload: JSONObject
+    expiry: int
+    front_token: str = field(repr=False)
+    access_token: str = field(repr=False)
+
+    @classmethod
+    def from_pb(cls, message: pb.Session) -> Session:
+        return cls(
+            user_id=message.user_id,
+            session_handle=message.session_handle,
+            access_token_payload=to_dict(message.access_token_payload),
+            expiry=message.expiry,
+            front_token=message.front_token,
+            access_token=message.access_token,
+        )
+
+
+@dataclass(frozen=True)
+class ClaimValidationError:
+    """A failed claim validator; ``reason`` is the SDK's reason dict (None when absent)."""
+
+    id: str
+    reason: JSONObject | None
+
+    @classmethod
+    def from_pb(cls, message: pb.ClaimValidationError) -> ClaimValidationError:
+        reason = to_dict(message.reason) if message.HasField("reason") else None
+        return cls(id=message.id, reason=reason)
+
+
+def _claim_errors(messages: Sequence[pb.ClaimValidationError]) -> tuple[ClaimValidationError, ...]:
+    return tuple(ClaimValidationError.from_pb(m) for m in messages)
+
+
+@dataclass(frozen=True)
+class CreatedSession:
+    """CreateSession: always a new session (failures raise ``grpc.aio.AioRpcError``)."""
+
+    session: Session
+    access_token: TokenInfo
+    refresh_token: TokenInfo
+    anti_csrf_token: str | None = field(repr=False)
+
+    @classmethod
+    def from_pb(cls, message: pb.CreateSessionResponse) -> CreatedSession:
+        return cls(
+            session=Session.from_pb(message.session),
+            access_token=TokenInfo.from_pb(message.access_token),
+            refresh_token=TokenInfo.from_pb(message.refresh_token),
+            anti_csrf_token=(
+                message.anti_csrf_token if message.HasField("anti_csrf_token") else None
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class GetSessionResult:
+    """OK / UNAUTHORISED / TRY_REFRESH_TOKEN / INVALID_CLAIMS / NO_SESSION.
+
+    ``session`` is set for OK and INVALID_CLAIMS; ``new_access_token`` whenever the core
+    issued one (hand it to the client).
+    """
+
+    status: SessionStatus
+    message: str
+    session: Session | None
+    new_access_token: TokenInfo | None
+    invalid_claims: tuple[ClaimValidationError, ...]
+
+    @classmethod
+    def from_pb(cls, message: pb.GetSessionResponse) -> GetSessionResult:
+        return cls(
+            status=SessionStatus.from_pb(message.status),
+            message=message.message,
+            session=Session.from_pb(message.session) if message.HasField("session") else None,
+            new_access_token=(
+                TokenInfo.from_pb(message.new_access_token)
+                if message.HasField("new_access_token")
+                else None
+            ),
+            invalid_claims=_claim_errors(message.invalid_claims),
+        )
+
+
+@dataclass(frozen=True)
+class TokenTheft:
+    session_handle: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class RefreshSessionResult:
+    """OK (new tokens) / UNAUTHORISED / TOKEN_THEFT_DETECTED (``token_theft`` set)."""
+
+    status: SessionStatus
+    message: str
+    session: Session | None
+    access_token: TokenInfo | None
+    refresh_token: TokenInfo | None
+    anti_csrf_token: str | None = field(repr=False)
+    token_theft: TokenTheft | None
+
+    @classmethod
+    def from_pb(cls, message: pb.RefreshSessionResponse) -> RefreshSessionResult:
+        theft = message.token_theft if message.HasField("token_theft") else None
+        return cls(
+            status=SessionStatus.from_pb(message.status),
+            message=message.message,
+            session=Session.from_pb(message.session) if message.HasField("session") else None,
+            access_token=(
+                TokenInfo.from_pb(message.access_token)
+                if message.HasField("access_token")
+                else None
+            ),
+            refresh_token=(
+                TokenInfo.from_pb(message.refresh_token)
+                if message.HasField("refresh_token")
+                else None
+            ),
+            anti_csrf_token=(
+                message.anti_csrf_token if message.HasField("anti_csrf_token") else None
+            ),
+            token_theft=(
+                None
+                if theft is None
+                else TokenTheft(session_handle=theft.session_handle, user_id=theft.user_id)
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    """OK or SESSION_DOES_NOT_EXIST (the SDK's True / False)."""
+
+    status: SessionStatus
+    message: str
+
+
+@dataclass(frozen=True)
+class SessionInformation:
+    """What the core stores about a session (``expiry``, ``time_created``: epoch ms)."""
+
+    session_handle: str
+    user_id: str
+    session_data_in_database: JSONObject
+    expiry: int
+    custom_claims_in_access_token_payload: JSONObject
+    time_created: int
+
+
+@dataclass(frozen=True)
+class SessionInformationResult:
+    """OK with ``info``, or SESSION_DOES_NOT_EXIST."""
+
+    status: SessionStatus
+    message: str
+    info: SessionInformation | None
+
+    @classmethod
+    def from_pb(cls, message: pb.GetSessionInformationResponse) -> SessionInformationResult:
+        info = None
+        if message.HasField("session_information"):
+            raw = message.session_information
+            info = SessionInformation(
+                session_handle=raw.session_handle,
+                user_id=raw.user_id,
+                session_data_in_database=to_dict(raw.session_data_in_database),
+                expiry=raw.expiry,
+                custom_claims_in_access_token_payload=to_dict(
+                    raw.custom_claims_in_access_token_payload
+                ),
+                time_created=raw.time_created,
+            )
+        return cls(status=SessionStatus.from_pb(message.status), message=message.message, info=info)
+
+
+@dataclass(frozen=True)
+class RegenerateAccessTokenResult:
+    """OK / UNAUTHORISED / TRY_REFRESH_TOKEN. For OK, ``access_token`` is None when the
+    old token had already expired (the payload is stored anyway)."""
+
+    status: SessionStatus
+    message: str
+    session_handle: str
+    user_id: str
+    user_data_in_jwt: JSONObject
+    access_token: TokenInfo | None
+
+    @classmethod
+    def from_pb(cls, message: pb.RegenerateAccessTokenResponse) -> RegenerateAccessTokenResult:
+        return cls(
+            status=SessionStatus.from_pb(message.status),
+            message=message.message,
+            session_handle=message.session.session_handle,
+            user_id=message.session.user_id,
+            user_data_in_jwt=to_dict(message.session.user_data_in_jwt),
+            access_token=(
+                TokenInfo.from_pb(message.access_token)
+                if message.HasField("access_token")
+                else None
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class ClaimValueResult:
+    """OK with ``value`` (None when the claim is not set), or SESSION_DOES_NOT_EXIST."""
+
+    status: SessionStatus
+    message: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class ClaimsValidationResult:
+    """OK / INVALID_CLAIMS (``invalid_claims`` set) / SESSION_DOES_NOT_EXIST."""
+
+    status: SessionStatus
+    message: str
+    invalid_claims: tuple[ClaimValidationError, ...]
+
+    @classmethod
+    def from_pb(cls, message: pb.ValidateClaimsForSessionHandleResponse) -> ClaimsValidationResult:
+        return cls(
+            status=SessionStatus.from_pb(message.status),
+            message=message.message,
+            invalid_claims=_claim_errors(message.invalid_claims),
+        )
+
+
+@dataclass(frozen=True)
+class JsonWebKey:
+    kty: str
+    kid: str
+    n: str
+    e: str
+    alg: str
+    use: str
+
+
+@dataclass(frozen=True)
+class CreateJwtResult:
+    """OK with ``jwt``, or UNSUPPORTED_ALGORITHM."""
+
+    status: SessionStatus
+    message: str
+    jwt: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class OpenIdDiscoveryConfiguration:
+    issuer: str
+    jwks_uri: str
+
+
+# -- claim validators -----------------------------------------------------------------------
+
+
+def _value_check(key: str, value: Any, max_age_seconds: int | None) -> pb.ClaimValidator.ValueCheck:
+    check = pb.ClaimValidator.ValueCheck(key=key, value=to_value(value))
+    if max_age_seconds is not None:
+        check.max_age_seconds = max_age_seconds
+    return check
+
+
+def _values_check(
+    key: str, values: Sequence[Any], max_age_seconds: int | None
+) -> pb.ClaimValidator.ValuesCheck:
+    check = pb.ClaimValidator.ValuesCheck(key=key, values=[to_value(v) for v in values])
+    if max_age_seconds is not None:
+        check.max_age_seconds = max_age_seconds
+    return check
+
+
+def has_value(
+    key: str, value: Any, *, max_age_seconds: int | None = None, id: str | None = None
+) -> pb.ClaimValidator:
+    """The claim's value equals ``value`` (SDK ``has_value``; ``is_true`` is ``value=True``)."""
+    return pb.ClaimValidator(id=id, has_value=_value_check(key, value, max_age_seconds))
+
+
+def includes(
+    key: str, value: Any, *, max_age_seconds: int | None = None, id: str | None = None
+) -> pb.ClaimValidator:
+    """The claim's list contains ``value``."""
+    return pb.ClaimValidator(id=id, includes=_value_check(key, value, max_age_seconds))
+
+
+def excludes(
+    key: str, value: Any, *, max_age_seconds: int | None = None, id: str | None = None
+) -> pb.ClaimValidator:
+    """The claim's list does not contain ``value``."""
+    return pb.ClaimValidator(id=id, excludes=_value_check(key, value, max_age_seconds))
+
+
+def includes_all(
+    key: str, values: Sequence[Any], *, max_age_seconds: int | None = None, id: str | None = None
+) -> pb.ClaimValidator:
+    """The claim's list contains every one of ``values``."""
+    return pb.ClaimValidator(id=id, includes_all=_values_check(key, values, max_age_seconds))
+
+
+def excludes_all(
+    key: str, values: Sequence[Any], *, max_age_seconds: int | None = None, id: str | None = None
+) -> pb.ClaimValidator:
+    """The claim's list contains none of ``values``."""
+    return pb.ClaimValidator(id=id, excludes_all=_values_check(key, values, max_age_seconds))

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from session_core.signing_keys import SigningKeyManager
 from session_core.storage.base import Storage, open_storage
 
 log = logging.getLogger(__name__)
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class PeriodicTask:
@@ -76,6 +78,8 @@ class RunningCore:
     session_cleanup: PeriodicTask
     key_cleanup: PeriodicTask
     _runner: web.AppRunner = field(repr=False)
+    # Requests received per path: lets tests assert which calls reached the core.
+    requests: Counter[str] = field(default_factory=Counter)
     _stopped: bool = False
 
     async def stop(self) -> None:
@@ -129,7 +133,16 @@ async def start_core(config: CoreConfig, *, clock: Clock | None = None) -> Runni
         await keys.start()
         sessions = SessionManager(storage, clock, config, keys, RefreshTokenCodec(master_key))
         api = CoreHttpApi(config, storage, clock, keys, sessions)
-        runner = web.AppRunner(api.build_app(), access_log=None, handle_signals=False)
+        app = api.build_app()
+        requests: Counter[str] = Counter()
+
+        @web.middleware
+        async def count_requests(request: web.Request, handler: _Handler) -> web.StreamResponse:
+            requests[request.path] += 1
+            return await handler(request)
+
+        app.middlewares.append(count_requests)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site: web.BaseSite
         if config.port == 0:
@@ -165,6 +178,7 @@ async def start_core(config: CoreConfig, *, clock: Clock | None = None) -> Runni
         session_cleanup=session_cleanup,
         key_cleanup=key_cleanup,
         _runner=runner,
+        requests=requests,
     )
     log.info("session core listening on %s", core.url)
     return core

@@ -21,14 +21,13 @@ from grpc_reflection.v1alpha import reflection
 from session_core.app import RunningCore, start_core
 from session_core.config import CoreConfig
 from session_proto.session.v1 import session_service_pb2 as pb
-from session_proto.session.v1 import session_service_pb2_grpc as pb_grpc
 from session_service.domain.api import (
     Clock,
     CoreIncompatible,
     CoreUnavailable,
     SessionManager,
 )
-from session_service.servicer import SessionServicer
+from session_service.servicer import SessionServicer, add_to_server
 from session_service.settings import Settings
 
 logger = logging.getLogger("session_service.server")
@@ -137,8 +136,7 @@ async def _serve(
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     servicer = SessionServicer(manager)
-    # The generated registration function carries no annotations.
-    pb_grpc.add_SessionServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    add_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     # "" starts out SERVING in grpcio-health-checking; nothing is ready until the
     # readiness loop has seen keys and a core.

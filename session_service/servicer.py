@@ -5,6 +5,10 @@ Every RPC goes through ``_rpc``, the single place where failures become gRPC cod
 -> UNAVAILABLE, ``CoreIncompatible`` -> FAILED_PRECONDITION. Anything else is a bug: it is
 logged (type and stack only, never the message, which could quote a token), counted, and
 answered INTERNAL so that callers never see grpc's catch-all UNKNOWN.
+
+``add_to_server`` registers the handlers itself instead of using the generated function:
+grpc answers INTERNAL when a request deserializer raises, so requests whose bytes do not
+parse are passed through as ``_Undecodable`` and rejected by ``_rpc`` as INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from session_proto.session.v1 import session_service_pb2 as pb
-from session_proto.session.v1 import session_service_pb2_grpc as pb_grpc
 from session_service import converters as conv
 from session_service.domain.api import (
     CoreIncompatible,
@@ -37,10 +41,29 @@ _Response = TypeVar("_Response")
 _Method = Callable[["SessionServicer", _Request, Any], Awaitable[_Response]]
 
 
+class _Undecodable:
+    """Stands in for request bytes that are not a valid message of the RPC's input type."""
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+
+def _lenient_parser(message_class: Any) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Any:
+        try:
+            return message_class.FromString(data)
+        except DecodeError:
+            return _Undecodable(message_class.DESCRIPTOR.full_name)
+
+    return parse
+
+
 def _rpc(method: _Method[_Request, _Response]) -> _Method[_Request, _Response]:
     @functools.wraps(method)
     async def handle(self: SessionServicer, request: _Request, context: Any) -> _Response:
         try:
+            if isinstance(request, _Undecodable):
+                raise InvalidArgument("request", f"is not a valid {request.type_name} message")
             return await method(self, request, context)
         except InvalidArgument as exc:
             code, details = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
@@ -76,7 +99,7 @@ def _ok_session(result: SessionResult) -> Session:
     return result.session
 
 
-class SessionServicer(pb_grpc.SessionServiceServicer):
+class SessionServicer:
     """``session.v1.SessionService`` over one ``SessionManager``."""
 
     def __init__(self, manager: SessionManager) -> None:
@@ -359,3 +382,21 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         return pb.GetOpenIdDiscoveryConfigurationResponse(
             issuer=result.issuer, jwks_uri=result.jwks_uri
         )
+
+
+def add_to_server(servicer: SessionServicer, server: Any) -> None:
+    """Register every RPC of ``session.v1.SessionService`` (a missing method fails here, at
+    startup, rather than as UNIMPLEMENTED at call time)."""
+    service = pb.DESCRIPTOR.services_by_name["SessionService"]
+    handlers = {
+        method.name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name),
+            request_deserializer=_lenient_parser(getattr(pb, method.input_type.name)),
+            response_serializer=getattr(pb, method.output_type.name).SerializeToString,
+        )
+        for method in service.methods
+    }
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )
+    server.add_registered_method_handlers(service.full_name, handlers)

@@ -1,11 +1,29 @@
-"""SessionManager: the session recipe functions of supertokens-python 0.14.0, over a core."""
+"""SessionManager: the session recipe functions of supertokens-python 0.14.0, over a core.
+
+Each method mirrors one SDK function (session-semantics §1) and the core call(s) it makes
+(cdi-2.21 §2.15). Where the SDK raises UnauthorisedError / TryRefreshTokenError /
+TokenTheftError / InvalidClaimsError or returns False/None, the result carries a ``Status``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import hmac
+import json
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from session_service.domain.config import DomainConfig
+from session_service.domain.claims import (
+    check_claim_validators,
+    claim_value_for_payload,
+    get_claim_value,
+    validate_claims,
+)
+from session_service.domain.config import AntiCsrfMode, DomainConfig
+from session_service.domain.core_client import CoreClient, CoreRejectedRequest, JwksDocument
+from session_service.domain.errors import CoreUnavailable, DomainError, InvalidArgument
+from session_service.domain.key_cache import KeyCache
 from session_service.domain.types import (
     ClaimsValidationResult,
     ClaimValidatorSpec,
@@ -17,18 +35,140 @@ from session_service.domain.types import (
     KeyCacheStats,
     OpenIdDiscoveryConfiguration,
     RegenerateAccessTokenResult,
+    RegeneratedAccessToken,
     RevokeResult,
+    Session,
     SessionHandlesResult,
+    SessionInformation,
     SessionInformationResult,
     SessionResult,
+    Status,
     StatusResult,
+    TokenInfo,
+    TokenTheft,
 )
+from session_service.domain.verifier import (
+    PROTECTED_PROPS,
+    AccessTokenVerifier,
+    ParsedAccessToken,
+    TokenParseError,
+    TokenVerificationError,
+    VerifiedAccessToken,
+    parse_access_token,
+)
+
+# SDK messages (recipe/session/recipe_implementation.py, session_functions.py).
+NO_TOKEN_MESSAGE = (
+    "Session does not exist. Are you sending the session tokens in the request with the "
+    "appropriate token transfer method?"
+)
+PARSE_FAILED_MESSAGE = "Token parsing failed"
+NO_SESSION_MESSAGE = "No session exists: no (parsable) access token was given"
+KEY_MODE_MESSAGE = "The access token doesn't match the useDynamicAccessTokenSigningKey setting"
+ANTI_CSRF_MISSING_MESSAGE = (
+    "Provided antiCsrfToken is undefined. If you do not want anti-csrf check for this API, "
+    "please set doAntiCsrfCheck to false for this API"
+)
+ANTI_CSRF_FAILED_MESSAGE = "anti-csrf check failed"
+NO_REFRESH_TOKEN_MESSAGE = (
+    "Refresh token not found. Are you sending the refresh token in the request?"
+)
+THEFT_MESSAGE = "token theft detected"
+INVALID_CLAIMS_MESSAGE = "invalid claim"
+SESSION_GONE_MESSAGE = "Session does not exist."
+_PROTECTED_LIST = ", ".join(sorted(PROTECTED_PROPS))
 
 
 class Clock(Protocol):
     """Epoch milliseconds (``session_core.clock.ManualClock`` fits)."""
 
     def now_ms(self) -> int: ...
+
+
+class SystemClock:
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+
+def build_front_token(user_id: str, access_token_expiry_ms: int, payload: JSONObject) -> str:
+    """The SDK's ``build_front_token``: std base64 of compact, key-sorted JSON."""
+    text = json.dumps(
+        {"uid": user_id, "ate": access_token_expiry_ms, "up": payload},
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _same_secret(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+
+
+# -- argument checks --------------------------------------------------------------------------
+
+
+def _required_str(field: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidArgument(field, "is required")
+    return value
+
+
+def _json_object(field: str, value: object, *, optional: bool = False) -> JSONObject | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidArgument(field, "must be a JSON object")
+    _ensure_json(field, value)
+    return value
+
+
+def _ensure_json(field: str, value: object) -> None:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        raise InvalidArgument(field, "must be JSON (finite numbers, string keys)") from None
+
+
+# -- reading the core's answers ---------------------------------------------------------------
+
+
+def _malformed(what: str) -> CoreUnavailable:
+    return CoreUnavailable(f"the core's answer to {what} is malformed")
+
+
+def _get(body: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
+    value = body.get(key)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise _malformed(what)
+    return value
+
+
+def _status(body: JSONObject, what: str) -> str:
+    return str(_get(body, "status", str, what))
+
+
+def _message(body: JSONObject) -> str:
+    message = body.get("message")
+    return message if isinstance(message, str) else ""
+
+
+def _token_info(value: object, what: str) -> TokenInfo:
+    if not isinstance(value, dict):
+        raise _malformed(what)
+    return TokenInfo(
+        token=_get(value, "token", str, what),
+        expiry_ms=_get(value, "expiry", int, what),
+        created_time_ms=_get(value, "createdTime", int, what),
+    )
+
+
+def _session_object(body: JSONObject, what: str) -> tuple[str, str, JSONObject]:
+    session = _get(body, "session", dict, what)
+    return (
+        _get(session, "handle", str, what),
+        _get(session, "userId", str, what),
+        _get(session, "userDataInJWT", dict, what),
+    )
 
 
 class SessionManager:
@@ -41,26 +181,51 @@ class SessionManager:
     outcome is a ``Status`` in the result.
     """
 
-    def __init__(self, config: DomainConfig, *, clock: Clock | None = None) -> None:
-        raise NotImplementedError
+    def __init__(
+        self,
+        config: DomainConfig,
+        *,
+        clock: Clock | None = None,
+        core_client: CoreClient | None = None,
+    ) -> None:
+        self._config = config
+        self._clock: Clock = clock or SystemClock()
+        self._core = core_client or CoreClient(config.core)
+        self._keys = KeyCache(self._fetch_jwks, config.key_cache, self._clock)
+        self._verifier = AccessTokenVerifier(self._keys, self._clock)
+        self._via_token = config.anti_csrf is AntiCsrfMode.VIA_TOKEN
+
+    @property
+    def config(self) -> DomainConfig:
+        return self._config
+
+    @property
+    def key_cache(self) -> KeyCache:
+        return self._keys
 
     async def start(self) -> None:
         """Start the background signing-key refresher (does not require the core to be up)."""
-        raise NotImplementedError
+        self._keys.start_background_refresh()
 
     async def close(self) -> None:
         """Stop the refresher and close the HTTP client."""
-        raise NotImplementedError
+        await self._keys.stop()
+        await self._core.close()
 
     async def check_core(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Negotiate the CDI version now (readiness): raises CoreUnavailable/CoreIncompatible."""
-        raise NotImplementedError
+        await self._core.ensure_cdi_version(deadline=self._core.deadline(timeout))
 
     def key_cache_health(self) -> KeyCacheHealth:
-        raise NotImplementedError
+        return self._keys.health()
 
     def key_cache_stats(self) -> KeyCacheStats:
-        raise NotImplementedError
+        return self._keys.stats()
+
+    async def _fetch_jwks(self, time_limit: float) -> JwksDocument:
+        return await self._core.fetch_jwks(
+            time_limit=time_limit, max_bytes=self._config.key_cache.max_jwks_bytes
+        )
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -73,8 +238,34 @@ class SessionManager:
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionResult:
-        """OK with session (new_access_token, refresh_token, anti_csrf_token when enabled)."""
-        raise NotImplementedError
+        """OK with session (new_access_token, refresh_token, anti_csrf_token when enabled).
+
+        Like the SDK's public wrapper, ``iss`` (the configured issuer) is added to the payload.
+        """
+        _required_str("user_id", user_id)
+        payload = _json_object("access_token_payload", access_token_payload, optional=True)
+        data = _json_object("session_data_in_database", session_data_in_database, optional=True)
+        body = {
+            "userId": user_id,
+            "userDataInJWT": {**(payload or {}), "iss": self._config.effective_issuer},
+            "userDataInDatabase": data or {},
+            "useDynamicSigningKey": self._config.use_dynamic_access_token_signing_key,
+            "enableAntiCsrf": self._via_token and not disable_anti_csrf,
+        }
+        reply = await self._post(
+            "/recipe/session",
+            body,
+            self._core.deadline(timeout),
+            {
+                "userId": "user_id",
+                "userDataInJWT": "access_token_payload",
+                "userDataInDatabase": "session_data_in_database",
+            },
+            "access_token_payload",
+        )
+        if _status(reply, "create") != "OK":
+            raise _malformed("create")
+        return SessionResult(Status.OK, session=self._issued_session(reply, "create"))
 
     async def get_session(
         self,
@@ -88,8 +279,75 @@ class SessionManager:
         override_global_claim_validators: bool = False,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionResult:
-        """OK / UNAUTHORISED / TRY_REFRESH_TOKEN / INVALID_CLAIMS / NO_SESSION."""
-        raise NotImplementedError
+        """OK / UNAUTHORISED / TRY_REFRESH_TOKEN / INVALID_CLAIMS / NO_SESSION (§2)."""
+        validators = self._validators(claim_validators, override_global_claim_validators)
+        if not access_token:
+            if not session_required:
+                return SessionResult(Status.NO_SESSION, NO_SESSION_MESSAGE)
+            return SessionResult(Status.UNAUTHORISED, NO_TOKEN_MESSAGE)
+        try:
+            parsed = parse_access_token(
+                access_token, max_length=self._config.max_access_token_bytes
+            )
+        except TokenParseError:
+            if not session_required:
+                return SessionResult(Status.NO_SESSION, NO_SESSION_MESSAGE)
+            return SessionResult(Status.UNAUTHORISED, PARSE_FAILED_MESSAGE)
+
+        deadline = self._core.deadline(timeout)
+        check_csrf = self._via_token and anti_csrf_check
+        verified: VerifiedAccessToken | None = None
+        try:
+            verified = await self._verifier.verify(
+                parsed, anti_csrf_required=check_csrf, deadline=deadline
+            )
+        except TokenVerificationError as exc:
+            # A v3 token that fails locally is never sent to the core; the kid-driven key
+            # refetch makes that safe. Legacy v2 tokens go to the core (SDK 0.14.0 quirk).
+            if parsed.version >= 3:
+                return SessionResult(Status.TRY_REFRESH_TOKEN, str(exc))
+
+        if parsed.version >= 3:
+            assert parsed.kid is not None
+            if parsed.kid.startswith("d-") != self._config.use_dynamic_access_token_signing_key:
+                return SessionResult(Status.TRY_REFRESH_TOKEN, KEY_MODE_MESSAGE)
+
+        if check_csrf and verified is not None:
+            if anti_csrf_token is None:
+                return SessionResult(Status.TRY_REFRESH_TOKEN, ANTI_CSRF_MISSING_MESSAGE)
+            assert verified.anti_csrf_token is not None  # checked by verify()
+            if not _same_secret(anti_csrf_token, verified.anti_csrf_token):
+                return SessionResult(Status.TRY_REFRESH_TOKEN, ANTI_CSRF_FAILED_MESSAGE)
+
+        if (
+            verified is not None
+            and not check_database
+            and verified.parent_refresh_token_hash_1 is None
+        ):
+            session = self._session_from_token(access_token, parsed, verified, anti_csrf_token)
+        else:
+            outcome = await self._verify_with_core(
+                access_token,
+                parsed,
+                verified,
+                anti_csrf_token=anti_csrf_token,
+                anti_csrf_check=anti_csrf_check,
+                check_database=check_database,
+                deadline=deadline,
+            )
+            if isinstance(outcome, SessionResult):
+                return outcome
+            session = outcome
+
+        errors = validate_claims(session.access_token_payload, validators, self._clock.now_ms())
+        if errors:
+            return SessionResult(
+                Status.INVALID_CLAIMS,
+                INVALID_CLAIMS_MESSAGE,
+                session=session,
+                invalid_claims=tuple(errors),
+            )
+        return SessionResult(Status.OK, session=session)
 
     async def refresh_session(
         self,
@@ -99,8 +357,31 @@ class SessionManager:
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionResult:
-        """OK / UNAUTHORISED / TOKEN_THEFT_DETECTED."""
-        raise NotImplementedError
+        """OK / UNAUTHORISED / TOKEN_THEFT_DETECTED (§5)."""
+        if not refresh_token:
+            return SessionResult(Status.UNAUTHORISED, NO_REFRESH_TOKEN_MESSAGE)
+        body: JSONObject = {
+            "refreshToken": refresh_token,
+            "enableAntiCsrf": self._via_token and not disable_anti_csrf,
+        }
+        if anti_csrf_token is not None:
+            body["antiCsrfToken"] = anti_csrf_token
+        reply = await self._post(
+            "/recipe/session/refresh", body, self._core.deadline(timeout), {}, None
+        )
+        status = _status(reply, "refresh")
+        if status == "OK":
+            return SessionResult(Status.OK, session=self._issued_session(reply, "refresh"))
+        if status == "UNAUTHORISED":
+            return SessionResult(Status.UNAUTHORISED, _message(reply))
+        if status == "TOKEN_THEFT_DETECTED":
+            session = _get(reply, "session", dict, "refresh")
+            theft = TokenTheft(
+                session_handle=_get(session, "handle", str, "refresh"),
+                user_id=_get(session, "userId", str, "refresh"),
+            )
+            return SessionResult(Status.TOKEN_THEFT_DETECTED, THEFT_MESSAGE, theft=theft)
+        raise _malformed("refresh")
 
     async def revoke_session(
         self,
@@ -108,7 +389,14 @@ class SessionManager:
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> RevokeResult:
-        raise NotImplementedError
+        """OK when exactly this session was revoked, else SESSION_DOES_NOT_EXIST."""
+        _required_str("session_handle", session_handle)
+        revoked = await self._remove(
+            {"sessionHandles": [session_handle]}, self._core.deadline(timeout)
+        )
+        if len(revoked) == 1:
+            return RevokeResult(Status.OK, revoked_session_handles=revoked)
+        return RevokeResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE, revoked)
 
     async def revoke_all_sessions_for_user(
         self,
@@ -116,7 +404,9 @@ class SessionManager:
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> RevokeResult:
-        raise NotImplementedError
+        _required_str("user_id", user_id)
+        revoked = await self._remove({"userId": user_id}, self._core.deadline(timeout))
+        return RevokeResult(Status.OK, revoked_session_handles=revoked)
 
     async def revoke_multiple_sessions(
         self,
@@ -124,7 +414,12 @@ class SessionManager:
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> RevokeResult:
-        raise NotImplementedError
+        if isinstance(session_handles, str) or not all(isinstance(h, str) for h in session_handles):
+            raise InvalidArgument("session_handles", "must be a list of strings")
+        revoked = await self._remove(
+            {"sessionHandles": list(session_handles)}, self._core.deadline(timeout)
+        )
+        return RevokeResult(Status.OK, revoked_session_handles=revoked)
 
     async def get_all_session_handles_for_user(
         self,
@@ -132,7 +427,14 @@ class SessionManager:
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionHandlesResult:
-        raise NotImplementedError
+        _required_str("user_id", user_id)
+        reply = await self._call_core(
+            "GET", "/recipe/session/user", {"userId": user_id}, None, timeout
+        )
+        handles = _get(reply, "sessionHandles", list, "session/user")
+        if _status(reply, "session/user") != "OK" or not all(isinstance(h, str) for h in handles):
+            raise _malformed("session/user")
+        return SessionHandlesResult(Status.OK, session_handles=tuple(handles))
 
     async def get_session_information(
         self,
@@ -140,7 +442,11 @@ class SessionManager:
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionInformationResult:
-        raise NotImplementedError
+        _required_str("session_handle", session_handle)
+        info = await self._session_information(session_handle, self._core.deadline(timeout))
+        if info is None:
+            return SessionInformationResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
+        return SessionInformationResult(Status.OK, info=info)
 
     async def update_session_data_in_database(
         self,
@@ -149,7 +455,15 @@ class SessionManager:
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> StatusResult:
-        raise NotImplementedError
+        _required_str("session_handle", session_handle)
+        data = _json_object("new_session_data", new_session_data)
+        reply = await self._put(
+            "/recipe/session/data",
+            {"sessionHandle": session_handle, "userDataInDatabase": data},
+            self._core.deadline(timeout),
+            "new_session_data",
+        )
+        return self._ok_or_gone(reply, "session/data")
 
     async def merge_into_access_token_payload(
         self,
@@ -158,8 +472,13 @@ class SessionManager:
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> StatusResult:
-        """Shallow-merge into the stored payload; keys set to None are removed."""
-        raise NotImplementedError
+        """Shallow-merge into the stored payload; keys set to None are removed (§1)."""
+        _required_str("session_handle", session_handle)
+        update = _json_object("access_token_payload_update", access_token_payload_update)
+        assert update is not None
+        return await self._merge(
+            session_handle, update, self._core.deadline(timeout), "access_token_payload_update"
+        )
 
     async def regenerate_access_token(
         self,
@@ -168,38 +487,99 @@ class SessionManager:
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> RegenerateAccessTokenResult:
-        raise NotImplementedError
+        """Re-issue ``access_token`` with a new payload (None keeps the stored one).
+
+        The core does not check the token's signature, so the service does (but accepts
+        an expired token, which the core answers without a new token).
+        """
+        _required_str("access_token", access_token)
+        payload = _json_object("new_access_token_payload", new_access_token_payload, optional=True)
+        try:
+            parsed = parse_access_token(
+                access_token, max_length=self._config.max_access_token_bytes
+            )
+        except TokenParseError:
+            raise InvalidArgument("access_token", "is not a session access token") from None
+        deadline = self._core.deadline(timeout)
+        try:
+            await self._verifier.verify(
+                parsed, anti_csrf_required=False, deadline=deadline, check_times=False
+            )
+        except TokenVerificationError as exc:
+            return RegenerateAccessTokenResult(Status.TRY_REFRESH_TOKEN, str(exc))
+        body: JSONObject = {"accessToken": access_token}
+        if payload is not None:
+            body["userDataInJWT"] = payload
+        reply = await self._call_core(
+            "POST",
+            "/recipe/session/regenerate",
+            None,
+            body,
+            deadline,
+            fields={"userDataInJWT": "new_access_token_payload", "accessToken": "access_token"},
+            payload_field="new_access_token_payload",
+        )
+        status = _status(reply, "regenerate")
+        if status == "UNAUTHORISED":
+            return RegenerateAccessTokenResult(Status.UNAUTHORISED, _message(reply))
+        if status != "OK":
+            raise _malformed("regenerate")
+        handle, user_id, user_data = _session_object(reply, "regenerate")
+        new_token = reply.get("accessToken")
+        regenerated = RegeneratedAccessToken(
+            session_handle=handle,
+            user_id=user_id,
+            access_token_payload=user_data,
+            new_access_token=None if new_token is None else _token_info(new_token, "regenerate"),
+        )
+        return RegenerateAccessTokenResult(Status.OK, result=regenerated)
 
     # -- claims -----------------------------------------------------------------------------
 
     async def set_claim_value(
         self,
         session_handle: str,
-        key: str,
+        claim_key: str,
         value: Any,
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> StatusResult:
-        """Merge ``{key: {"v": value, "t": now_ms}}`` into the stored payload."""
-        raise NotImplementedError
+        """Merge ``{claim_key: {"v": value, "t": now_ms}}`` into the stored payload."""
+        _required_str("session_handle", session_handle)
+        _required_str("claim_key", claim_key)
+        if claim_key in PROTECTED_PROPS:
+            raise InvalidArgument("claim_key", f"must not be a protected claim ({_PROTECTED_LIST})")
+        _ensure_json("value", value)
+        update = {claim_key: claim_value_for_payload(value, self._clock.now_ms())}
+        return await self._merge(session_handle, update, self._core.deadline(timeout), "claim_key")
 
     async def get_claim_value(
         self,
         session_handle: str,
-        key: str,
+        claim_key: str,
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> ClaimValueResult:
-        raise NotImplementedError
+        _required_str("session_handle", session_handle)
+        _required_str("claim_key", claim_key)
+        info = await self._session_information(session_handle, self._core.deadline(timeout))
+        if info is None:
+            return ClaimValueResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
+        value = get_claim_value(info.custom_claims_in_access_token_payload, claim_key)
+        return ClaimValueResult(Status.OK, value=value)
 
     async def remove_claim(
         self,
         session_handle: str,
-        key: str,
+        claim_key: str,
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> StatusResult:
-        raise NotImplementedError
+        _required_str("session_handle", session_handle)
+        _required_str("claim_key", claim_key)
+        return await self._merge(
+            session_handle, {claim_key: None}, self._core.deadline(timeout), "claim_key"
+        )
 
     async def validate_claims_for_session_handle(
         self,
@@ -209,12 +589,27 @@ class SessionManager:
         override_global_claim_validators: bool = False,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> ClaimsValidationResult:
-        raise NotImplementedError
+        """Validate the stored (custom) payload; nothing is refetched or merged."""
+        _required_str("session_handle", session_handle)
+        validators = self._validators(claim_validators, override_global_claim_validators)
+        info = await self._session_information(session_handle, self._core.deadline(timeout))
+        if info is None:
+            return ClaimsValidationResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
+        errors = validate_claims(
+            info.custom_claims_in_access_token_payload, validators, self._clock.now_ms()
+        )
+        if errors:
+            return ClaimsValidationResult(
+                Status.INVALID_CLAIMS, INVALID_CLAIMS_MESSAGE, tuple(errors)
+            )
+        return ClaimsValidationResult(Status.OK)
 
     # -- JWT / JWKS / OpenId ------------------------------------------------------------------
 
     async def get_jwks(self, *, timeout: float | None = None) -> JwksResult:  # noqa: ASYNC109
-        raise NotImplementedError
+        """The core's public keys, served from the signing-key cache."""
+        keys = await self._keys.get_jwks(deadline=self._core.deadline(timeout))
+        return JwksResult(Status.OK, keys=keys)
 
     async def create_jwt(
         self,
@@ -224,11 +619,273 @@ class SessionManager:
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> CreateJwtResult:
-        raise NotImplementedError
+        """Sign ``payload`` (``iss`` defaults to the issuer). None means the SDK defaults:
+        100 years, static key."""
+        claims = _json_object("payload", payload)
+        assert claims is not None
+        validity = self._config.jwt_validity_seconds
+        if validity_seconds is not None:
+            if isinstance(validity_seconds, bool) or not isinstance(validity_seconds, int):
+                raise InvalidArgument("validity_seconds", "must be an integer")
+            if validity_seconds <= 0:
+                raise InvalidArgument("validity_seconds", "must be greater than 0")
+            validity = validity_seconds
+        body = {
+            "payload": {"iss": self._config.effective_issuer, **claims},
+            "validity": validity,
+            "useStaticSigningKey": use_static_signing_key is not False,
+            "algorithm": "RS256",
+            "jwksDomain": self._config.jwks_domain,
+        }
+        reply = await self._post(
+            "/recipe/jwt",
+            body,
+            self._core.deadline(timeout),
+            {"payload": "payload", "validity": "validity_seconds"},
+            "payload",
+        )
+        status = _status(reply, "jwt")
+        if status == "OK":
+            return CreateJwtResult(Status.OK, jwt=_get(reply, "jwt", str, "jwt"))
+        if status == "UNSUPPORTED_ALGORITHM_ERROR":
+            return CreateJwtResult(
+                Status.UNSUPPORTED_ALGORITHM, "the core does not support RS256 signing"
+            )
+        raise _malformed("jwt")
 
     async def get_open_id_discovery_configuration(
         self,
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> OpenIdDiscoveryConfiguration:
-        raise NotImplementedError
+        """``{issuer, jwks_uri = issuer + "/jwt/jwks.json"}``; no core call."""
+        issuer = self._config.effective_issuer
+        return OpenIdDiscoveryConfiguration(
+            Status.OK, issuer=issuer, jwks_uri=issuer + "/jwt/jwks.json"
+        )
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _validators(
+        self, requested: Sequence[ClaimValidatorSpec], override: bool
+    ) -> tuple[ClaimValidatorSpec, ...]:
+        requested = tuple(requested)
+        check_claim_validators(requested, "claim_validators")
+        if override:
+            return requested
+        return self._config.required_claim_validators + requested
+
+    def _session_from_token(
+        self,
+        access_token: str,
+        parsed: ParsedAccessToken,
+        verified: VerifiedAccessToken,
+        anti_csrf_token: str | None,
+    ) -> Session:
+        payload = verified.user_data
+        return Session(
+            session_handle=verified.session_handle,
+            user_id=verified.user_id,
+            access_token_payload=payload,
+            access_token=access_token,
+            access_token_expiry_ms=verified.expiry_ms,
+            front_token=build_front_token(verified.user_id, verified.expiry_ms, payload),
+            anti_csrf_token=anti_csrf_token,
+        )
+
+    async def _verify_with_core(
+        self,
+        access_token: str,
+        parsed: ParsedAccessToken,
+        verified: VerifiedAccessToken | None,
+        *,
+        anti_csrf_token: str | None,
+        anti_csrf_check: bool,
+        check_database: bool,
+        deadline: float | None,
+    ) -> Session | SessionResult:
+        """§2b steps 6-7: ``POST /recipe/session/verify``."""
+        body: JSONObject = {
+            "accessToken": access_token,
+            "doAntiCsrfCheck": anti_csrf_check,
+            "enableAntiCsrf": self._via_token,
+            "checkDatabase": check_database,
+        }
+        if anti_csrf_token is not None:
+            body["antiCsrfToken"] = anti_csrf_token
+        reply = await self._call_core("POST", "/recipe/session/verify", None, body, deadline)
+        status = _status(reply, "verify")
+        if status == "UNAUTHORISED":
+            return SessionResult(Status.UNAUTHORISED, _message(reply))
+        if status != "OK":
+            return SessionResult(Status.TRY_REFRESH_TOKEN, _message(reply))
+        handle, user_id, user_data = _session_object(reply, "verify")
+        new_token = reply.get("accessToken")
+        token_info = None if new_token is None else _token_info(new_token, "verify")
+        if token_info is not None:
+            expiry_ms = token_info.expiry_ms
+        elif verified is not None:
+            expiry_ms = verified.expiry_ms
+        else:
+            expiry_ms = parsed.payload["expiryTime"]  # v2: checked by the structure check
+        if parsed.version < 3:
+            payload = user_data
+        elif token_info is not None:
+            payload = self._issued_payload(token_info.token, "verify")
+        else:
+            payload = parsed.payload
+        return Session(
+            session_handle=handle,
+            user_id=user_id,
+            access_token_payload=payload,
+            access_token=token_info.token if token_info is not None else access_token,
+            access_token_expiry_ms=expiry_ms,
+            front_token=build_front_token(user_id, expiry_ms, payload),
+            new_access_token=token_info,
+            anti_csrf_token=anti_csrf_token,
+        )
+
+    def _issued_payload(self, token: str, what: str) -> JSONObject:
+        """The full payload of a token the core just issued (read, as the SDK does, without
+        checking the signature: it came straight from the core)."""
+        try:
+            parsed = parse_access_token(token, max_length=max(len(token), 1))
+        except TokenParseError:
+            raise _malformed(what) from None
+        if parsed.version < 3:
+            raise _malformed(what)
+        return parsed.payload
+
+    def _issued_session(self, reply: JSONObject, what: str) -> Session:
+        """A Session from a create/refresh answer (§5)."""
+        handle, user_id, _ = _session_object(reply, what)
+        access = _token_info(reply.get("accessToken"), what)
+        refresh = _token_info(reply.get("refreshToken"), what)
+        anti_csrf = reply.get("antiCsrfToken")
+        if anti_csrf is not None and not isinstance(anti_csrf, str):
+            raise _malformed(what)
+        payload = self._issued_payload(access.token, what)
+        return Session(
+            session_handle=handle,
+            user_id=user_id,
+            access_token_payload=payload,
+            access_token=access.token,
+            access_token_expiry_ms=access.expiry_ms,
+            front_token=build_front_token(user_id, access.expiry_ms, payload),
+            new_access_token=access,
+            refresh_token=refresh,
+            anti_csrf_token=anti_csrf,
+        )
+
+    async def _session_information(
+        self, session_handle: str, deadline: float | None
+    ) -> SessionInformation | None:
+        reply = await self._call_core(
+            "GET", "/recipe/session", {"sessionHandle": session_handle}, None, deadline
+        )
+        status = _status(reply, "session")
+        if status == "UNAUTHORISED":
+            return None
+        if status != "OK":
+            raise _malformed("session")
+        return SessionInformation(
+            session_handle=_get(reply, "sessionHandle", str, "session"),
+            user_id=_get(reply, "userId", str, "session"),
+            session_data_in_database=_get(reply, "userDataInDatabase", dict, "session"),
+            expiry_ms=_get(reply, "expiry", int, "session"),
+            custom_claims_in_access_token_payload=_get(reply, "userDataInJWT", dict, "session"),
+            time_created_ms=_get(reply, "timeCreated", int, "session"),
+        )
+
+    async def _merge(
+        self, session_handle: str, update: JSONObject, deadline: float | None, field: str
+    ) -> StatusResult:
+        """The SDK's recipe-level merge: read, shallow-merge, drop None values, write.
+
+        Like the SDK it is not atomic: a concurrent merge between the read and the write
+        can be lost.
+        """
+        info = await self._session_information(session_handle, deadline)
+        if info is None:
+            return StatusResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
+        merged = {**info.custom_claims_in_access_token_payload, **update}
+        for key, value in update.items():
+            if value is None:
+                merged.pop(key, None)
+        reply = await self._put(
+            "/recipe/jwt/data",
+            {"sessionHandle": session_handle, "userDataInJWT": merged},
+            deadline,
+            field,
+        )
+        return self._ok_or_gone(reply, "jwt/data")
+
+    @staticmethod
+    def _ok_or_gone(reply: JSONObject, what: str) -> StatusResult:
+        status = _status(reply, what)
+        if status == "OK":
+            return StatusResult(Status.OK)
+        if status == "UNAUTHORISED":
+            return StatusResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
+        raise _malformed(what)
+
+    async def _remove(self, body: JSONObject, deadline: float | None) -> tuple[str, ...]:
+        reply = await self._call_core("POST", "/recipe/session/remove", None, body, deadline)
+        revoked = _get(reply, "sessionHandlesRevoked", list, "session/remove")
+        if _status(reply, "session/remove") != "OK" or not all(isinstance(h, str) for h in revoked):
+            raise _malformed("session/remove")
+        return tuple(revoked)
+
+    async def _post(
+        self,
+        path: str,
+        body: JSONObject,
+        deadline: float | None,
+        fields: Mapping[str, str],
+        payload_field: str | None,
+    ) -> JSONObject:
+        return await self._call_core(
+            "POST", path, None, body, deadline, fields=fields, payload_field=payload_field
+        )
+
+    async def _put(
+        self, path: str, body: JSONObject, deadline: float | None, payload_field: str
+    ) -> JSONObject:
+        return await self._call_core("PUT", path, None, body, deadline, payload_field=payload_field)
+
+    async def _call_core(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        body: JSONObject | None,
+        deadline: float | None,
+        *,
+        fields: Mapping[str, str] | None = None,
+        payload_field: str | None = None,
+    ) -> JSONObject:
+        try:
+            if method == "GET":
+                return await self._core.get(path, params or {}, deadline=deadline)
+            assert body is not None
+            if method == "PUT":
+                return await self._core.put(path, body, deadline=deadline)
+            return await self._core.post(path, body, deadline=deadline)
+        except CoreRejectedRequest as exc:
+            raise _blame(exc, fields or {}, payload_field) from None
+
+
+def _blame(
+    exc: CoreRejectedRequest, fields: Mapping[str, str], payload_field: str | None
+) -> DomainError:
+    """Turn a core 400 into InvalidArgument on the request field it is about, or
+    CoreUnavailable when the request cannot be blamed (the core misbehaves)."""
+    message = exc.core_message
+    if payload_field is not None and "protected field" in message:
+        return InvalidArgument(
+            payload_field, f"must not contain a protected claim ({_PROTECTED_LIST})"
+        )
+    for core_name, field in fields.items():
+        if f"'{core_name}'" in message or message.startswith(core_name):
+            return InvalidArgument(field, f"rejected by the session core: {message}")
+    return CoreUnavailable(f"{exc}{': ' + message if message else ''}")

@@ -1,0 +1,314 @@
+"""Local access-token verification, matching supertokens-python 0.14.0 (semantics §2b, §4).
+
+The SDK parses the token itself and then calls ``jwt.decode`` (PyJWT, RS256 only). This
+module does the same checks directly with ``cryptography`` (PyJWT's decode spends half its
+time on per-character base64 checks) while keeping every guarantee PyJWT gives:
+
+* RS256 only, with keys pinned from the core's JWKS; strict, canonical base64url;
+* zero leeway: ``iat``/``nbf`` in the future are rejected, ``exp`` is checked
+  (PyJWT's ``exp <= now`` and the SDK's ``exp*1000 < now`` together: expired when
+  ``exp*1000 <= now_ms``);
+* a truthy ``aud`` is rejected (no audience is configured); ``jti``, if present, must be
+  a string; a ``crit`` header is refused;
+* claim types exactly as the SDK's structure check, with ``bool`` not counted as an int.
+
+Parsing failures (``TokenParseError``) become UNAUTHORISED (or NO_SESSION); verification
+failures (``TokenVerificationError``) become TRY_REFRESH_TOKEN. Messages never contain token
+material.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from session_service.domain.key_cache import UnknownKid
+from session_service.domain.types import JSONObject
+
+# The only accepted v1/v2 header: std base64 of {"alg":"RS256","typ":"JWT","version":"2"}.
+V2_HEADER = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsInZlcnNpb24iOiIyIn0="
+PROTECTED_PROPS = frozenset(
+    {
+        "sub",
+        "iat",
+        "exp",
+        "sessionHandle",
+        "parentRefreshTokenHash1",
+        "refreshTokenHash1",
+        "antiCsrfToken",
+    }
+)
+STRUCTURE_MESSAGE = (
+    "Access token does not contain all the information. Maybe the structure has changed?"
+)
+
+_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
+_B64STD_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_PKCS1 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+
+
+class TokenParseError(Exception):
+    """Not a structurally valid session access token."""
+
+
+class TokenVerificationError(Exception):
+    """A well-formed token that does not verify (signature, expiry, key, claims)."""
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int: ...
+
+
+class KeySource(Protocol):
+    async def get_key(self, kid: str, *, deadline: float | None = None) -> RSAPublicKey: ...
+
+    async def get_all_keys(self, *, deadline: float | None = None) -> Sequence[RSAPublicKey]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAccessToken:
+    """A token split, decoded and structure-checked; the signature is not yet checked."""
+
+    version: int
+    kid: str | None
+    header: JSONObject
+    payload: JSONObject
+    signing_input: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedAccessToken:
+    """What the SDK's ``get_info_from_access_token`` returns. ``user_data`` is the whole
+    payload for v3+ and ``userData`` for v2."""
+
+    version: int
+    kid: str | None
+    session_handle: str
+    user_id: str
+    refresh_token_hash_1: str
+    parent_refresh_token_hash_1: str | None
+    anti_csrf_token: str | None
+    user_data: JSONObject
+    expiry_ms: int
+    time_created_ms: int
+
+
+def _b64url_decode(segment: str) -> bytes:
+    """PyJWT's strict decoding: url-safe alphabet, at most 2 '=' of correct padding, and
+    the canonical encoding of the result (no stray trailing bits)."""
+    stripped = segment.rstrip("=")
+    pad = len(segment) - len(stripped)
+    if pad > 2 or (pad and len(segment) % 4) or len(stripped) % 4 == 1:
+        raise ValueError("bad base64url padding")
+    if not _B64URL_RE.fullmatch(stripped):
+        raise ValueError("bad base64url alphabet")
+    decoded = base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
+    if base64.urlsafe_b64encode(decoded).rstrip(b"=").decode("ascii") != stripped:
+        raise ValueError("non-canonical base64url")
+    return decoded
+
+
+def _b64std_decode(segment: str) -> bytes:
+    """Legacy v2 segments are standard, padded base64."""
+    if not _B64STD_RE.fullmatch(segment):
+        raise ValueError("bad base64 alphabet")
+    return binascii.a2b_base64(segment, strict_mode=True)
+
+
+def _json_object(raw: bytes) -> JSONObject:
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+def _check_structure(payload: JSONObject, version: int) -> None:
+    """The SDK's ``validate_access_token_structure`` (bool is not accepted as an int)."""
+    if version >= 3:
+        ok = (
+            isinstance(payload.get("sub"), str)
+            and _is_int(payload.get("exp"))
+            and _is_int(payload.get("iat"))
+            and isinstance(payload.get("sessionHandle"), str)
+            and isinstance(payload.get("refreshTokenHash1"), str)
+        )
+    else:
+        ok = (
+            isinstance(payload.get("sessionHandle"), str)
+            and isinstance(payload.get("userId"), str)
+            and isinstance(payload.get("userData"), dict)
+            and isinstance(payload.get("refreshTokenHash1"), str)
+            and _is_int(payload.get("expiryTime"))
+            and _is_int(payload.get("timeCreated"))
+        )
+    if not ok:
+        raise TokenParseError(STRUCTURE_MESSAGE)
+
+
+def parse_access_token(token: str, *, max_length: int) -> ParsedAccessToken:
+    """Split and decode a session access token (§4) without checking its signature."""
+    if len(token) > max_length:
+        raise TokenParseError("access token is too long")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise TokenParseError("invalid jwt")
+    header_b64, payload_b64, signature_b64 = parts
+    try:
+        if header_b64 == V2_HEADER:
+            version = 2
+            kid = None
+            header: JSONObject = {"alg": "RS256", "typ": "JWT", "version": "2"}
+            payload = _json_object(_b64std_decode(payload_b64))
+            signature = _b64std_decode(signature_b64)
+        else:
+            header = _json_object(_b64url_decode(header_b64))
+            version = _header_version(header)
+            raw_kid = header.get("kid")
+            if header.get("typ") != "JWT" or not isinstance(raw_kid, str) or not raw_kid:
+                raise TokenParseError("JWT header mismatch")
+            kid = raw_kid
+            payload = _json_object(_b64url_decode(payload_b64))
+            signature = _b64url_decode(signature_b64)
+    except (ValueError, RecursionError):
+        # json.JSONDecodeError and UnicodeDecodeError are ValueErrors too.
+        raise TokenParseError("invalid jwt") from None
+    _check_structure(payload, version)
+    return ParsedAccessToken(
+        version=version,
+        kid=kid,
+        header=header,
+        payload=payload,
+        signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
+        signature=signature,
+    )
+
+
+def _header_version(header: JSONObject) -> int:
+    version = header.get("version")
+    if not isinstance(version, str) or not version.isascii():
+        raise TokenParseError("JWT header mismatch")
+    try:
+        number = int(version)
+    except ValueError:
+        raise TokenParseError("JWT header mismatch") from None
+    if number < 3:
+        raise TokenParseError("JWT header mismatch")
+    return number
+
+
+def _signature_ok(key: RSAPublicKey, parsed: ParsedAccessToken) -> bool:
+    try:
+        key.verify(parsed.signature, parsed.signing_input, _PKCS1, _SHA256)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _clean_str(value: Any) -> str | None:
+    """The SDK's ``sanitize_string``: strings are trimmed, anything else becomes None."""
+    return value.strip() if isinstance(value, str) else None
+
+
+def _check_registered_claims(payload: JSONObject, now_ms: int) -> None:
+    """PyJWT's ``_validate_claims`` with leeway 0, no audience and no issuer."""
+    if payload["iat"] * 1000 > now_ms:
+        raise TokenVerificationError("The token is not yet valid (iat)")
+    if "nbf" in payload:
+        nbf = payload["nbf"]
+        if isinstance(nbf, bool) or not isinstance(nbf, int | float):
+            raise TokenVerificationError("Not Before claim (nbf) must be an integer.")
+        if int(nbf) * 1000 > now_ms:
+            raise TokenVerificationError("The token is not yet valid (nbf)")
+    if payload["exp"] * 1000 <= now_ms:
+        raise TokenVerificationError("Signature has expired")
+    if payload.get("aud"):
+        raise TokenVerificationError("Invalid audience")
+    if "jti" in payload and not isinstance(payload["jti"], str):
+        raise TokenVerificationError("JWT ID must be a string")
+
+
+class AccessTokenVerifier:
+    """Verifies parsed tokens against the signing-key cache. Stateless apart from that."""
+
+    def __init__(self, keys: KeySource, clock: Clock) -> None:
+        self._keys = keys
+        self._clock = clock
+
+    async def verify(
+        self,
+        parsed: ParsedAccessToken,
+        *,
+        anti_csrf_required: bool,
+        deadline: float | None = None,
+        check_times: bool = True,
+    ) -> VerifiedAccessToken:
+        """Check signature and claims. Raises ``TokenVerificationError``, or
+        ``KeysUnavailable`` when no signing key can be obtained at all.
+
+        ``check_times=False`` checks authenticity only (regenerate accepts expired tokens).
+        """
+        now_ms = self._clock.now_ms()
+        payload = parsed.payload
+        if parsed.version >= 3:
+            await self._verify_v3_signature(parsed, deadline)
+            if check_times:
+                _check_registered_claims(payload, now_ms)
+            user_id = _clean_str(payload["sub"])
+            expiry_ms = payload["exp"] * 1000
+            time_created_ms = payload["iat"] * 1000
+            user_data = payload
+        else:
+            keys = await self._keys.get_all_keys(deadline=deadline)
+            if not any(_signature_ok(key, parsed) for key in keys):
+                raise TokenVerificationError("Signature verification failed")
+            user_id = _clean_str(payload["userId"])
+            expiry_ms = payload["expiryTime"]
+            time_created_ms = payload["timeCreated"]
+            user_data = payload["userData"]
+        anti_csrf_token = _clean_str(payload.get("antiCsrfToken"))
+        if anti_csrf_required and anti_csrf_token is None:
+            raise TokenVerificationError("Access token does not contain the anti-csrf token")
+        if check_times and expiry_ms < now_ms:
+            raise TokenVerificationError("Access token expired")
+        return VerifiedAccessToken(
+            version=parsed.version,
+            kid=parsed.kid,
+            session_handle=_clean_str(payload["sessionHandle"]) or "",
+            user_id=user_id or "",
+            refresh_token_hash_1=_clean_str(payload["refreshTokenHash1"]) or "",
+            parent_refresh_token_hash_1=_clean_str(payload.get("parentRefreshTokenHash1")),
+            anti_csrf_token=anti_csrf_token,
+            user_data=user_data,
+            expiry_ms=expiry_ms,
+            time_created_ms=time_created_ms,
+        )
+
+    async def _verify_v3_signature(self, parsed: ParsedAccessToken, deadline: float | None) -> None:
+        header = parsed.header
+        if header.get("alg") != "RS256":
+            raise TokenVerificationError("The specified alg value is not allowed")
+        if "crit" in header or "b64" in header:
+            raise TokenVerificationError("Unsupported critical extension")
+        assert parsed.kid is not None  # parse_access_token guarantees a kid for v3+
+        try:
+            key = await self._keys.get_key(parsed.kid, deadline=deadline)
+        except UnknownKid as exc:
+            raise TokenVerificationError(str(exc)) from None
+        if not _signature_ok(key, parsed):
+            raise TokenVerificationError("Signature verification failed")

@@ -1,0 +1,83 @@
+"""Fixtures for the gRPC service's end-to-end tests.
+
+``core`` is the project's real core (``start_core``, SQLite, a ``ManualClock``);
+``make_service`` starts the real service in-process on 127.0.0.1:0 pointed at it (the same
+clock, so expiry is under test control); ``client`` is the typed client over a real
+channel. Every service started here must end with no RPC answered INTERNAL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import pytest
+from session_client import SessionClient
+
+from session_core.app import RunningCore, start_core
+from session_core.clock import ManualClock
+from session_core.config import CoreConfig
+from session_service.server import RunningService, start_service
+from session_service.settings import Settings
+
+MakeService = Callable[..., Awaitable[RunningService]]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def core(sqlite_url: str, clock: ManualClock) -> AsyncIterator[RunningCore]:
+    running = await start_core(
+        CoreConfig(host="127.0.0.1", port=0, database_url=sqlite_url), clock=clock
+    )
+    yield running
+    await running.stop()
+
+
+def service_settings(core_url: str, **overrides: Any) -> Settings:
+    """Settings for a test service: loopback, free port, fast readiness probes."""
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "core_url": core_url,
+        "health_check_interval_seconds": 0.05,
+        "grace_period_seconds": 5.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def make_service(core: RunningCore, clock: ManualClock) -> AsyncIterator[MakeService]:
+    started: list[RunningService] = []
+
+    async def make(**overrides: Any) -> RunningService:
+        overrides.setdefault("core_url", core.url)
+        service = await start_service(service_settings(**overrides), clock=clock)
+        started.append(service)
+        return service
+
+    yield make
+    for service in started:
+        await service.stop(grace=1.0)
+    assert [s.servicer.internal_errors for s in started] == [0] * len(started)
+
+
+@pytest.fixture
+async def service(make_service: MakeService) -> RunningService:
+    return await make_service()
+
+
+@pytest.fixture
+async def channel(service: RunningService) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(service.address) as ch:
+        yield ch
+
+
+@pytest.fixture
+async def client(channel: grpc.aio.Channel) -> SessionClient:
+    return SessionClient(channel)

@@ -1,0 +1,54 @@
+"""Helpers shared by the domain tests (forging tokens, finding a closed port, ...)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from session_core.app import RunningCore
+from session_core.crypto import SigningKey
+from session_service.domain.api import SessionManager
+
+API_DOMAIN = "https://api.example.com"
+ISSUER = API_DOMAIN + "/auth"
+
+MakeCore = Callable[..., Awaitable[RunningCore]]
+MakeManager = Callable[..., Awaitable[SessionManager]]
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def decode_payload(token: str) -> dict[str, Any]:
+    segment = token.split(".")[1]
+    value: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    )
+    return value
+
+
+def forge(key: SigningKey, header: dict[str, Any], payload: dict[str, Any]) -> str:
+    """A v3-style JWT signed with one of the core's own keys (so only what the test
+    changed can make it fail)."""
+    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(payload).encode())}"
+    return f"{signing_input}.{b64url(key.sign(signing_input.encode()))}"
+
+
+def v3_header(kid: str) -> dict[str, Any]:
+    return {"alg": "RS256", "typ": "JWT", "version": "3", "kid": kid}
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def core_calls(core: RunningCore, path: str) -> int:
+    return core.requests[path]

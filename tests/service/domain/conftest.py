@@ -13,17 +13,12 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from domain_helpers import API_DOMAIN, MakeCore, MakeManager
 
 from session_core.app import RunningCore, start_core
 from session_core.clock import ManualClock
 from session_core.config import CoreConfig
-from session_service.domain.api import (
-    CoreClientConfig,
-    DomainConfig,
-    KeyCacheConfig,
-    SessionManager,
-)
+from session_service.domain.api import SessionManager
+from tests.service.domain.domain_helpers import MakeCore, MakeManager, domain_config
 
 
 @pytest.fixture
@@ -50,13 +45,6 @@ async def make_core(sqlite_url: str, domain_clock: ManualClock) -> AsyncIterator
 @pytest.fixture
 async def core_node(make_core: MakeCore) -> RunningCore:
     return await make_core()
-
-
-def domain_config(connection_uri: str, **overrides: Any) -> DomainConfig:
-    """A DomainConfig for tests; ``key_cache``/``core`` accept dicts of overrides."""
-    key_cache = KeyCacheConfig(**overrides.pop("key_cache", {}))
-    core = CoreClientConfig(connection_uri=connection_uri, **overrides.pop("core", {}))
-    return DomainConfig(api_domain=API_DOMAIN, core=core, key_cache=key_cache, **overrides)
 
 
 @pytest.fixture

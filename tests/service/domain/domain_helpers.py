@@ -10,7 +10,12 @@ from typing import Any
 
 from session_core.app import RunningCore
 from session_core.crypto import SigningKey
-from session_service.domain.api import SessionManager
+from session_service.domain.api import (
+    CoreClientConfig,
+    DomainConfig,
+    KeyCacheConfig,
+    SessionManager,
+)
 
 API_DOMAIN = "https://api.example.com"
 ISSUER = API_DOMAIN + "/auth"
@@ -52,3 +57,10 @@ def closed_port() -> int:
 
 def core_calls(core: RunningCore, path: str) -> int:
     return core.requests[path]
+
+
+def domain_config(connection_uri: str, **overrides: Any) -> DomainConfig:
+    """A DomainConfig for tests; ``key_cache``/``core`` accept dicts of overrides."""
+    key_cache = KeyCacheConfig(**overrides.pop("key_cache", {}))
+    core = CoreClientConfig(connection_uri=connection_uri, **overrides.pop("core", {}))
+    return DomainConfig(api_domain=API_DOMAIN, core=core, key_cache=key_cache, **overrides)

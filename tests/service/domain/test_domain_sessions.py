@@ -8,7 +8,6 @@ import base64
 import json
 
 import pytest
-from domain_helpers import ISSUER, MakeManager, core_calls, decode_payload, forge, v3_header
 
 from session_core.access_token import AccessTokenInfo, encode_access_token
 from session_core.app import RunningCore
@@ -19,6 +18,14 @@ from session_service.domain.api import (
     Session,
     SessionManager,
     Status,
+)
+from tests.service.domain.domain_helpers import (
+    ISSUER,
+    MakeManager,
+    core_calls,
+    decode_payload,
+    forge,
+    v3_header,
 )
 
 VERIFY = "/recipe/session/verify"

@@ -1,0 +1,1 @@
+"""Tests of the session service's domain layer (no gRPC), against the real core."""

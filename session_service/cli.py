@@ -54,8 +54,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(vars(args))
-        # Validate the domain configuration before anything starts listening.
-        settings.domain_config(None if settings.embedded_core else settings.core_url)
     except SettingsError as exc:
         print(f"session-service: {exc}", file=sys.stderr)
         return 2
@@ -63,8 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if settings.log_level != "debug":
+        # httpx logs every core request at INFO, with its query string (user ids).
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         uvloop.run(serve(settings))
+    except SettingsError as exc:
+        # The domain configuration is checked by start_service, before it listens.
+        print(f"session-service: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         logger.error("%s", exc)
         return 1

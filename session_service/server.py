@@ -184,7 +184,7 @@ async def _track_readiness(
     while no traffic flows. Each probe is bounded by the interval so a hung core cannot
     freeze the state.
     """
-    serving: bool | None = None
+    serving = False  # _serve starts every health service as NOT_SERVING
     while True:
         ready = await _is_ready(manager, interval)
         if ready != serving:

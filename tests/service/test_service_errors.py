@@ -67,7 +67,6 @@ async def _raw_call(channel: grpc.aio.Channel, method: str, request: Any) -> Any
             ),
             "session_data_in_database.empty",
         ),
-        ("RefreshSession", pb.RefreshSessionRequest(refresh_token=""), "refresh_token"),
         ("RevokeSession", pb.RevokeSessionRequest(session_handle=""), "session_handle"),
         ("RevokeAllSessionsForUser", pb.RevokeAllSessionsForUserRequest(user_id=""), "user_id"),
         (
@@ -79,13 +78,6 @@ async def _raw_call(channel: grpc.aio.Channel, method: str, request: Any) -> Any
             "GetSessionInformation",
             pb.GetSessionInformationRequest(session_handle=""),
             "session_handle",
-        ),
-        (
-            "MergeIntoAccessTokenPayload",
-            pb.MergeIntoAccessTokenPayloadRequest(
-                session_handle="h", access_token_payload_update={"exp": 1}
-            ),
-            "access_token_payload_update",
         ),
         ("RegenerateAccessToken", pb.RegenerateAccessTokenRequest(access_token=""), "access_token"),
         (
@@ -193,6 +185,17 @@ async def test_core_stopping_mid_life_turns_calls_unavailable(
     verified = await client.get_session(created.session.access_token)
     assert verified.session is not None
     assert service.servicer.internal_errors == 0
+
+
+async def test_protected_claims_in_a_payload_update_are_invalid_argument(
+    client: SessionClient,
+) -> None:
+    created = await client.create_session("user-id")
+    code, details = await _code_and_details(
+        lambda: client.merge_into_access_token_payload(created.session.session_handle, {"exp": 1})
+    )
+    assert code is grpc.StatusCode.INVALID_ARGUMENT
+    assert "access_token_payload_update" in details
 
 
 async def test_tokens_never_appear_in_error_details(client: SessionClient) -> None:

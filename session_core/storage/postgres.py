@@ -8,6 +8,7 @@ Cross-process serialisation uses the database itself: ``SELECT ... FOR UPDATE`` 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -38,6 +39,8 @@ from session_core.storage.schema import (
 _LOCK_MIGRATE: Final = 0x5345_5353_0000_0001
 _LOCK_DYNAMIC_KEYS: Final = 0x5345_5353_0000_0002
 _LOCK_STATIC_KEYS: Final = 0x5345_5353_0000_0003
+
+_CLOSE_GRACE_S: Final = 10.0
 
 _SESSION_COLUMNS: Final = (
     "session_handle, user_id, refresh_token_hash_2, session_data, expires_at,"
@@ -200,8 +203,13 @@ class PostgresStorage:
         return storage
 
     async def close(self) -> None:
-        """Close the pool (idempotent); waits for connections in use to be released."""
-        await self._pool.close()
+        """Close the pool (idempotent). Waits a grace period for connections in use to be
+        released, then terminates them so that shutdown cannot hang."""
+        try:
+            async with asyncio.timeout(_CLOSE_GRACE_S):
+                await self._pool.close()
+        except TimeoutError:
+            self._pool.terminate()
 
     async def schema_version(self) -> int:
         async with self._conn("schema_version") as conn:

@@ -28,12 +28,18 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def decode_payload(token: str) -> dict[str, Any]:
-    segment = token.split(".")[1]
-    value: dict[str, Any] = json.loads(
-        base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    )
+def _decode_segment(segment: str) -> dict[str, Any]:
+    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    value: dict[str, Any] = json.loads(raw)
     return value
+
+
+def decode_header(token: str) -> dict[str, Any]:
+    return _decode_segment(token.split(".", maxsplit=1)[0])
+
+
+def decode_payload(token: str) -> dict[str, Any]:
+    return _decode_segment(token.split(".")[1])
 
 
 def forge(key: SigningKey, header: dict[str, Any], payload: dict[str, Any]) -> str:

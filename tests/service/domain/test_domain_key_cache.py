@@ -5,8 +5,6 @@ background refresher."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import uuid
 
 import pytest
@@ -18,6 +16,7 @@ from tests.service.domain.domain_helpers import (
     MakeCore,
     MakeManager,
     core_calls,
+    decode_header,
     forge,
     v3_header,
 )
@@ -31,12 +30,6 @@ async def _session(manager: SessionManager, user_id: str = "u") -> Session:
     created = await manager.create_new_session(user_id)
     assert created.session is not None
     return created.session
-
-
-def _kid(token: str) -> str:
-    segment = token.split(".", maxsplit=1)[0]
-    kid: str = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))["kid"]
-    return kid
 
 
 async def _outcome(manager: SessionManager, token: str) -> tuple[Status, str]:
@@ -67,7 +60,10 @@ async def test_key_rotation_is_picked_up(
     assert (await _outcome(manager, before.access_token)) == (Status.OK, "")
     domain_clock.advance(3_600_000)
     after = await _session(manager)
-    old_kid, new_kid = _kid(before.access_token), _kid(after.access_token)
+    old_kid, new_kid = (
+        decode_header(before.access_token)["kid"],
+        decode_header(after.access_token)["kid"],
+    )
     assert old_kid.startswith("d-") and new_kid.startswith("d-") and new_kid != old_kid
     assert (await _outcome(manager, after.access_token)) == (Status.OK, "")
     assert core_calls(core, JWKS) == 2

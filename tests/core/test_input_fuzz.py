@@ -208,8 +208,8 @@ async def test_strings_the_database_cannot_hold(core: CoreClient) -> None:
             core, "POST", "/recipe/session/remove", json.dumps({"userId": user_id}).encode()
         )
         assert (status, json.loads(text)) == (200, {"status": "OK", "sessionHandlesRevoked": []})
-    body = json.dumps({"sessionHandles": ["\x00", "\udfff", "h" * 300]}).encode()
-    status, text = await _send(core, "POST", "/recipe/session/remove", body)
+    handles = json.dumps({"sessionHandles": ["\x00", "\udfff", "h" * 300]}).encode()
+    status, text = await _send(core, "POST", "/recipe/session/remove", handles)
     assert (status, json.loads(text)) == (200, {"status": "OK", "sessionHandlesRevoked": []})
 
 

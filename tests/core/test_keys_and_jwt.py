@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -104,6 +105,16 @@ async def test_rotation_publishes_before_use_and_keeps_old_tokens_valid(core: Co
     assert jwt_header(refreshed["accessToken"]["token"])["kid"] == new_kid
     refreshed_static = await core.refresh(static_before["refreshToken"]["token"])
     assert jwt_header(refreshed_static["accessToken"]["token"])["kid"] == static_kid
+
+
+async def test_concurrent_requests_at_rotation_make_one_key(core: CoreClient) -> None:
+    t0 = core.clock.now_ms()
+    core.clock.set(t0 + INTERVAL - OVERLAP + 1)
+    created = await asyncio.gather(*(core.create(f"u{i}") for i in range(16)))
+    verified = await asyncio.gather(*(core.verify(c["accessToken"]["token"]) for c in created))
+    assert all(v["status"] == "OK" for v in verified)
+    assert {jwt_header(c["accessToken"]["token"])["kid"] for c in created} == {f"d-{t0}"}
+    assert len(await core.core.storage.get_dynamic_keys()) == 2
 
 
 async def test_old_dynamic_key_expires_and_is_deleted(core: CoreClient) -> None:

@@ -189,7 +189,7 @@ async def test_regenerate_with_new_payload_keeps_expiry(core: CoreClient) -> Non
     reply = await _regenerate(core, token, userDataInJWT={"new": 2})
     assert set(reply) == {"status", "session", "accessToken"}
     assert reply["session"] == {**created["session"], "userDataInJWT": {"new": 2}}
-    new_token = reply["accessToken"]  # type: ignore[assignment]
+    new_token = reply["accessToken"]
     assert isinstance(new_token, dict)
     old_claims, new_claims = jwt_payload(token), jwt_payload(new_token["token"])
     assert new_claims["exp"] == old_claims["exp"]

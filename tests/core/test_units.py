@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -143,15 +144,15 @@ def test_garbage_tokens_are_format_errors(token: str) -> None:
     assert str(err.value) == INVALID_JWT
 
 
-def _forge(header: dict[str, object], payload: dict[str, object]) -> str:
-    def seg(v: dict[str, object]) -> str:
+def _forge(header: Mapping[str, object], payload: Mapping[str, object]) -> str:
+    def seg(v: Mapping[str, object]) -> str:
         return base64.urlsafe_b64encode(json.dumps(v).encode()).rstrip(b"=").decode()
 
     return f"{seg(header)}.{seg(payload)}.c2ln"
 
 
 def test_header_must_be_a_v3_session_header() -> None:
-    good = {"alg": "RS256", "typ": "JWT", "version": "3", "kid": "d-1"}
+    good: dict[str, object] = {"alg": "RS256", "typ": "JWT", "version": "3", "kid": "d-1"}
     for bad in (
         {**good, "version": 3},
         {**good, "version": "2"},

@@ -126,16 +126,24 @@ class CoreClient:
         return await self._call("PUT", path, params=None, body=body, deadline=deadline)
 
     async def ensure_cdi_version(self, *, deadline: float | None) -> str:
-        """Negotiate the CDI version with ``GET /apiversion`` (once per process)."""
+        """Negotiate the CDI version with ``GET /apiversion`` (once per process, as the SDK)."""
         if self._cdi_version is not None:
             return self._cdi_version
         async with self._negotiation_lock:
             if self._cdi_version is None:
-                body = await self._request_json(
-                    "GET", "/apiversion", params=None, body=None, headers={}, deadline=deadline
-                )
-                self._cdi_version = self._pick_version(body)
+                return await self.probe(deadline=deadline)
         return self._cdi_version
+
+    async def probe(self, *, deadline: float | None) -> str:
+        """Ask a core for ``/apiversion`` now (readiness checks): the CDI version it shares
+        with the service. Raises CoreUnavailable or CoreIncompatible."""
+        body = await self._request_json(
+            "GET", "/apiversion", params=None, body=None, headers={}, deadline=deadline
+        )
+        version = self._pick_version(body)
+        if self._cdi_version is None:
+            self._cdi_version = version
+        return version
 
     async def fetch_jwks(self, *, time_limit: float, max_bytes: int) -> JwksDocument:
         """``GET /.well-known/jwks.json`` from the first core that answers usefully.

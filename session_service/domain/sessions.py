@@ -213,8 +213,10 @@ class SessionManager:
         await self._core.close()
 
     async def check_core(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        """Negotiate the CDI version now (readiness): raises CoreUnavailable/CoreIncompatible."""
-        await self._core.ensure_cdi_version(deadline=self._core.deadline(timeout))
+        """Probe a core now (``GET /apiversion``, one request, with host failover) and
+        negotiate the CDI version if not done yet. For readiness checks: it really contacts
+        the core on every call. Raises CoreUnavailable/CoreIncompatible."""
+        await self._core.probe(deadline=self._core.deadline(timeout))
 
     def key_cache_health(self) -> KeyCacheHealth:
         return self._keys.health()

@@ -135,10 +135,13 @@ async def test_core_down_then_restarted(
         await manager.create_new_session("u2")
     with pytest.raises(CoreUnavailable):
         await manager.get_session(session.access_token, check_database=True)
+    with pytest.raises(CoreUnavailable):
+        await manager.check_core()  # readiness probes really ask the core
 
     # A new core on the same port and database: the same manager recovers.
     restarted = await make_core(port=port)
     assert restarted.url == core.url
+    await manager.check_core()
     again = await _session(manager, "u3")
     assert (await _outcome(manager, again.access_token)) == (Status.OK, "")
     assert (await _outcome(manager, session.access_token)) == (Status.OK, "")

@@ -248,6 +248,9 @@ async def test_sqlite_file_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert stat.S_IMODE(path.stat().st_mode) == 0o600  # it holds private keys
         await s.insert_session(session("rel"))
         assert await raw_fetch(f"sqlite:///{path}", "PRAGMA journal_mode") == [("wal",)]
+        assert isinstance(s, SQLiteStorage)
+        # synchronous is per connection: ask the writer itself (2 = FULL).
+        assert list(await s._writer.execute_fetchall("PRAGMA synchronous")) == [(2,)]
         assert await raw_fetch(f"sqlite:///{path}", "SELECT session_handle FROM session_info") == [
             ("rel",)
         ]
@@ -452,6 +455,31 @@ async def test_lock_session_rolls_back_on_exception(storage: Storage, second: St
         await locked.set_refresh_token_hash_2("later", NOW + 2)
     got = await second.get_session("r")
     assert got is not None and got.refresh_token_hash_2 == "later"
+
+
+async def test_cancelled_lock_block_rolls_back(storage: Storage, second: Storage) -> None:
+    row = session("z", refresh_token_hash_2="before")
+    await storage.insert_session(row)
+    entered = asyncio.Event()
+    never = asyncio.Event()
+
+    async def holder() -> None:
+        async with storage.lock_session("z") as locked:
+            await locked.set_refresh_token_hash_2("during", NOW + 1)
+            entered.set()
+            await never.wait()
+
+    task = asyncio.create_task(holder())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await storage.get_session("z") == row
+    assert await second.get_session("z") == row
+    async with storage.lock_session("z") as locked:  # lock and connection were released
+        await locked.set_refresh_token_hash_2("after", NOW + 2)
+    got = await second.get_session("z")
+    assert got is not None and got.refresh_token_hash_2 == "after"
 
 
 async def test_writes_inside_own_lock_block_are_refused(storage: Storage) -> None:

@@ -94,15 +94,6 @@ class CoreClient:
             event_hooks=dict(event_hooks) if event_hooks else None,
         )
 
-    @property
-    def hosts(self) -> tuple[str, ...]:
-        return self._hosts
-
-    @property
-    def cdi_version(self) -> str | None:
-        """The negotiated CDI version, once known."""
-        return self._cdi_version
-
     async def close(self) -> None:
         await self._http.aclose()
 

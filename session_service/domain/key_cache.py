@@ -203,12 +203,6 @@ class KeyCache:
 
     # -- refreshing -----------------------------------------------------------------------
 
-    async def refresh(self, *, deadline: float | None = None) -> None:
-        """Fetch now (joining a fetch already in flight). Raises ``KeysUnavailable``."""
-        error = await self._wait(self._start_fetch(), deadline)
-        if error is not None:
-            raise KeysUnavailable(error)
-
     def start_background_refresh(self) -> None:
         """Refetch shortly before the keys go stale, retrying with backoff on failure."""
         if self._background is None:

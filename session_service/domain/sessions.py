@@ -196,11 +196,8 @@ class SessionManager:
         self._via_token = config.anti_csrf is AntiCsrfMode.VIA_TOKEN
 
     @property
-    def config(self) -> DomainConfig:
-        return self._config
-
-    @property
     def key_cache(self) -> KeyCache:
+        """The signing-key cache (health, counters, fetch notifications)."""
         return self._keys
 
     async def start(self) -> None:

@@ -94,7 +94,7 @@ class Storage(Protocol):
         ...
 
     async def delete_sessions_of_user(self, user_id: str, now_ms: int) -> list[str]:
-        """Delete the user's non-expired sessions (``expires_at >= now_ms``); return their handles."""
+        """Delete the user's live sessions (``expires_at >= now_ms``); return their handles."""
         ...
 
     async def get_session_handles_of_user(self, user_id: str, now_ms: int) -> list[str]:
@@ -110,7 +110,9 @@ class Storage(Protocol):
     async def get_user_last_active(self, user_id: str) -> int | None: ...
 
     # -- key/value (refresh-token master key) ----------------------------------------------
-    async def get_or_create_value(self, name: str, make_value: Callable[[], str], now_ms: int) -> str:
+    async def get_or_create_value(
+        self, name: str, make_value: Callable[[], str], now_ms: int
+    ) -> str:
         """Return the stored value for ``name``; store ``make_value()`` first if absent.
 
         Safe when several processes race: all of them get the same stored value.
@@ -163,11 +165,12 @@ async def open_storage(url: str) -> Storage:
     """Open (creating and migrating the schema) the storage named by ``url``:
     ``sqlite:///path/to/core.db`` or ``postgresql://user@host:port/db``."""
     if url.startswith("sqlite://"):
-        from session_core.storage.sqlite import SQLiteStorage
+        # Imported here: the backends import this module, and each pulls in its own driver.
+        from session_core.storage.sqlite import SQLiteStorage  # noqa: PLC0415
 
         return await SQLiteStorage.open(url)
     if url.startswith(("postgresql://", "postgres://")):
-        from session_core.storage.postgres import PostgresStorage
+        from session_core.storage.postgres import PostgresStorage  # noqa: PLC0415
 
         return await PostgresStorage.open(url)
     raise UnsupportedDatabaseURL(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import sqlite3
 import time
@@ -171,10 +172,11 @@ class SQLiteStorage:
             # Create the file ourselves so it is private; SQLite gives -wal/-shm the same mode.
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
             writer = await _connect(path, busy_timeout_ms)
-            mode = await _fetch(writer, "PRAGMA journal_mode = WAL")
-            if str(mode[0][0]).lower() != "wal":
-                raise StorageError(f"SQLite refused WAL mode (journal_mode={mode[0][0]})")
-            await _migrate(writer)
+            async with _exclusive_setup(path):
+                mode = await _fetch(writer, "PRAGMA journal_mode = WAL")
+                if str(mode[0][0]).lower() != "wal":
+                    raise StorageError(f"SQLite refused WAL mode (journal_mode={mode[0][0]})")
+                await _migrate(writer)
             reader = await _connect(path, busy_timeout_ms)
             await _fetch(reader, "PRAGMA query_only = ON")
         except BaseException as exc:
@@ -483,6 +485,21 @@ class SQLiteStorage:
     async def ping(self) -> None:
         """Reads a page of the file (``SELECT 1`` would not touch it)."""
         await self._read("SELECT version FROM schema_version LIMIT 1")
+
+
+@asynccontextmanager
+async def _exclusive_setup(path: Path) -> AsyncIterator[None]:
+    """Serialise WAL conversion and migration across processes with an flock on a sidecar file.
+
+    Switching a fresh file to WAL needs an exclusive lock for which SQLite does not always
+    call the busy handler, so concurrent first opens could fail with "database is locked".
+    """
+    descriptor = os.open(f"{path}.setup-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        await asyncio.to_thread(fcntl.flock, descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
 
 
 async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:

@@ -188,6 +188,15 @@ async def test_concurrent_opens_migrate_once(database_url: str) -> None:
         await asyncio.gather(*(s.close() for s in storages))
 
 
+async def test_simultaneous_first_opens_of_a_fresh_sqlite_file(tmp_path: Path) -> None:
+    """Converting a fresh file to WAL races without the setup lock ("database is locked" in
+    about one round of twenty); every round here must open all four storages."""
+    for round_number in range(20):
+        url = f"sqlite:///{tmp_path / f'fresh-{round_number}.db'}"
+        storages = await asyncio.gather(*(open_storage(url) for _ in range(4)))
+        await asyncio.gather(*(s.close() for s in storages))
+
+
 async def test_newer_schema_is_refused(database_url: str) -> None:
     s = await open_storage(database_url)
     await s.close()

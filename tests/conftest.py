@@ -16,7 +16,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-PG_ADMIN_DSN = os.environ.get("SESSION_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_DSN = os.environ.get(
+    "SESSION_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def _pg_url_for(database: str) -> str:

@@ -213,9 +213,11 @@ class SessionManager:
             if not key.verify(parsed.signature, data):
                 raise TryRefreshTokenError(SIGNATURE_FAILED)
         elif not any(k.verify(parsed.signature, data) for k in self._keys.verification_keys()):
-            # v1/v2 tokens have no kid: try every key, then once more after a reload.
-            await self._keys.reload()
-            if not any(k.verify(parsed.signature, data) for k in self._keys.verification_keys()):
+            # v1/v2 tokens have no kid: try every key, then once more after a reload (which
+            # anyone can trigger with a forged token, hence at most once per cooldown).
+            if not await self._keys.reload_unless_recent() or not any(
+                k.verify(parsed.signature, data) for k in self._keys.verification_keys()
+            ):
                 raise TryRefreshTokenError(SIGNATURE_FAILED)
         if parsed.info.expiry_ms < self._clock.now_ms():
             raise TryRefreshTokenError(ACCESS_TOKEN_EXPIRED)

@@ -3,6 +3,12 @@
 The database is the source of truth so that several core processes agree; this class
 keeps an in-memory copy and goes back to the database when it is due to rotate, when
 publishing the JWKS, and when a token names a ``kid`` it does not know.
+
+Those last two are driven by unauthenticated input (anyone can send a token with a random
+``d-`` kid, or ask for the JWKS), so they re-read the database at most once per
+``reload_cooldown_ms``. That loses no legitimate key: another core stores a new dynamic key
+``overlap`` before it signs with it, and the cooldown is never longer than the overlap, so
+the reload that started the cooldown already saw every key a valid token can name.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from session_core.storage.base import DynamicKeyRow, StaticKeyRow, Storage
 
 log = logging.getLogger(__name__)
 ALGORITHM = "RS256"
+# Upper bound of the gap between two input-driven key reloads (see the module docstring).
+KID_RELOAD_COOLDOWN_MS = 1_000
 
 
 class SigningKeyManager:
@@ -32,6 +40,10 @@ class SigningKeyManager:
         self._loaded: dict[str, SigningKey] = {}  # parsed keys by kid (parsing DER is slow)
         self._rotate_lock = asyncio.Lock()
         self._reload_lock = asyncio.Lock()
+        self._reload_cooldown_ms = min(KID_RELOAD_COOLDOWN_MS, self._overlap)
+        self._last_reload_ms: int | None = None
+        # Database reloads so far (an operational counter; tests bound it under attack).
+        self.reloads = 0
 
     async def start(self) -> None:
         rows = await self._storage.get_static_keys(ALGORITHM)
@@ -104,10 +116,29 @@ class SigningKeyManager:
     async def reload(self) -> None:
         """Re-read every key from the database (keys added by another core)."""
         async with self._reload_lock:
-            static_rows = await self._storage.get_static_keys(ALGORITHM)
-            if static_rows:
-                self._static = [self._load_static(r) for r in static_rows]
-            self._set_dynamic(await self._storage.get_dynamic_keys())
+            await self._reload_locked()
+
+    async def reload_unless_recent(self) -> bool:
+        """``reload`` unless one started less than the cooldown ago; True if it reloaded.
+
+        For reloads that untrusted input can trigger: concurrent callers queue on the lock
+        and all but the first find the reload recent, so a flood causes at most one
+        database read per cooldown.
+        """
+        async with self._reload_lock:
+            last = self._last_reload_ms
+            if last is not None and self._clock.now_ms() - last < self._reload_cooldown_ms:
+                return False
+            await self._reload_locked()
+            return True
+
+    async def _reload_locked(self) -> None:
+        self._last_reload_ms = self._clock.now_ms()
+        self.reloads += 1
+        static_rows = await self._storage.get_static_keys(ALGORITHM)
+        if static_rows:
+            self._static = [self._load_static(r) for r in static_rows]
+        self._set_dynamic(await self._storage.get_dynamic_keys())
 
     async def delete_expired(self) -> int:
         """Delete dynamic keys no token can still need (the cleanup cron of §5)."""
@@ -160,10 +191,10 @@ class SigningKeyManager:
         return None
 
     async def find_key(self, kid: str) -> SigningKey | None:
-        """The verification key named ``kid``, reloading from the DB once on a miss."""
+        """The verification key named ``kid``, reloading from the DB on a miss (at most once
+        per cooldown, whatever the number of unknown kids)."""
         key = self._lookup(kid)
-        if key is None and kid.startswith(("d-", "s-")):
-            await self.reload()
+        if key is None and kid.startswith(("d-", "s-")) and await self.reload_unless_recent():
             key = self._lookup(kid)
         return key
 
@@ -177,6 +208,6 @@ class SigningKeyManager:
 
     async def jwks(self) -> list[dict[str, str]]:
         """Valid dynamic keys newest first, then the static keys (§2.11)."""
-        await self.reload()
+        await self.reload_unless_recent()
         await self.refresh_if_due()
         return [k.jwk() for k in self.verification_keys()]

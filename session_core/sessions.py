@@ -212,16 +212,20 @@ class SessionManager:
                 raise TryRefreshTokenError(KEY_NOT_FOUND)
             if not key.verify(parsed.signature, data):
                 raise TryRefreshTokenError(SIGNATURE_FAILED)
-        elif not any(k.verify(parsed.signature, data) for k in self._keys.verification_keys()):
+        elif not self._any_key_verifies(parsed) and (
             # v1/v2 tokens have no kid: try every key, then once more after a reload (which
             # anyone can trigger with a forged token, hence at most once per cooldown).
-            if not await self._keys.reload_unless_recent() or not any(
-                k.verify(parsed.signature, data) for k in self._keys.verification_keys()
-            ):
-                raise TryRefreshTokenError(SIGNATURE_FAILED)
+            not await self._keys.reload_unless_recent() or not self._any_key_verifies(parsed)
+        ):
+            raise TryRefreshTokenError(SIGNATURE_FAILED)
         if parsed.info.expiry_ms < self._clock.now_ms():
             raise TryRefreshTokenError(ACCESS_TOKEN_EXPIRED)
         return parsed
+
+    def _any_key_verifies(self, parsed: ParsedAccessToken) -> bool:
+        return any(
+            k.verify(parsed.signature, parsed.signing_input) for k in self._keys.verification_keys()
+        )
 
     async def verify(
         self,

@@ -1,0 +1,7 @@
+export { SessionClient, type GetSessionOptions, type SessionClientOptions } from "./client";
+export * as claims from "./claims";
+export type { ClaimCheckOptions, ClaimValidator } from "./claims";
+export { MalformedResponseError, SessionServiceError } from "./errors";
+export { waitForServing, type WaitForServingOptions } from "./health";
+export type { JsonObject, JsonValue } from "./json";
+export * from "./types";

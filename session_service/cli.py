@@ -43,6 +43,14 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop_requested.set)
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def reload_api_keys() -> None:
+        task = loop.create_task(service.reload_api_keys())
+        reloads.add(task)  # keep a reference until it is done
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload_api_keys)
     try:
         await stop_requested.wait()
         logger.info("shutdown requested; draining for up to %ss", settings.grace_period_seconds)

@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from session_core.app import RunningCore, start_core
 from session_core.config import CoreConfig
 from session_proto.session.v1 import session_service_pb2 as pb
+from session_service.auth import ApiKeyInterceptor, ApiKeysError, ApiKeyStore, server_credentials
 from session_service.domain.api import (
     Clock,
     CoreIncompatible,
@@ -28,7 +29,7 @@ from session_service.domain.api import (
     SessionManager,
 )
 from session_service.servicer import SessionServicer, add_to_server
-from session_service.settings import Settings
+from session_service.settings import Settings, SettingsError
 
 logger = logging.getLogger("session_service.server")
 
@@ -38,6 +39,8 @@ SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["SessionService"].full_name
 HEALTH_SERVICES = ("", SERVICE_NAME)
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+# How often the API key file is checked for changes (SIGHUP reloads it at once).
+API_KEYS_CHECK_INTERVAL_SECONDS = 1.0
 
 
 @dataclass(eq=False)
@@ -55,6 +58,9 @@ class RunningService:
     _core: RunningCore | None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Caller authentication (None when no --api-keys-file is configured).
+    auth: ApiKeyInterceptor | None = None
+    _key_watch: asyncio.Task[None] | None = None
 
     @property
     def address(self) -> str:
@@ -66,6 +72,10 @@ class RunningService:
         """The embedded core's URL, or None when the service uses external cores."""
         return None if self._core is None else self._core.url
 
+    async def reload_api_keys(self) -> bool:
+        """Re-read the API key file now (SIGHUP); True if new keys took effect."""
+        return self.auth is not None and await self.auth.store.reload_if_changed()
+
     async def stop(self, grace: float | None = None) -> None:
         """Shut down gracefully; ``grace`` defaults to the configured grace period.
 
@@ -75,9 +85,11 @@ class RunningService:
             if self._stopped.is_set():
                 return
             grace = self.settings.grace_period_seconds if grace is None else grace
-            self._readiness.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._readiness
+            for task in (self._readiness, self._key_watch):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await self._health.enter_graceful_shutdown()
             await self._server.stop(grace)
             await self._manager.close()
@@ -99,12 +111,16 @@ async def start_service(settings: Settings, *, clock: Clock | None = None) -> Ru
     core: RunningCore | None = None
     manager: SessionManager | None = None
     try:
+        api_keys = ApiKeyStore(settings.api_keys_file) if settings.api_keys_file else None
+    except ApiKeysError as exc:
+        raise SettingsError(f"--api-keys-file: {exc}") from None
+    try:
         if settings.embedded_core:
             core = await _start_embedded_core(settings)
         domain_config = settings.domain_config(core.url if core is not None else None)
         manager = SessionManager(domain_config, clock=clock)
         await manager.start()
-        return await _serve(settings, manager, core)
+        return await _serve(settings, manager, core, api_keys)
     except BaseException:
         if manager is not None:
             await manager.close()
@@ -124,9 +140,14 @@ async def _start_embedded_core(settings: Settings) -> RunningCore:
 
 
 async def _serve(
-    settings: Settings, manager: SessionManager, core: RunningCore | None
+    settings: Settings,
+    manager: SessionManager,
+    core: RunningCore | None,
+    api_keys: ApiKeyStore | None,
 ) -> RunningService:
+    auth = ApiKeyInterceptor(api_keys) if api_keys is not None else None
     server = grpc.aio.server(
+        interceptors=[auth] if auth is not None else None,
         options=[
             ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
             # C-core defaults to SO_REUSEPORT, which lets a second process silently bind
@@ -152,8 +173,15 @@ async def _serve(
             ),
             server,
         )
+    address = f"{settings.host}:{settings.port}"
     try:
-        port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+        if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+            credentials = server_credentials(
+                settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file
+            )
+            port = server.add_secure_port(address, credentials)
+        else:
+            port = server.add_insecure_port(address)
     except RuntimeError as exc:
         raise OSError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
     await server.start()
@@ -161,7 +189,18 @@ async def _serve(
         _track_readiness(manager, health_servicer, settings.health_check_interval_seconds),
         name="session-service-readiness",
     )
-    logger.info("session service listening on %s:%d", settings.host, port)
+    key_watch = None
+    if api_keys is not None:
+        key_watch = asyncio.create_task(
+            api_keys.watch(API_KEYS_CHECK_INTERVAL_SECONDS), name="session-service-api-keys"
+        )
+    logger.info(
+        "session service listening on %s:%d (%s, %s)",
+        settings.host,
+        port,
+        "TLS" if settings.tls_cert_file else "plaintext",
+        f"{api_keys.key_count} API key(s)" if api_keys is not None else "no caller auth",
+    )
     return RunningService(
         host=settings.host,
         port=port,
@@ -172,6 +211,8 @@ async def _serve(
         _health=health_servicer,
         _readiness=readiness,
         _core=core,
+        auth=auth,
+        _key_watch=key_watch,
     )
 
 

@@ -58,6 +58,16 @@ class Settings:
     core_timeout_seconds: float = field(
         default=5.0, metadata={"help": "upper bound of every core HTTP call"}
     )
+    core_ca_file: Path | None = field(
+        default=None,
+        metadata={"help": "PEM CA bundle trusted for https core URLs (default: system CAs)"},
+    )
+    core_client_cert_file: Path | None = field(
+        default=None, metadata={"help": "PEM client certificate for mutual TLS to the core"}
+    )
+    core_client_key_file: Path | None = field(
+        default=None, metadata={"help": "PEM private key of --core-client-cert-file"}
+    )
     data_dir: Path = field(
         default=Path(".data"), metadata={"help": "where the embedded core keeps core.db"}
     )
@@ -98,6 +108,23 @@ class Settings:
         metadata={"help": "RPCs served at once before RESOURCE_EXHAUSTED; unset: no cap"},
     )
     reflection: bool = field(default=True, metadata={"help": "serve gRPC server reflection"})
+    api_keys_file: Path | None = field(
+        default=None,
+        metadata={
+            "help": "file of '<key> <scope>' lines (scope verify or full); callers must send "
+            "'x-api-key' metadata; re-read on change and SIGHUP; unset: no caller auth"
+        },
+    )
+    tls_cert_file: Path | None = field(
+        default=None, metadata={"help": "PEM certificate chain: serve gRPC over TLS"}
+    )
+    tls_key_file: Path | None = field(
+        default=None, metadata={"help": "PEM private key of --tls-cert-file"}
+    )
+    tls_client_ca_file: Path | None = field(
+        default=None,
+        metadata={"help": "PEM CA: require client certificates signed by it (mutual TLS)"},
+    )
     grace_period_seconds: float = field(
         default=10.0, metadata={"help": "how long in-flight RPCs may take to finish on shutdown"}
     )
@@ -122,6 +149,14 @@ class Settings:
             raise SettingsError("--health-check-interval-seconds must be positive")
         if self.log_level not in LOG_LEVELS:
             raise SettingsError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
+        for cert, key in (
+            ("tls_cert_file", "tls_key_file"),
+            ("core_client_cert_file", "core_client_key_file"),
+        ):
+            if (getattr(self, cert) is None) != (getattr(self, key) is None):
+                raise SettingsError(f"--{_flag(cert)} and --{_flag(key)} go together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise SettingsError("--tls-client-ca-file needs --tls-cert-file (mutual TLS is TLS)")
 
     @property
     def embedded_core(self) -> bool:
@@ -139,6 +174,9 @@ class Settings:
                     connection_uri=core_url if core_url is not None else self.core_url,
                     api_key=self.core_api_key,
                     timeout_seconds=self.core_timeout_seconds,
+                    ca_file=self.core_ca_file,
+                    client_cert_file=self.core_client_cert_file,
+                    client_key_file=self.core_client_key_file,
                 ),
                 key_cache=KeyCacheConfig(
                     max_age_seconds=self.jwks_max_age_seconds,
@@ -193,12 +231,19 @@ def _parse_log_level(text: str) -> str:
     return text.strip().lower()
 
 
+def _parse_optional_path(text: str) -> Path | None:
+    return Path(text.strip()) if text.strip() else None
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "host": str.strip,
     "port": int,
     "core_url": str.strip,
     "core_api_key": lambda text: text.strip() or None,
     "core_timeout_seconds": float,
+    "core_ca_file": _parse_optional_path,
+    "core_client_cert_file": _parse_optional_path,
+    "core_client_key_file": _parse_optional_path,
     "data_dir": Path,
     "api_domain": str.strip,
     "api_base_path": str.strip,
@@ -211,6 +256,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_receive_message_bytes": int,
     "max_concurrent_rpcs": _parse_optional_int,
     "reflection": _parse_bool,
+    "api_keys_file": _parse_optional_path,
+    "tls_cert_file": _parse_optional_path,
+    "tls_key_file": _parse_optional_path,
+    "tls_client_ca_file": _parse_optional_path,
     "grace_period_seconds": float,
     "health_check_interval_seconds": float,
     "log_level": _parse_log_level,

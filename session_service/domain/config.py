@@ -6,8 +6,10 @@ The settings layer builds these from flags and environment; invalid values raise
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from session_service.domain.claims import check_claim_validators
@@ -67,6 +69,8 @@ class CoreClientConfig:
 
     ``connection_uri`` is ``;``-separated like the SDK's; each URL may carry a base path.
     ``timeout_seconds`` bounds every core call (further bounded by the caller's deadline).
+    ``ca_file`` replaces the system CAs for ``https`` cores; ``client_cert_file`` and
+    ``client_key_file`` give the service a certificate for mutual TLS.
     """
 
     connection_uri: str = "http://localhost:3567"
@@ -76,6 +80,9 @@ class CoreClientConfig:
     max_connections: int = 100
     max_keepalive_connections: int = 20
     keepalive_expiry_seconds: float = 30.0
+    ca_file: Path | None = None
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
 
     def __post_init__(self) -> None:
         parse_connection_uri(self.connection_uri)
@@ -87,6 +94,28 @@ class CoreClientConfig:
             raise InvalidArgument("core.max_keepalive_connections", "must not be negative")
         if self.api_key is not None and not self.api_key.strip():
             raise InvalidArgument("core.api_key", "must not be blank (omit it instead)")
+        if (self.client_cert_file is None) != (self.client_key_file is None):
+            raise InvalidArgument("core.client_cert_file", "needs client_key_file (and back)")
+        self.ssl_context()  # unreadable files fail at configuration time, not on first call
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Verification (and client identity) for ``https`` cores."""
+        try:
+            context = ssl.create_default_context(
+                cafile=str(self.ca_file) if self.ca_file is not None else None
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise InvalidArgument(
+                "core.ca_file", f"cannot be loaded ({type(exc).__name__})"
+            ) from None
+        if self.client_cert_file is not None and self.client_key_file is not None:
+            try:
+                context.load_cert_chain(str(self.client_cert_file), str(self.client_key_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise InvalidArgument(
+                    "core.client_cert_file", f"cannot be loaded ({type(exc).__name__})"
+                ) from None
+        return context
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -149,6 +178,30 @@ class KeyCacheConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TokenCacheConfig:
+    """The verified-token cache (token_cache.py).
+
+    * ``enabled``: off means every get_session verifies from scratch.
+    * ``max_entries``: verified tokens remembered (oldest out first); each costs a few
+      hundred bytes, since the token is decoded again from the request.
+    * ``decoded_entries``: how many of them (the most recently used) are also kept decoded,
+      which makes a hit cost a hash and a dictionary lookup; a few KB each.
+    * ``max_rejected``: tokens remembered as never valid, in a separate bound so that
+      garbage cannot push out verified tokens.
+    """
+
+    enabled: bool = True
+    max_entries: int = 100_000
+    decoded_entries: int = 4096
+    max_rejected: int = 10_000
+
+    def __post_init__(self) -> None:
+        for name in ("max_entries", "decoded_entries", "max_rejected"):
+            if getattr(self, name) < 0:
+                raise InvalidArgument(f"token_cache.{name}", "must not be negative")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DomainConfig:
     """Everything the SessionManager needs.
 
@@ -160,6 +213,7 @@ class DomainConfig:
     * ``required_claim_validators``: the server-wide validators every get_session applies
       unless the request overrides them.
     * ``max_access_token_bytes``: longer tokens are rejected before any decoding.
+    * ``token_cache``: the verified-token cache.
     """
 
     api_domain: str
@@ -167,6 +221,7 @@ class DomainConfig:
     issuer: str | None = None
     core: CoreClientConfig = field(default_factory=CoreClientConfig)
     key_cache: KeyCacheConfig = field(default_factory=KeyCacheConfig)
+    token_cache: TokenCacheConfig = field(default_factory=TokenCacheConfig)
     anti_csrf: AntiCsrfMode = AntiCsrfMode.NONE
     use_dynamic_access_token_signing_key: bool = True
     required_claim_validators: tuple[ClaimValidatorSpec, ...] = ()

@@ -91,6 +91,7 @@ class CoreClient:
             timeout=httpx.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
             follow_redirects=False,
             trust_env=False,
+            verify=config.ssl_context(),
             event_hooks=dict(event_hooks) if event_hooks else None,
         )
 

@@ -35,17 +35,47 @@ from session_proto.session.v1 import session_service_pb2_grpc as pb_grpc
 
 class SessionClient:
     """A client over one channel. ``timeout`` (seconds) is the deadline of every call;
-    the service passes what is left of it on to the session core."""
+    the service passes what is left of it on to the session core. ``api_key`` is sent as
+    ``x-api-key`` metadata when the service requires caller authentication."""
 
-    def __init__(self, channel: grpc.aio.Channel, *, timeout: float | None = 10.0) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        timeout: float | None = 10.0,
+        api_key: str | None = None,
+    ) -> None:
         self._channel = channel
         self._stub: Any = pb_grpc.SessionServiceStub(channel)  # type: ignore[no-untyped-call]
         self._timeout = timeout
+        self._metadata = (("x-api-key", api_key),) if api_key is not None else None
 
     @classmethod
-    def insecure(cls, target: str, *, timeout: float | None = 10.0) -> SessionClient:
+    def insecure(
+        cls, target: str, *, timeout: float | None = 10.0, api_key: str | None = None
+    ) -> SessionClient:
         """A client with its own plaintext channel to ``target`` (``host:port``)."""
-        return cls(grpc.aio.insecure_channel(target), timeout=timeout)
+        return cls(grpc.aio.insecure_channel(target), timeout=timeout, api_key=api_key)
+
+    @classmethod
+    def secure(
+        cls,
+        target: str,
+        *,
+        root_certificates: bytes | None = None,
+        private_key: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        timeout: float | None = 10.0,
+        api_key: str | None = None,
+    ) -> SessionClient:
+        """A client over TLS: ``root_certificates`` (PEM) to trust the service (default:
+        the system CAs); ``private_key`` and ``certificate_chain`` for mutual TLS."""
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=root_certificates,
+            private_key=private_key,
+            certificate_chain=certificate_chain,
+        )
+        return cls(grpc.aio.secure_channel(target, credentials), timeout=timeout, api_key=api_key)
 
     async def close(self) -> None:
         await self._channel.close()
@@ -62,7 +92,9 @@ class SessionClient:
         await self.close()
 
     async def _call(self, method: str, request: Any) -> Any:
-        return await getattr(self._stub, method)(request, timeout=self._timeout)
+        return await getattr(self._stub, method)(
+            request, timeout=self._timeout, metadata=self._metadata
+        )
 
     # -- sessions ----------------------------------------------------------------------------
 

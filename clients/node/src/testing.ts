@@ -116,3 +116,61 @@ function freePort(host: string): Promise<number> {
     });
   });
 }
+
+interface StoredCookie {
+  readonly name: string;
+  /** As sent in Set-Cookie (still URL-encoded); a browser sends it back unchanged. */
+  readonly rawValue: string;
+  readonly path: string;
+  readonly expires: number | undefined;
+  readonly attributes: ReadonlyMap<string, string>;
+}
+
+/**
+ * A minimal browser cookie store for driving HTTP flows in tests: it applies Set-Cookie
+ * headers (an empty value or a past expiry deletes) and builds the Cookie header for a path.
+ */
+export class CookieJar {
+  private readonly cookies = new Map<string, StoredCookie>();
+
+  /** Applies Set-Cookie header values, in order. */
+  apply(setCookieHeaders: readonly string[], now = Date.now()): void {
+    for (const header of setCookieHeaders) {
+      const [pair = "", ...rest] = header.split(";");
+      const eq = pair.indexOf("=");
+      if (eq <= 0) continue;
+      const attributes = new Map<string, string>();
+      for (const part of rest) {
+        const [key = "", ...value] = part.trim().split("=");
+        attributes.set(key.toLowerCase(), value.join("="));
+      }
+      const expiresText = attributes.get("expires");
+      const cookie: StoredCookie = {
+        name: pair.slice(0, eq).trim(),
+        rawValue: pair.slice(eq + 1).trim(),
+        path: attributes.get("path") || "/",
+        expires: expiresText === undefined ? undefined : Date.parse(expiresText),
+        attributes,
+      };
+      const key = `${cookie.name}\u0000${cookie.path}`;
+      if (cookie.rawValue === "" || (cookie.expires !== undefined && cookie.expires <= now)) this.cookies.delete(key);
+      else this.cookies.set(key, cookie);
+    }
+  }
+
+  /** The Cookie header a browser would send to `path` (longest cookie path first), or undefined. */
+  header(path: string): string | undefined {
+    const matching = [...this.cookies.values()]
+      .filter((c) => path === c.path || path.startsWith(c.path.endsWith("/") ? c.path : `${c.path}/`))
+      .sort((a, b) => b.path.length - a.path.length);
+    return matching.length === 0 ? undefined : matching.map((c) => `${c.name}=${c.rawValue}`).join("; ");
+  }
+
+  get(name: string): StoredCookie | undefined {
+    return [...this.cookies.values()].find((c) => c.name === name);
+  }
+
+  names(): string[] {
+    return [...this.cookies.values()].map((c) => c.name).sort();
+  }
+}

@@ -428,7 +428,7 @@ class SessionManager:
     ) -> SessionHandlesResult:
         _required_str("user_id", user_id)
         reply = await self._call_core(
-            "GET", "/recipe/session/user", {"userId": user_id}, None, timeout
+            "GET", "/recipe/session/user", {"userId": user_id}, None, self._core.deadline(timeout)
         )
         handles = _get(reply, "sessionHandles", list, "session/user")
         if _status(reply, "session/user") != "OK" or not all(isinstance(h, str) for h in handles):

@@ -5,3 +5,5 @@ export { MalformedResponseError, SessionServiceError } from "./errors";
 export { waitForServing, type WaitForServingOptions } from "./health";
 export type { JsonObject, JsonValue } from "./json";
 export * from "./types";
+/** gRPC status codes, for `SessionServiceError.code`, without a direct @grpc/grpc-js dependency. */
+export { status as GrpcStatus } from "@grpc/grpc-js";

@@ -16,6 +16,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.reliability import STATS, summary
+
 PG_ADMIN_DSN = os.environ.get(
     "SESSION_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -65,3 +67,11 @@ def database_url(backend: str, request: pytest.FixtureRequest) -> str:
     if backend == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("postgres_url"))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The reliability counters of this run (tests/reliability.py), when any test set one."""
+    if STATS:
+        terminalreporter.section("reliability")
+        for line in summary():
+            terminalreporter.write_line(line)

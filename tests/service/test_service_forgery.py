@@ -298,10 +298,10 @@ def attacks(kit: Kit) -> list[tuple[str, str, Expected]]:
         ("refreshTokenHash1", _DROP),
         ("refreshTokenHash1", []),
     ]
-    for claim, value in mistyped:
+    for claim, bad in mistyped:
         add(
-            f"claim {claim}={value if value is not _DROP else 'missing'}",
-            kit.signed(payload=kit.claims(**{claim: value})),
+            f"claim {claim}={bad if bad is not _DROP else 'missing'}",
+            kit.signed(payload=kit.claims(**{claim: bad})),
             PARSE_FAILED,
         )
     add("payload is a list", kit.signed(raw_payload=b64url_json([kit.payload])), PARSE_FAILED)

@@ -1,4 +1,6 @@
-"""Typed asyncio client for ``session.v1.SessionService``.
+"""Typed clients for ``session.v1.SessionService``: ``SessionClient`` (asyncio) and
+``SyncSessionClient`` (blocking), with the same methods and results. ``session_client.http``
+carries tokens over HTTP as SuperTokens' backend SDK does.
 
 async with SessionClient.insecure("127.0.0.1:50051") as client:
     created = await client.create_session("user-1", {"role": "admin"})
@@ -8,6 +10,7 @@ async with SessionClient.insecure("127.0.0.1:50051") as client:
 """
 
 from session_client.client import SessionClient
+from session_client.sync import SyncSessionClient
 from session_client.types import (
     ClaimsValidationResult,
     ClaimValidationError,
@@ -50,6 +53,7 @@ __all__ = [
     "SessionInformationResult",
     "SessionStatus",
     "StatusResult",
+    "SyncSessionClient",
     "TokenInfo",
     "TokenTheft",
     "excludes",

@@ -1,4 +1,4 @@
-"""Typed results of ``SessionClient`` calls and the claim-validator builders.
+"""Typed results of the clients' calls and the claim-validator builders.
 
 Every result that can have more than one outcome carries a ``status`` the caller must
 branch on; the payload fields are only meaningful for the statuses their docs name.
@@ -14,7 +14,7 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
-from session_proto.session.v1 import session_service_pb2 as pb
+from session_client._pb.session.v1 import session_service_pb2 as pb
 
 JSONObject = dict[str, Any]
 
@@ -153,7 +153,7 @@ def _claim_errors(messages: Sequence[pb.ClaimValidationError]) -> tuple[ClaimVal
 
 @dataclass(frozen=True)
 class CreatedSession:
-    """CreateSession: always a new session (failures raise ``grpc.aio.AioRpcError``)."""
+    """CreateSession: always a new session (failures raise ``grpc.RpcError``)."""
 
     session: Session
     access_token: TokenInfo

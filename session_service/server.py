@@ -12,16 +12,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from session_core.app import RunningCore, start_core
 from session_core.config import CoreConfig
 from session_proto.session.v1 import session_service_pb2 as pb
-from session_service.auth import ApiKeyInterceptor, ApiKeysError, ApiKeyStore, server_credentials
+from session_service.auth import (
+    ApiKeyInterceptor,
+    ApiKeysError,
+    ApiKeyStore,
+    Continuation,
+    server_credentials,
+)
 from session_service.domain.api import (
     Clock,
     CoreIncompatible,
@@ -39,8 +47,103 @@ SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["SessionService"].full_name
 HEALTH_SERVICES = ("", SERVICE_NAME)
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+_SERVICE_UNKNOWN: int = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 # How often the API key file is checked for changes (SIGHUP reloads it at once).
 API_KEYS_CHECK_INTERVAL_SECONDS = 1.0
+
+
+class _RpcAccounting(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Counts the SessionService RPCs the server accepted (handed to the application) and
+    those still running, so that a shutdown can say what its drain waited for."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.in_flight = 0
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        if (
+            handler is None
+            or handler.unary_unary is None
+            or not handler_call_details.method.startswith(f"/{SERVICE_NAME}/")
+        ):
+            return handler
+        self.accepted += 1
+        behaviour = handler.unary_unary
+
+        async def counted(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            self.in_flight += 1
+            try:
+                return await behaviour(request, context)
+            finally:
+                self.in_flight -= 1
+
+        return grpc.unary_unary_rpc_method_handler(
+            counted,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class _DrainingHealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
+    """``grpc.health.v1.Health`` whose Watch streams end once they have reported a shutdown.
+
+    grpcio-health-checking's servicer keeps every Watch open until the grace period runs out
+    and the server cancels it, so one idle watcher (a load balancer, a sidecar) made every
+    shutdown last the whole grace. Here a Watch sends NOT_SERVING and then ends with OK; a
+    watcher that reconnects is refused by the stopping server.
+    """
+
+    def __init__(self) -> None:
+        self._status: dict[str, int] = {}
+        self._changed = asyncio.Condition()
+        self._shutting_down = False
+
+    async def set(self, service: str, status: int) -> None:
+        """Report ``status`` for ``service``; ignored once shutdown began (NOT_SERVING is final)."""
+        async with self._changed:
+            if not self._shutting_down:
+                self._status[service] = status
+                self._changed.notify_all()
+
+    async def enter_graceful_shutdown(self) -> None:
+        async with self._changed:
+            self._shutting_down = True
+            self._status = dict.fromkeys(self._status, _NOT_SERVING)
+            self._changed.notify_all()
+
+    def _current(self, service: str) -> int:
+        return self._status.get(service, _SERVICE_UNKNOWN)
+
+    async def Check(
+        self,
+        request: health_pb2.HealthCheckRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> health_pb2.HealthCheckResponse:
+        status = self._status.get(request.service)
+        if status is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "unknown service")
+        return health_pb2.HealthCheckResponse(status=status)
+
+    async def Watch(
+        self,
+        request: health_pb2.HealthCheckRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> None:
+        sent: int | None = None
+        while True:
+            # Writes happen outside the lock: a watcher that does not read must not block set().
+            async with self._changed:
+                while self._current(request.service) == sent and not self._shutting_down:
+                    await self._changed.wait()
+                status, final = self._current(request.service), self._shutting_down
+            if status != sent:
+                await context.write(health_pb2.HealthCheckResponse(status=status))
+                sent = status
+            if final:
+                return
 
 
 @dataclass(eq=False)
@@ -53,9 +156,10 @@ class RunningService:
     servicer: SessionServicer
     _server: grpc.aio.Server
     _manager: SessionManager
-    _health: health.aio.HealthServicer
+    _health: _DrainingHealthServicer
     _readiness: asyncio.Task[None]
     _core: RunningCore | None
+    _rpcs: _RpcAccounting
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Caller authentication (None when no --api-keys-file is configured).
@@ -90,8 +194,18 @@ class RunningService:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            # The drain begins: its monotonic time lets RPCs be ordered against it on the
+            # same host (the shutdown test does).
+            logger.info(
+                "draining: NOT_SERVING, refusing new RPCs, %d in flight, grace %ss "
+                "(monotonic %.6f)",
+                self._rpcs.in_flight,
+                grace,
+                time.monotonic(),
+            )
             await self._health.enter_graceful_shutdown()
             await self._server.stop(grace)
+            logger.info("drained: %d RPCs accepted since start", self._rpcs.accepted)
             await self._manager.close()
             if self._core is not None:
                 await self._core.stop()
@@ -130,12 +244,16 @@ async def start_service(settings: Settings, *, clock: Clock | None = None) -> Ru
 
 
 async def _start_embedded_core(settings: Settings) -> RunningCore:
-    data_dir = settings.data_dir.expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.core_database:
+        database_url, where = settings.core_database, "the --core-database database"
+    else:
+        data_dir = settings.data_dir.expanduser().resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        database_url, where = f"sqlite:///{data_dir / 'core.db'}", str(data_dir)
     core = await start_core(
-        CoreConfig(host="127.0.0.1", port=0, database_url=f"sqlite:///{data_dir / 'core.db'}")
+        CoreConfig(host="127.0.0.1", port=0, database_url=database_url)
     )
-    logger.info("embedded session core listening on %s (data in %s)", core.url, data_dir)
+    logger.info("embedded session core listening on %s (data in %s)", core.url, where)
     return core
 
 
@@ -146,8 +264,10 @@ async def _serve(
     api_keys: ApiKeyStore | None,
 ) -> RunningService:
     auth = ApiKeyInterceptor(api_keys) if api_keys is not None else None
+    # Accounting first, so that RPCs turned away by auth count as accepted too.
+    rpcs = _RpcAccounting()
     server = grpc.aio.server(
-        interceptors=[auth] if auth is not None else None,
+        interceptors=[rpcs] if auth is None else [rpcs, auth],
         options=[
             ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
             # C-core defaults to SO_REUSEPORT, which lets a second process silently bind
@@ -158,9 +278,8 @@ async def _serve(
     )
     servicer = SessionServicer(manager)
     add_to_server(servicer, server)
-    health_servicer = health.aio.HealthServicer()
-    # "" starts out SERVING in grpcio-health-checking; nothing is ready until the
-    # readiness loop has seen keys and a core.
+    health_servicer = _DrainingHealthServicer()
+    # Nothing is ready until the readiness loop has seen keys and a core.
     for name in HEALTH_SERVICES:
         await health_servicer.set(name, _NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -211,13 +330,14 @@ async def _serve(
         _health=health_servicer,
         _readiness=readiness,
         _core=core,
+        _rpcs=rpcs,
         auth=auth,
         _key_watch=key_watch,
     )
 
 
 async def _track_readiness(
-    manager: SessionManager, health_servicer: health.aio.HealthServicer, interval: float
+    manager: SessionManager, health_servicer: _DrainingHealthServicer, interval: float
 ) -> None:
     """SERVING while the key cache holds keys and a core answers; NOT_SERVING otherwise.
 

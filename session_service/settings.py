@@ -71,6 +71,14 @@ class Settings:
     data_dir: Path = field(
         default=Path(".data"), metadata={"help": "where the embedded core keeps core.db"}
     )
+    core_database: str = field(
+        default="",
+        repr=False,  # a PostgreSQL URL may carry a password
+        metadata={
+            "help": "database of the embedded core: sqlite:///path or "
+            "postgresql://user@host:port/db; empty: core.db under --data-dir"
+        },
+    )
     api_domain: str = field(
         default="http://localhost:3001",
         metadata={"help": "the SDK appInfo api_domain; with --api-base-path it makes iss"},
@@ -155,6 +163,12 @@ class Settings:
         ):
             if (getattr(self, cert) is None) != (getattr(self, key) is None):
                 raise SettingsError(f"--{_flag(cert)} and --{_flag(key)} go together")
+        if self.core_database and not self.embedded_core:
+            raise SettingsError("--core-database is for the embedded core (not with --core-url)")
+        if self.core_database and not self.core_database.startswith(
+            ("sqlite://", "postgresql://", "postgres://")
+        ):
+            raise SettingsError("--core-database must start with sqlite:// or postgresql://")
         if self.tls_client_ca_file is not None and self.tls_cert_file is None:
             raise SettingsError("--tls-client-ca-file needs --tls-cert-file (mutual TLS is TLS)")
 
@@ -245,6 +259,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "core_client_cert_file": _parse_optional_path,
     "core_client_key_file": _parse_optional_path,
     "data_dir": Path,
+    "core_database": str.strip,
     "api_domain": str.strip,
     "api_base_path": str.strip,
     "anti_csrf": parse_anti_csrf_mode,

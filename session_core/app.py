@@ -13,16 +13,23 @@ import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from session_core.clock import Clock, SystemClock
 from session_core.config import CoreConfig
 from session_core.http_api import CoreHttpApi
+from session_core.metrics import CoreMetrics
 from session_core.refresh_token import MASTER_KEY_NAME, RefreshTokenCodec, new_master_key
 from session_core.sessions import SessionManager
 from session_core.signing_keys import SigningKeyManager
 from session_core.storage.base import Storage, open_storage
+from session_core.tracing import build_tracer_provider, get_tracer
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+    from opentelemetry.trace import TracerProvider
 
 log = logging.getLogger(__name__)
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -77,9 +84,13 @@ class RunningCore:
     sessions: SessionManager
     session_cleanup: PeriodicTask
     key_cleanup: PeriodicTask
+    # Served as GET /metrics; a service embedding the core adds it to its own endpoint.
+    metrics: CoreMetrics
     _runner: web.AppRunner = field(repr=False)
     # Requests received per path: lets tests assert which calls reached the core.
     requests: Counter[str] = field(default_factory=Counter)
+    # A tracer provider the core made from its own configuration (flushed at stop).
+    _own_tracer_provider: SdkTracerProvider | None = None
     _stopped: bool = False
 
     async def stop(self) -> None:
@@ -93,6 +104,8 @@ class RunningCore:
             await self.session_cleanup.stop()
             await self.key_cleanup.stop()
             await self.storage.close()
+            if self._own_tracer_provider is not None:
+                self._own_tracer_provider.shutdown()
 
 
 def _bind_any_port(host: str) -> socket.socket:
@@ -117,22 +130,40 @@ def _url(host: str, port: int, base_path: str) -> str:
     return f"http://{shown}:{port}{base_path}"
 
 
-async def start_core(config: CoreConfig, *, clock: Clock | None = None) -> RunningCore:
+async def start_core(
+    config: CoreConfig,
+    *,
+    clock: Clock | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> RunningCore:
     """Open the database, load or create the keys and serve the CDI 2.21 HTTP API.
 
     ``config.port == 0`` picks a free port; the result's ``port``/``url`` tell which.
+    ``tracer_provider`` traces every request (an embedding service passes its own);
+    without one, ``config.tracing`` decides.
     """
     clock = clock or SystemClock()
     storage = await open_storage(config.database_url)
     runner: web.AppRunner | None = None
+    own_provider = None
     try:
+        if tracer_provider is None:
+            own_provider = build_tracer_provider(config.tracing, "session-core")
+            tracer_provider = own_provider
         master_key = await storage.get_or_create_value(
             MASTER_KEY_NAME, new_master_key, clock.now_ms()
         )
         keys = SigningKeyManager(storage, clock, config)
         await keys.start()
         sessions = SessionManager(storage, clock, config, keys, RefreshTokenCodec(master_key))
-        api = CoreHttpApi(config, storage, clock, keys, sessions)
+        api = CoreHttpApi(
+            config,
+            storage,
+            clock,
+            keys,
+            sessions,
+            tracer=get_tracer(tracer_provider) if tracer_provider is not None else None,
+        )
         app = api.build_app()
         requests: Counter[str] = Counter()
 
@@ -155,6 +186,8 @@ async def start_core(config: CoreConfig, *, clock: Clock | None = None) -> Runni
         if runner is not None:
             await runner.cleanup()
         await storage.close()
+        if own_provider is not None:
+            own_provider.shutdown()
         raise
     session_cleanup = PeriodicTask(
         "delete-expired-sessions",
@@ -177,8 +210,10 @@ async def start_core(config: CoreConfig, *, clock: Clock | None = None) -> Runni
         sessions=sessions,
         session_cleanup=session_cleanup,
         key_cleanup=key_cleanup,
+        metrics=api.metrics,
         _runner=runner,
         requests=requests,
+        _own_tracer_provider=own_provider,
     )
     log.info("session core listening on %s", core.url)
     return core

@@ -15,6 +15,8 @@ import uvloop
 from session_core.app import start_core
 from session_core.config import CoreConfig, load_config
 from session_core.errors import ConfigError
+from session_core.logs import configure_logging
+from session_core.tracing import TracingUnavailable
 
 log = logging.getLogger("session_core")
 
@@ -31,6 +33,8 @@ _FLAGS = {
     "api_keys": "api_keys",
     "base_path": "base_path",
     "log_level": "log_level",
+    "log_format": "log_format",
+    "tracing": "tracing",
 }
 
 
@@ -54,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-keys", help="comma-separated; each >= 20 chars of [A-Za-z0-9=-]")
     serve.add_argument("--base-path", help="prefix of every API path, e.g. /core")
     serve.add_argument("--log-level", help="debug, info, warning or error")
+    serve.add_argument(
+        "--log-format", help="json, text, or auto (default: text on a terminal, else json)"
+    )
+    serve.add_argument(
+        "--tracing", help="off (default), otlp (OTEL_EXPORTER_OTLP_* variables) or console"
+    )
     return parser
 
 
@@ -84,13 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"session-core: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(config.log_level, config.log_format)
     try:
         uvloop.run(serve(config))
-    except OSError as exc:
+    except (OSError, TracingUnavailable) as exc:
         print(f"session-core: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

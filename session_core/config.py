@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from session_core.errors import ConfigError
+from session_core.logs import LOG_FORMATS
+from session_core.tracing import TRACING_EXPORTERS
 
 ENV_PREFIX = "SESSION_CORE_"
 _API_KEY_RE = re.compile(r"[A-Za-z0-9=\-]{20,}")
@@ -46,6 +48,8 @@ class CoreConfig:
     dynamic_signing_key_overlap_ms: int = 60_000
     expired_session_cleanup_interval_s: float = 43_200.0
     log_level: str = "info"
+    log_format: str = "auto"  # json, text, or auto (text on a terminal)
+    tracing: str = "off"  # off, otlp (OTEL_EXPORTER_OTLP_* variables) or console
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -107,6 +111,10 @@ def _validate(c: CoreConfig) -> None:
         raise ConfigError("expired_session_cleanup_interval_s must be positive")
     if c.log_level not in LOG_LEVELS:
         raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
+    if c.log_format not in LOG_FORMATS:
+        raise ConfigError(f"log_format must be one of {', '.join(LOG_FORMATS)}")
+    if c.tracing not in TRACING_EXPORTERS:
+        raise ConfigError(f"tracing must be one of {', '.join(TRACING_EXPORTERS)}")
 
 
 # -- parsing of raw values (strings from flags/env, typed values from a file) ------------
@@ -182,6 +190,8 @@ _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "dynamic_signing_key_overlap_ms": _as_int,
     "expired_session_cleanup_interval_s": _as_float,
     "log_level": _as_log_level,
+    "log_format": _as_log_level,
+    "tracing": _as_log_level,
 }
 CONFIG_NAMES = tuple(f.name for f in fields(CoreConfig))
 assert set(CONFIG_NAMES) == set(_PARSERS)

@@ -15,9 +15,10 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from session_core.access_token import JSONObject
 from session_core.clock import Clock
@@ -29,9 +30,15 @@ from session_core.errors import (
     UnauthorisedError,
 )
 from session_core.jwt_signing import UnsupportedAlgorithm, create_jwt
+from session_core.logs import REQUEST_ID, REQUEST_ID_HEADER, accepted_request_id
+from session_core.metrics import CoreMetrics
 from session_core.sessions import NewSession, SessionManager, SessionSummary, TokenInfo
 from session_core.signing_keys import SigningKeyManager
 from session_core.storage.base import Storage
+from session_core.tracing import mark_error, server_span
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 log = logging.getLogger(__name__)
 
@@ -218,8 +225,11 @@ class CoreHttpApi:
         clock: Clock,
         keys: SigningKeyManager,
         sessions: SessionManager,
+        *,
+        tracer: Tracer | None = None,
     ) -> None:
         self._config = config
+        self._tracer = tracer
         self._storage = storage
         self._clock = clock
         self._keys = keys
@@ -253,7 +263,10 @@ class CoreHttpApi:
                 "GET": Route(self._get_jwt_data),
             },
             "/recipe/session/regenerate": {"POST": Route(self._regenerate)},
+            # Not a CDI path; open like /hello: counts only, no secrets (docs/operations.md).
+            "/metrics": {"GET": Route(self._metrics, check_api_key=False, check_version=False)},
         }
+        self.metrics = CoreMetrics(self._routes, lambda: keys.reloads)
 
     def build_app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -263,23 +276,54 @@ class CoreHttpApi:
     # -- dispatch -----------------------------------------------------------------------------
     async def _serve(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
+        # The caller's request id (the service sends its own), on every log line of this
+        # request; reset afterwards because aiohttp may reuse the task for the connection.
+        token = REQUEST_ID.set(accepted_request_id(request.headers.get(REQUEST_ID_HEADER)))
         try:
-            response = await self._dispatch(request)
+            if self._tracer is None:
+                response = await self._answer(request)
+            else:
+                response = await self._answer_traced(request, self._tracer)
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(
+                self._route_path(request.path), request.method, response.status, elapsed
+            )
+            # One line per request; the path never contains secrets (tokens travel in bodies).
+            log.debug(
+                "%s %s -> %d (%.1f ms)",
+                request.method,
+                request.path,
+                response.status,
+                elapsed * 1000,
+            )
+            return response
+        finally:
+            REQUEST_ID.reset(token)
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        try:
+            return await self._dispatch(request)
         except web.HTTPRequestEntityTooLarge:
-            response = text_reply(413, "Request Entity Too Large")
+            return text_reply(413, "Request Entity Too Large")
         except Exception:
             # Never include the request: its body holds tokens.
             log.exception("internal error on %s %s", request.method, request.path)
-            response = text_reply(500, "Internal Error")
-        # One line per request; the path never contains secrets (tokens travel in bodies).
-        log.debug(
-            "%s %s -> %d (%.1f ms)",
-            request.method,
-            request.path,
-            response.status,
-            (time.perf_counter() - started) * 1000,
-        )
-        return response
+            return text_reply(500, "Internal Error")
+
+    async def _answer_traced(self, request: web.Request, tracer: Tracer) -> web.Response:
+        path = self._route_path(request.path)
+        route = path if path in self._routes else "other"
+        with server_span(
+            tracer,
+            f"{request.method} {route}",
+            request.headers,
+            {"http.request.method": request.method, "http.route": route},
+        ) as span:
+            response = await self._answer(request)
+            span.set_attribute("http.response.status_code", response.status)
+            if response.status >= 500:
+                mark_error(span, f"HTTP {response.status}")
+            return response
 
     def _route_path(self, path: str) -> str | None:
         base = self._config.base_path
@@ -345,6 +389,12 @@ class CoreHttpApi:
     async def _hello(self, request: web.Request) -> web.Response:
         await self._storage.ping()  # a failing database is a 500, as in the reference
         return text_reply(200, "Hello")
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(self.metrics.registry),
+            headers={"Content-Type": CONTENT_TYPE_LATEST},
+        )
 
     async def _api_version(self, request: web.Request) -> web.Response:
         return json_reply({"versions": list(SUPPORTED_CDI_VERSIONS)})

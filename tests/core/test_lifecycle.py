@@ -64,7 +64,8 @@ async def _listening_url(proc: asyncio.subprocess.Process) -> str:
     while True:
         line = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()
         assert line, "the core exited before listening"
-        if "listening on " in line:
+        # The CLI's own announcement (log lines, JSON when not on a terminal, say it too).
+        if line.startswith("session-core listening on "):
             return line.rsplit("listening on ", 1)[1].strip()
 
 

@@ -205,6 +205,32 @@ def session_to_pb(session: Session) -> pb.Session:
     )
 
 
+def fill_session(target: pb.Session, session: Session) -> None:
+    """Write ``session`` into ``target``.
+
+    A session served from the verified-token cache is the same on every hit of its token,
+    so its rendering (all but the token itself, which the caller sent anyway) is kept in
+    the entry's render slot: a hit then costs one parse of those bytes instead of building
+    a Struct from the payload (several times more; it shows in GetSession's throughput).
+    """
+    slot = session.render_slot
+    if slot is None:
+        target.CopyFrom(session_to_pb(session))
+        return
+    rendered = slot.value
+    if not isinstance(rendered, bytes):
+        rendered = pb.Session(
+            user_id=session.user_id,
+            session_handle=session.session_handle,
+            access_token_payload=dict_to_struct(session.access_token_payload),
+            expiry=session.access_token_expiry_ms,
+            front_token=session.front_token,
+        ).SerializeToString()
+        slot.value = rendered
+    target.MergeFromString(rendered)
+    target.access_token = session.access_token
+
+
 def token_theft_to_pb(theft: TokenTheft) -> pb.TokenTheft:
     return pb.TokenTheft(session_handle=theft.session_handle, user_id=theft.user_id)
 

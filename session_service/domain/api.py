@@ -11,6 +11,7 @@ from session_service.domain.config import (
     CoreClientConfig,
     DomainConfig,
     KeyCacheConfig,
+    TokenCacheConfig,
     parse_anti_csrf_mode,
 )
 from session_service.domain.errors import (
@@ -43,6 +44,7 @@ from session_service.domain.types import (
     SessionResult,
     Status,
     StatusResult,
+    TokenCacheStats,
     TokenInfo,
     TokenTheft,
 )
@@ -80,6 +82,8 @@ __all__ = [
     "SessionResult",
     "Status",
     "StatusResult",
+    "TokenCacheConfig",
+    "TokenCacheStats",
     "TokenInfo",
     "TokenTheft",
     "parse_anti_csrf_mode",

@@ -161,6 +161,21 @@ class KeyCache:
                 return key
         return await self._resolve_unknown_kid(kid, deadline)
 
+    def current_key(self, kid: str) -> RSAPublicKey | None:
+        """The key ``get_key`` would return for ``kid`` right now without waiting, or None
+        (no usable key set, or an unknown kid). Like ``get_key``, a stale set starts a
+        background refresh. Lets a cached verification check its key is still current."""
+        keyset = self._keyset
+        if keyset is None:
+            return None
+        now = self._clock.now_ms()
+        if now >= keyset.fresh_until_ms:
+            if not self._within_max_stale(keyset, now):
+                return None
+            if self._inflight is None and not self._cooling_down(now):
+                self._start_fetch()
+        return keyset.keys.get(kid)
+
     async def get_all_keys(self, *, deadline: float | None = None) -> tuple[RSAPublicKey, ...]:
         """Every key (legacy v2 tokens carry no kid and are tried against all of them)."""
         keyset = await self._usable_keyset(deadline)

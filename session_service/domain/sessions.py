@@ -11,7 +11,8 @@ import base64
 import hmac
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from session_service.domain.claims import (
@@ -24,6 +25,13 @@ from session_service.domain.config import AntiCsrfMode, DomainConfig
 from session_service.domain.core_client import CoreClient, CoreRejectedRequest, JwksDocument
 from session_service.domain.errors import CoreUnavailable, DomainError, InvalidArgument
 from session_service.domain.key_cache import KeyCache
+from session_service.domain.token_cache import (
+    Decoded,
+    Rejection,
+    TokenCache,
+    Verdict,
+    token_digest,
+)
 from session_service.domain.types import (
     ClaimsValidationResult,
     ClaimValidatorSpec,
@@ -36,6 +44,7 @@ from session_service.domain.types import (
     OpenIdDiscoveryConfiguration,
     RegenerateAccessTokenResult,
     RegeneratedAccessToken,
+    RenderSlot,
     RevokeResult,
     Session,
     SessionHandlesResult,
@@ -44,17 +53,21 @@ from session_service.domain.types import (
     SessionResult,
     Status,
     StatusResult,
+    TokenCacheStats,
     TokenInfo,
     TokenTheft,
 )
 from session_service.domain.verifier import (
     PROTECTED_PROPS,
     AccessTokenVerifier,
-    ParsedAccessToken,
     TokenParseError,
+    TokenRejected,
     TokenVerificationError,
     VerifiedAccessToken,
+    check_claims,
     parse_access_token,
+    require_anti_csrf,
+    valid_from_ms,
 )
 
 # SDK messages (recipe/session/recipe_implementation.py, session_functions.py).
@@ -98,6 +111,19 @@ def build_front_token(user_id: str, access_token_expiry_ms: int, payload: JSONOb
         sort_keys=True,
     )
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+@dataclass(slots=True)
+class _CheckedToken:
+    """An access token after local checks. ``payload``: the whole payload; ``verified``
+    None: a legacy v2 token that failed locally (it goes to the core); ``cached``: its
+    verified-token cache entry."""
+
+    version: int
+    kid: str | None
+    payload: JSONObject
+    verified: VerifiedAccessToken | None
+    cached: Decoded | None
 
 
 def _same_secret(a: str, b: str) -> bool:
@@ -193,6 +219,7 @@ class SessionManager:
         self._core = core_client or CoreClient(config.core)
         self._keys = KeyCache(self._fetch_jwks, config.key_cache, self._clock)
         self._verifier = AccessTokenVerifier(self._keys, self._clock)
+        self._tokens = TokenCache(config.token_cache) if config.token_cache.enabled else None
         self._via_token = config.anti_csrf is AntiCsrfMode.VIA_TOKEN
 
     @property
@@ -220,6 +247,10 @@ class SessionManager:
 
     def key_cache_stats(self) -> KeyCacheStats:
         return self._keys.stats()
+
+    def token_cache_stats(self) -> TokenCacheStats | None:
+        """The verified-token cache's sizes and counters (None when it is off)."""
+        return None if self._tokens is None else self._tokens.stats()
 
     async def _fetch_jwks(self, time_limit: float) -> JwksDocument:
         return await self._core.fetch_jwks(
@@ -284,37 +315,37 @@ class SessionManager:
             if not session_required:
                 return SessionResult(Status.NO_SESSION, NO_SESSION_MESSAGE)
             return SessionResult(Status.UNAUTHORISED, NO_TOKEN_MESSAGE)
+        deadline = self._core.deadline(timeout)
         try:
-            parsed = parse_access_token(
-                access_token, max_length=self._config.max_access_token_bytes
-            )
+            token = await self._check_access_token(access_token, deadline)
         except TokenParseError:
             if not session_required:
                 return SessionResult(Status.NO_SESSION, NO_SESSION_MESSAGE)
             return SessionResult(Status.UNAUTHORISED, PARSE_FAILED_MESSAGE)
-
-        deadline = self._core.deadline(timeout)
-        check_csrf = self._via_token and anti_csrf_check
-        verified: VerifiedAccessToken | None = None
-        try:
-            verified = await self._verifier.verify(
-                parsed, anti_csrf_required=check_csrf, deadline=deadline
-            )
         except TokenVerificationError as exc:
             # A v3 token that fails locally is never sent to the core; the kid-driven key
-            # refetch makes that safe. Legacy v2 tokens go to the core (SDK 0.14.0 quirk).
-            if parsed.version >= 3:
-                return SessionResult(Status.TRY_REFRESH_TOKEN, str(exc))
+            # refetch makes that safe.
+            return SessionResult(Status.TRY_REFRESH_TOKEN, str(exc))
 
-        if parsed.version >= 3:
-            assert parsed.kid is not None
-            if parsed.kid.startswith("d-") != self._config.use_dynamic_access_token_signing_key:
+        check_csrf = self._via_token and anti_csrf_check
+        verified = token.verified
+        if check_csrf and verified is not None:
+            try:
+                require_anti_csrf(verified)
+            except TokenVerificationError as exc:
+                if token.version >= 3:
+                    return SessionResult(Status.TRY_REFRESH_TOKEN, str(exc))
+                verified = None  # legacy v2 tokens go to the core (SDK 0.14.0 quirk)
+
+        if token.version >= 3:
+            assert token.kid is not None
+            if token.kid.startswith("d-") != self._config.use_dynamic_access_token_signing_key:
                 return SessionResult(Status.TRY_REFRESH_TOKEN, KEY_MODE_MESSAGE)
 
         if check_csrf and verified is not None:
             if anti_csrf_token is None:
                 return SessionResult(Status.TRY_REFRESH_TOKEN, ANTI_CSRF_MISSING_MESSAGE)
-            assert verified.anti_csrf_token is not None  # checked by verify()
+            assert verified.anti_csrf_token is not None  # checked by require_anti_csrf()
             if not _same_secret(anti_csrf_token, verified.anti_csrf_token):
                 return SessionResult(Status.TRY_REFRESH_TOKEN, ANTI_CSRF_FAILED_MESSAGE)
 
@@ -323,11 +354,13 @@ class SessionManager:
             and not check_database
             and verified.parent_refresh_token_hash_1 is None
         ):
-            session = self._session_from_token(access_token, parsed, verified, anti_csrf_token)
+            session = self._session_from_token(
+                access_token, verified, token.cached, anti_csrf_token
+            )
         else:
             outcome = await self._verify_with_core(
                 access_token,
-                parsed,
+                token,
                 verified,
                 anti_csrf_token=anti_csrf_token,
                 anti_csrf_check=anti_csrf_check,
@@ -338,6 +371,8 @@ class SessionManager:
                 return outcome
             session = outcome
 
+        if not validators:
+            return SessionResult(Status.OK, session=session)
         errors = validate_claims(session.access_token_payload, validators, self._clock.now_ms())
         if errors:
             return SessionResult(
@@ -393,6 +428,7 @@ class SessionManager:
         revoked = await self._remove(
             {"sessionHandles": [session_handle]}, self._core.deadline(timeout)
         )
+        self._forget_sessions((session_handle, *revoked))
         if len(revoked) == 1:
             return RevokeResult(Status.OK, revoked_session_handles=revoked)
         return RevokeResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE, revoked)
@@ -405,6 +441,7 @@ class SessionManager:
     ) -> RevokeResult:
         _required_str("user_id", user_id)
         revoked = await self._remove({"userId": user_id}, self._core.deadline(timeout))
+        self._forget_sessions(revoked)
         return RevokeResult(Status.OK, revoked_session_handles=revoked)
 
     async def revoke_multiple_sessions(
@@ -418,6 +455,7 @@ class SessionManager:
         revoked = await self._remove(
             {"sessionHandles": list(session_handles)}, self._core.deadline(timeout)
         )
+        self._forget_sessions((*session_handles, *revoked))
         return RevokeResult(Status.OK, revoked_session_handles=revoked)
 
     async def get_all_session_handles_for_user(
@@ -674,28 +712,133 @@ class SessionManager:
             return requested
         return self._config.required_claim_validators + requested
 
+    def _forget_sessions(self, session_handles: Iterable[str]) -> None:
+        """Drop cached verifications of sessions revoked through this service."""
+        if self._tokens is not None:
+            self._tokens.discard_sessions(session_handles)
+
+    async def _check_access_token(self, access_token: str, deadline: float | None) -> _CheckedToken:
+        """Parse and verify locally (header, signature, time and static claims), through
+        the verified-token cache when it is on; the anti-CSRF requirement is the caller's.
+
+        Raises ``TokenParseError``, or ``TokenVerificationError`` for a v3+ token (a v2
+        token that fails locally comes back with ``verified`` None).
+        """
+        cache = self._tokens
+        max_length = self._config.max_access_token_bytes
+        digest: bytes | None = None
+        if cache is not None and len(access_token) <= max_length:
+            digest = token_digest(access_token)
+            cached = self._from_cache(cache, digest, access_token)
+            if cached is not None:
+                return cached
+            cache.note("misses")
+        try:
+            parsed = parse_access_token(access_token, max_length=max_length)
+        except TokenParseError:
+            if cache is not None and digest is not None:
+                cache.add_rejection(digest, Rejection(None))
+            raise
+        if parsed.version < 3:
+            verified: VerifiedAccessToken | None
+            try:
+                verified = await self._verifier.verify(
+                    parsed, anti_csrf_required=False, deadline=deadline
+                )
+            except TokenVerificationError:
+                verified = None
+            return _CheckedToken(parsed.version, None, parsed.payload, verified, None)
+        try:
+            key = await self._verifier.authenticate(parsed, deadline=deadline)
+        except TokenRejected as exc:
+            if cache is not None and digest is not None:
+                cache.add_rejection(digest, Rejection(str(exc), parsed.kid, exc.key))
+            raise
+        now_ms = self._clock.now_ms()
+        verified = check_claims(parsed, now_ms)
+        entry: Decoded | None = None
+        if cache is not None and digest is not None:
+            assert parsed.kid is not None and key is not None  # v3+: a kid, and its key
+            verdict = Verdict(
+                parsed.kid,
+                key,
+                valid_from_ms(parsed.payload),
+                verified.expiry_ms,
+                verified.session_handle,
+            )
+            entry = _decoded_entry(verdict, verified)
+            cache.add(digest, entry, now_ms)
+        return _CheckedToken(parsed.version, parsed.kid, parsed.payload, verified, entry)
+
+    def _from_cache(
+        self, cache: TokenCache, digest: bytes, access_token: str
+    ) -> _CheckedToken | None:
+        """What the cache knows about the token, re-checked against the clock and the key
+        set; None when it knows nothing (still) valid. Raises like ``_check_access_token``."""
+        entry = cache.decoded(digest)
+        verdict = entry.verdict if entry is not None else cache.verdict(digest)
+        if verdict is not None:
+            now_ms = self._clock.now_ms()
+            if not (
+                verdict.valid_from_ms <= now_ms < verdict.expiry_ms
+                and self._keys.current_key(verdict.kid) is verdict.key
+            ):
+                cache.discard(digest)  # verified again from scratch, for the exact outcome
+                return None
+            if entry is None:
+                cache.note("warm_hits")
+                # The very bytes that verified: decoding cannot fail, and the signature and
+                # static claims need no second check.
+                parsed = parse_access_token(access_token, max_length=len(access_token))
+                entry = _decoded_entry(verdict, check_claims(parsed, now_ms, check_times=False))
+                cache.add_decoded(digest, entry)
+            else:
+                cache.note("hits")
+            verified = entry.verified
+            return _CheckedToken(
+                verified.version, verified.kid, verified.user_data, verified, entry
+            )
+        rejection = cache.rejection(digest)
+        if rejection is None:
+            return None
+        if rejection.key is not None and (
+            rejection.kid is None or self._keys.current_key(rejection.kid) is not rejection.key
+        ):
+            cache.discard(digest)
+            return None
+        cache.note("rejected_hits")
+        if rejection.message is None:
+            raise TokenParseError(PARSE_FAILED_MESSAGE)
+        raise TokenVerificationError(rejection.message)
+
     def _session_from_token(
         self,
         access_token: str,
-        parsed: ParsedAccessToken,
         verified: VerifiedAccessToken,
+        cached: Decoded | None,
         anti_csrf_token: str | None,
     ) -> Session:
         payload = verified.user_data
+        if cached is not None:
+            front_token, render_slot = cached.front_token, cached.render_slot
+        else:
+            front_token = build_front_token(verified.user_id, verified.expiry_ms, payload)
+            render_slot = None
         return Session(
             session_handle=verified.session_handle,
             user_id=verified.user_id,
             access_token_payload=payload,
             access_token=access_token,
             access_token_expiry_ms=verified.expiry_ms,
-            front_token=build_front_token(verified.user_id, verified.expiry_ms, payload),
+            front_token=front_token,
             anti_csrf_token=anti_csrf_token,
+            render_slot=render_slot,
         )
 
     async def _verify_with_core(
         self,
         access_token: str,
-        parsed: ParsedAccessToken,
+        token: _CheckedToken,
         verified: VerifiedAccessToken | None,
         *,
         anti_csrf_token: str | None,
@@ -726,13 +869,13 @@ class SessionManager:
         elif verified is not None:
             expiry_ms = verified.expiry_ms
         else:
-            expiry_ms = parsed.payload["expiryTime"]  # v2: checked by the structure check
-        if parsed.version < 3:
+            expiry_ms = token.payload["expiryTime"]  # v2: checked by the structure check
+        if token.version < 3:
             payload = user_data
         elif token_info is not None:
             payload = self._issued_payload(token_info.token, "verify")
         else:
-            payload = parsed.payload
+            payload = token.payload
         return Session(
             session_handle=handle,
             user_id=user_id,
@@ -872,6 +1015,11 @@ class SessionManager:
             return await self._core.post(path, body, deadline=deadline)
         except CoreRejectedRequest as exc:
             raise _blame(exc, fields or {}, payload_field) from None
+
+
+def _decoded_entry(verdict: Verdict, verified: VerifiedAccessToken) -> Decoded:
+    front_token = build_front_token(verified.user_id, verified.expiry_ms, verified.user_data)
+    return Decoded(verdict, verified, front_token, RenderSlot())
 
 
 def _blame(

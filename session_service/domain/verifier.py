@@ -15,17 +15,21 @@ time on per-character base64 checks) while keeping every guarantee PyJWT gives:
 Parsing failures (``TokenParseError``) become UNAUTHORISED (or NO_SESSION); verification
 failures (``TokenVerificationError``) become TRY_REFRESH_TOKEN. Messages never contain token
 material.
+
+Speed (this runs on every GetSession): a header segment is decoded and checked once and
+remembered (every token signed with one key shares it), base64url goes straight to
+``binascii`` in strict mode with the canonical-encoding rule checked on the last character,
+and verification is split into steps (``authenticate``, ``check_claims``) so the verified-token
+cache can redo just the per-request and time-dependent ones.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -52,8 +56,19 @@ STRUCTURE_MESSAGE = (
     "Access token does not contain all the information. Maybe the structure has changed?"
 )
 
-_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
 _B64STD_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+_B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_URL_TO_STD = bytes.maketrans(b"-_", b"+/")
+# An unpadded segment of length 2 or 3 (mod 4) ends in a character with 4 or 2 unused low
+# bits; only the canonical encoding (PyJWT re-encodes to check) leaves them zero.
+_CANONICAL_LAST = {
+    2: frozenset(c for i, c in enumerate(_B64URL_ALPHABET) if i & 0x0F == 0),
+    3: frozenset(c for i, c in enumerate(_B64URL_ALPHABET) if i & 0x03 == 0),
+}
+_PADDING = (b"", b"", b"==", b"=")
+# Decoded v3+ headers by their base64url text (a pure function of it, so sharing is safe).
+_HEADER_MEMO_SIZE = 256
+_header_memo: dict[str, tuple[int, str, JSONObject]] = {}
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
 
@@ -66,6 +81,15 @@ class TokenVerificationError(Exception):
     """A well-formed token that does not verify (signature, expiry, key, claims)."""
 
 
+class TokenRejected(TokenVerificationError):
+    """A failure that depends only on the token (a refused header), or on the token and
+    ``key``, the signing key its signature failed against: it would fail the same way again."""
+
+    def __init__(self, message: str, key: RSAPublicKey | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 class Clock(Protocol):
     def now_ms(self) -> int: ...
 
@@ -76,9 +100,10 @@ class KeySource(Protocol):
     async def get_all_keys(self, *, deadline: float | None = None) -> Sequence[RSAPublicKey]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedAccessToken:
-    """A token split, decoded and structure-checked; the signature is not yet checked."""
+class ParsedAccessToken(NamedTuple):
+    """A token split, decoded and structure-checked; the signature is not yet checked.
+    (Named tuples: these are built on every verification, and build faster than frozen
+    dataclasses.)"""
 
     version: int
     kid: str | None
@@ -88,8 +113,7 @@ class ParsedAccessToken:
     signature: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class VerifiedAccessToken:
+class VerifiedAccessToken(NamedTuple):
     """What the SDK's ``get_info_from_access_token`` returns. ``user_data`` is the whole
     payload for v3+ and ``userData`` for v2."""
 
@@ -107,17 +131,20 @@ class VerifiedAccessToken:
 
 def _b64url_decode(segment: str) -> bytes:
     """PyJWT's strict decoding: url-safe alphabet, at most 2 '=' of correct padding, and
-    the canonical encoding of the result (no stray trailing bits)."""
+    the canonical encoding of the result (no stray trailing bits). Raises ValueError."""
     stripped = segment.rstrip("=")
     pad = len(segment) - len(stripped)
-    if pad > 2 or (pad and len(segment) % 4) or len(stripped) % 4 == 1:
+    rest = len(stripped) % 4
+    if pad > 2 or (pad and len(segment) % 4) or rest == 1:
         raise ValueError("bad base64url padding")
-    if not _B64URL_RE.fullmatch(stripped):
+    # After translation '+' and '/' would pass as the url-safe characters; strict mode
+    # rejects every other character outside the alphabet (and non-ASCII fails to encode).
+    if "+" in stripped or "/" in stripped:
         raise ValueError("bad base64url alphabet")
-    decoded = base64.urlsafe_b64decode(stripped + "=" * (-len(stripped) % 4))
-    if base64.urlsafe_b64encode(decoded).rstrip(b"=").decode("ascii") != stripped:
+    if rest and stripped[-1] not in _CANONICAL_LAST[rest]:
         raise ValueError("non-canonical base64url")
-    return decoded
+    data = stripped.encode("ascii").translate(_URL_TO_STD) + _PADDING[rest]
+    return binascii.a2b_base64(data, strict_mode=True)
 
 
 def _b64std_decode(segment: str) -> bytes:
@@ -177,12 +204,10 @@ def parse_access_token(token: str, *, max_length: int) -> ParsedAccessToken:
             payload = _json_object(_b64std_decode(payload_b64))
             signature = _b64std_decode(signature_b64)
         else:
-            header = _json_object(_b64url_decode(header_b64))
-            version = _header_version(header)
-            raw_kid = header.get("kid")
-            if header.get("typ") != "JWT" or not isinstance(raw_kid, str) or not raw_kid:
-                raise TokenParseError("JWT header mismatch")
-            kid = raw_kid
+            known = _header_memo.get(header_b64)
+            if known is None:
+                known = _decode_header(header_b64)
+            version, kid, header = known
             payload = _json_object(_b64url_decode(payload_b64))
             signature = _b64url_decode(signature_b64)
     except (ValueError, RecursionError):
@@ -197,6 +222,20 @@ def parse_access_token(token: str, *, max_length: int) -> ParsedAccessToken:
         signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
         signature=signature,
     )
+
+
+def _decode_header(header_b64: str) -> tuple[int, str, JSONObject]:
+    """Decode and check a v3+ header, and remember it (bounded, oldest out first)."""
+    header = _json_object(_b64url_decode(header_b64))
+    version = _header_version(header)
+    kid = header.get("kid")
+    if header.get("typ") != "JWT" or not isinstance(kid, str) or not kid:
+        raise TokenParseError("JWT header mismatch")
+    if len(_header_memo) >= _HEADER_MEMO_SIZE:
+        del _header_memo[next(iter(_header_memo))]
+    known = (version, kid, header)
+    _header_memo[header_b64] = known
+    return known
 
 
 def _header_version(header: JSONObject) -> int:
@@ -243,6 +282,53 @@ def _check_registered_claims(payload: JSONObject, now_ms: int) -> None:
         raise TokenVerificationError("JWT ID must be a string")
 
 
+def valid_from_ms(payload: JSONObject) -> int:
+    """The first epoch ms at which a verified v3 payload passes the ``iat``/``nbf`` checks
+    (``nbf`` has been type-checked by then)."""
+    start: int = payload["iat"] * 1000
+    if "nbf" in payload:
+        start = max(start, int(payload["nbf"]) * 1000)
+    return start
+
+
+def check_claims(
+    parsed: ParsedAccessToken, now_ms: int, *, check_times: bool = True
+) -> VerifiedAccessToken:
+    """Claim checks and extraction after the signature has been checked (no anti-CSRF
+    requirement: that depends on the request). Raises ``TokenVerificationError``."""
+    payload = parsed.payload
+    if parsed.version >= 3:
+        if check_times:
+            _check_registered_claims(payload, now_ms)
+        user_id = _clean_str(payload["sub"])
+        expiry_ms = payload["exp"] * 1000
+        time_created_ms = payload["iat"] * 1000
+        user_data = payload
+    else:
+        user_id = _clean_str(payload["userId"])
+        expiry_ms = payload["expiryTime"]
+        time_created_ms = payload["timeCreated"]
+        user_data = payload["userData"]
+    return VerifiedAccessToken(
+        version=parsed.version,
+        kid=parsed.kid,
+        session_handle=_clean_str(payload["sessionHandle"]) or "",
+        user_id=user_id or "",
+        refresh_token_hash_1=_clean_str(payload["refreshTokenHash1"]) or "",
+        parent_refresh_token_hash_1=_clean_str(payload.get("parentRefreshTokenHash1")),
+        anti_csrf_token=_clean_str(payload.get("antiCsrfToken")),
+        user_data=user_data,
+        expiry_ms=expiry_ms,
+        time_created_ms=time_created_ms,
+    )
+
+
+def require_anti_csrf(verified: VerifiedAccessToken) -> None:
+    """The SDK's check, made after the claim checks, when the request asks for anti-CSRF."""
+    if verified.anti_csrf_token is None:
+        raise TokenVerificationError("Access token does not contain the anti-csrf token")
+
+
 class AccessTokenVerifier:
     """Verifies parsed tokens against the signing-key cache. Stateless apart from that."""
 
@@ -263,52 +349,40 @@ class AccessTokenVerifier:
 
         ``check_times=False`` checks authenticity only (regenerate accepts expired tokens).
         """
+        await self.authenticate(parsed, deadline=deadline)
         now_ms = self._clock.now_ms()
-        payload = parsed.payload
-        if parsed.version >= 3:
-            await self._verify_v3_signature(parsed, deadline)
-            if check_times:
-                _check_registered_claims(payload, now_ms)
-            user_id = _clean_str(payload["sub"])
-            expiry_ms = payload["exp"] * 1000
-            time_created_ms = payload["iat"] * 1000
-            user_data = payload
-        else:
+        verified = check_claims(parsed, now_ms, check_times=check_times)
+        if anti_csrf_required:
+            require_anti_csrf(verified)
+        if check_times and verified.expiry_ms < now_ms:
+            raise TokenVerificationError("Access token expired")
+        return verified
+
+    async def authenticate(
+        self, parsed: ParsedAccessToken, *, deadline: float | None = None
+    ) -> RSAPublicKey | None:
+        """Check the header and the signature. Returns the key that verified a v3+ token
+        (None for legacy v2 tokens, which are tried against every key)."""
+        if parsed.version < 3:
             keys = await self._keys.get_all_keys(deadline=deadline)
             if not any(_signature_ok(key, parsed) for key in keys):
                 raise TokenVerificationError("Signature verification failed")
-            user_id = _clean_str(payload["userId"])
-            expiry_ms = payload["expiryTime"]
-            time_created_ms = payload["timeCreated"]
-            user_data = payload["userData"]
-        anti_csrf_token = _clean_str(payload.get("antiCsrfToken"))
-        if anti_csrf_required and anti_csrf_token is None:
-            raise TokenVerificationError("Access token does not contain the anti-csrf token")
-        if check_times and expiry_ms < now_ms:
-            raise TokenVerificationError("Access token expired")
-        return VerifiedAccessToken(
-            version=parsed.version,
-            kid=parsed.kid,
-            session_handle=_clean_str(payload["sessionHandle"]) or "",
-            user_id=user_id or "",
-            refresh_token_hash_1=_clean_str(payload["refreshTokenHash1"]) or "",
-            parent_refresh_token_hash_1=_clean_str(payload.get("parentRefreshTokenHash1")),
-            anti_csrf_token=anti_csrf_token,
-            user_data=user_data,
-            expiry_ms=expiry_ms,
-            time_created_ms=time_created_ms,
-        )
-
-    async def _verify_v3_signature(self, parsed: ParsedAccessToken, deadline: float | None) -> None:
-        header = parsed.header
-        if header.get("alg") != "RS256":
-            raise TokenVerificationError("The specified alg value is not allowed")
-        if "crit" in header or "b64" in header:
-            raise TokenVerificationError("Unsupported critical extension")
+            return None
+        check_header(parsed)
         assert parsed.kid is not None  # parse_access_token guarantees a kid for v3+
         try:
             key = await self._keys.get_key(parsed.kid, deadline=deadline)
         except UnknownKid as exc:
             raise TokenVerificationError(str(exc)) from None
         if not _signature_ok(key, parsed):
-            raise TokenVerificationError("Signature verification failed")
+            raise TokenRejected("Signature verification failed", key)
+        return key
+
+
+def check_header(parsed: ParsedAccessToken) -> None:
+    """PyJWT's header rules for a v3+ token: RS256 only, no critical extensions."""
+    header = parsed.header
+    if header.get("alg") != "RS256":
+        raise TokenRejected("The specified alg value is not allowed")
+    if "crit" in header or "b64" in header:
+        raise TokenRejected("Unsupported critical extension")

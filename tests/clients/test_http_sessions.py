@@ -402,6 +402,14 @@ async def test_sign_out_revokes_and_clears(via_token: SessionClient, clock: Manu
     nobody = await sessions.sign_out(_request("POST"))
     assert _ok(nobody) is None
     assert nobody.response.header_items() == []
+    # An application's own sign-out path can clear one method by hand.
+    by_hand = ResponseChanges()
+    sessions.clear_session(by_hand, "header")
+    assert by_hand.headers == {
+        **CLEARED_HEADERS,
+        "access-control-expose-headers": "st-access-token, st-refresh-token, front-token",
+    }
+    assert by_hand.cookies == ()
 
 
 async def test_via_custom_header_needs_rid_on_cookie_requests(

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import uvloop
 
+from session_core.logs import configure_logging
 from session_service.server import start_service
 from session_service.settings import Settings, SettingsError, add_arguments, load_settings
 
@@ -65,13 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"session-service: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if settings.log_level != "debug":
-        # httpx logs every core request at INFO, with its query string (user ids).
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         uvloop.run(serve(settings))
     except SettingsError as exc:

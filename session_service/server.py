@@ -4,7 +4,8 @@
 it optionally starts the embedded core, starts the SessionManager, binds the port and
 serves. ``RunningService.stop`` undoes it in the order that loses no in-flight RPC:
 health NOT_SERVING (load balancers stop routing), stop accepting and drain within the grace
-period, then close the domain (HTTP client, key refresher) and the embedded core.
+period, then close the domain (HTTP client, key refresher) and the embedded core, and
+last the metrics endpoint (so a final scrape still sees the drain) and the tracer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -22,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 
 from session_core.app import RunningCore, start_core
 from session_core.config import CoreConfig
+from session_core.tracing import TracingUnavailable, build_tracer_provider, get_tracer
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service.auth import (
     ApiKeyInterceptor,
@@ -36,8 +38,21 @@ from session_service.domain.api import (
     CoreUnavailable,
     SessionManager,
 )
+from session_service.domain.core_client import CoreClient
+from session_service.domain.overrides import (
+    Override,
+    OverrideError,
+    apply_override,
+    load_override,
+)
+from session_service.metrics import DomainSources, MetricsServer, ServiceMetrics
+from session_service.observability import CoreObserver, RpcObserver
 from session_service.servicer import SessionServicer, add_to_server
 from session_service.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Tracer
 
 logger = logging.getLogger("session_service.server")
 
@@ -45,6 +60,9 @@ SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["SessionService"].full_name
 # Readiness is reported for the whole server ("") and for the service by name; both move
 # together because the service is all this server does.
 HEALTH_SERVICES = ("", SERVICE_NAME)
+# SERVING for as long as the process answers RPCs, whatever the core does: for liveness
+# probes, which must not restart every replica because the core is down.
+LIVENESS_SERVICE = "liveness"
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 _SERVICE_UNKNOWN: int = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
@@ -165,6 +183,12 @@ class RunningService:
     # Caller authentication (None when no --api-keys-file is configured).
     auth: ApiKeyInterceptor | None = None
     _key_watch: asyncio.Task[None] | None = None
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    # The bound /metrics port (None when --metrics-port is unset).
+    metrics_port: int | None = None
+    _metrics_server: MetricsServer | None = None
+    # A tracer provider the service made from --tracing (flushed at stop).
+    _own_tracer_provider: TracerProvider | None = None
 
     @property
     def address(self) -> str:
@@ -209,6 +233,10 @@ class RunningService:
             await self._manager.close()
             if self._core is not None:
                 await self._core.stop()
+            if self._metrics_server is not None:
+                await self._metrics_server.stop()
+            if self._own_tracer_provider is not None:
+                self._own_tracer_provider.shutdown()
             self._stopped.set()
             logger.info("session service stopped")
 
@@ -216,11 +244,18 @@ class RunningService:
         await self._stopped.wait()
 
 
-async def start_service(settings: Settings, *, clock: Clock | None = None) -> RunningService:
+async def start_service(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> RunningService:
     """Start serving ``settings``; with no core URL, start the embedded core first.
 
     ``clock`` is handed to the domain (tests pass the core's ManualClock so both agree on
-    expiry). Everything started so far is torn down again if a later step fails.
+    expiry). ``tracer_provider`` replaces the one ``--tracing`` would make (tests pass one
+    with an in-memory exporter). Everything started so far is torn down again if a later
+    step fails.
     """
     core: RunningCore | None = None
     manager: SessionManager | None = None
@@ -228,22 +263,64 @@ async def start_service(settings: Settings, *, clock: Clock | None = None) -> Ru
         api_keys = ApiKeyStore(settings.api_keys_file) if settings.api_keys_file else None
     except ApiKeysError as exc:
         raise SettingsError(f"--api-keys-file: {exc}") from None
+    override = _load_override(settings.override_module)
+    own_provider = None
+    if tracer_provider is None:
+        try:
+            own_provider = tracer_provider = build_tracer_provider(
+                settings.tracing, "session-service"
+            )
+        except TracingUnavailable as exc:
+            raise SettingsError(f"--tracing {settings.tracing}: {exc}") from None
+    tracer = get_tracer(tracer_provider) if tracer_provider is not None else None
+    metrics = ServiceMetrics()
     try:
         if settings.embedded_core:
-            core = await _start_embedded_core(settings)
+            core = await _start_embedded_core(settings, tracer_provider)
+            metrics.add_registry(core.metrics.registry)
         domain_config = settings.domain_config(core.url if core is not None else None)
-        manager = SessionManager(domain_config, clock=clock)
+        manager = SessionManager(
+            domain_config,
+            clock=clock,
+            core_client=CoreClient(domain_config.core, observer=CoreObserver(metrics, tracer)),
+        )
+        if override is not None:
+            _apply_override(manager, override)
         await manager.start()
-        return await _serve(settings, manager, core, api_keys)
+        service = await _serve(
+            settings, manager, core, api_keys, metrics=metrics, tracer=tracer, clock=clock
+        )
     except BaseException:
         if manager is not None:
             await manager.close()
         if core is not None:
             await core.stop()
+        if own_provider is not None:
+            own_provider.shutdown()
         raise
+    service._own_tracer_provider = own_provider
+    return service
 
 
-async def _start_embedded_core(settings: Settings) -> RunningCore:
+def _load_override(spec: str | None) -> Override | None:
+    if spec is None:
+        return None
+    try:
+        return load_override(spec)
+    except OverrideError as exc:
+        raise SettingsError(f"--override-module: {exc}") from None
+
+
+def _apply_override(manager: SessionManager, override: Override) -> None:
+    try:
+        apply_override(manager, override)
+    except OverrideError as exc:
+        raise SettingsError(f"--override-module: {exc}") from None
+
+
+async def _start_embedded_core(
+    settings: Settings, tracer_provider: TracerProvider | None
+) -> RunningCore:
     if settings.core_database:
         database_url, where = settings.core_database, "the --core-database database"
     else:
@@ -251,7 +328,8 @@ async def _start_embedded_core(settings: Settings) -> RunningCore:
         data_dir.mkdir(parents=True, exist_ok=True)
         database_url, where = f"sqlite:///{data_dir / 'core.db'}", str(data_dir)
     core = await start_core(
-        CoreConfig(host="127.0.0.1", port=0, database_url=database_url)
+        CoreConfig(host="127.0.0.1", port=0, database_url=database_url),
+        tracer_provider=tracer_provider,
     )
     logger.info("embedded session core listening on %s (data in %s)", core.url, where)
     return core
@@ -262,6 +340,10 @@ async def _serve(
     manager: SessionManager,
     core: RunningCore | None,
     api_keys: ApiKeyStore | None,
+    *,
+    metrics: ServiceMetrics,
+    tracer: Tracer | None,
+    clock: Clock | None,
 ) -> RunningService:
     auth = ApiKeyInterceptor(api_keys) if api_keys is not None else None
     # Accounting first, so that RPCs turned away by auth count as accepted too.
@@ -273,15 +355,18 @@ async def _serve(
             # C-core defaults to SO_REUSEPORT, which lets a second process silently bind
             # the same port and steal traffic; fail to bind instead.
             ("grpc.so_reuseport", 0),
+            *_connection_age_options(settings),
         ],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     servicer = SessionServicer(manager)
-    add_to_server(servicer, server)
+    add_to_server(servicer, server, wrap=RpcObserver(metrics, tracer, SERVICE_NAME).wrap)
+    metrics.add_sources(_domain_sources(manager, servicer, auth, clock))
     health_servicer = _DrainingHealthServicer()
     # Nothing is ready until the readiness loop has seen keys and a core.
     for name in HEALTH_SERVICES:
         await health_servicer.set(name, _NOT_SERVING)
+    await health_servicer.set(LIVENESS_SERVICE, _SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
         reflection.enable_server_reflection(
@@ -304,6 +389,14 @@ async def _serve(
     except RuntimeError as exc:
         raise OSError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
     await server.start()
+    metrics_server = None
+    if settings.metrics_port is not None:
+        metrics_server = MetricsServer(metrics)
+        try:
+            await metrics_server.start(settings.metrics_host, settings.metrics_port)
+        except OSError:
+            await server.stop(None)
+            raise
     readiness = asyncio.create_task(
         _track_readiness(manager, health_servicer, settings.health_check_interval_seconds),
         name="session-service-readiness",
@@ -333,6 +426,43 @@ async def _serve(
         _rpcs=rpcs,
         auth=auth,
         _key_watch=key_watch,
+        metrics=metrics,
+        metrics_port=metrics_server.port if metrics_server is not None else None,
+        _metrics_server=metrics_server,
+    )
+
+
+def _connection_age_options(settings: Settings) -> list[tuple[str, int]]:
+    """GOAWAY after ``--max-connection-age-seconds`` (clients reconnect, and a connection-
+    level balancer spreads them over new replicas); in-flight RPCs get the grace period."""
+    if settings.max_connection_age_seconds is None:
+        return []
+    return [
+        ("grpc.max_connection_age_ms", round(settings.max_connection_age_seconds * 1000)),
+        ("grpc.max_connection_age_grace_ms", round(settings.grace_period_seconds * 1000)),
+    ]
+
+
+def _domain_sources(
+    manager: SessionManager,
+    servicer: SessionServicer,
+    auth: ApiKeyInterceptor | None,
+    clock: Clock | None,
+) -> DomainSources:
+    def auth_denials() -> dict[str, int]:
+        assert auth is not None
+        return {
+            "unauthenticated": auth.unauthenticated,
+            "permission_denied": auth.permission_denied,
+        }
+
+    return DomainSources(
+        key_cache_stats=manager.key_cache_stats,
+        key_cache_health=manager.key_cache_health,
+        token_cache_stats=manager.token_cache_stats,
+        internal_errors=lambda: servicer.internal_errors,
+        auth_denials=auth_denials if auth is not None else None,
+        now_ms=clock.now_ms if clock is not None else lambda: time.time_ns() // 1_000_000,
     )
 
 

@@ -384,13 +384,23 @@ class SessionServicer:
         )
 
 
-def add_to_server(servicer: SessionServicer, server: Any) -> None:
+def add_to_server(
+    servicer: SessionServicer,
+    server: Any,
+    wrap: Callable[[str, Any, Any], Any] | None = None,
+) -> None:
     """Register every RPC of ``session.v1.SessionService`` (a missing method fails here, at
-    startup, rather than as UNIMPLEMENTED at call time)."""
+    startup, rather than as UNIMPLEMENTED at call time). ``wrap(name, behaviour,
+    response_class)`` may wrap each method once (metrics, tracing)."""
     service = pb.DESCRIPTOR.services_by_name["SessionService"]
+
+    def behaviour(name: str, response_class: Any) -> Any:
+        method = getattr(servicer, name)
+        return method if wrap is None else wrap(name, method, response_class)
+
     handlers = {
         method.name: grpc.unary_unary_rpc_method_handler(
-            getattr(servicer, method.name),
+            behaviour(method.name, getattr(pb, method.output_type.name)),
             request_deserializer=_lenient_parser(getattr(pb, method.input_type.name)),
             response_serializer=getattr(pb, method.output_type.name).SerializeToString,
         )

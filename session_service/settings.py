@@ -17,6 +17,8 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from session_core.logs import LOG_FORMATS
+from session_core.tracing import TRACING_EXPORTERS
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service.converters import claim_validators_from_pb
 from session_service.domain.api import (
@@ -140,6 +142,38 @@ class Settings:
         default=2.0, metadata={"help": "how often readiness re-checks the core"}
     )
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error"})
+    log_format: str = field(
+        default="auto",
+        metadata={"help": "json, text, or auto (text on a terminal, json otherwise)"},
+    )
+    max_connection_age_seconds: float | None = field(
+        default=None,
+        metadata={
+            "help": "close each client connection after this long (clients reconnect, so "
+            "new replicas get traffic behind connection-level load balancing); unset: never"
+        },
+    )
+    metrics_host: str = field(
+        default="127.0.0.1", metadata={"help": "address of the Prometheus /metrics endpoint"}
+    )
+    metrics_port: int | None = field(
+        default=None,
+        metadata={"help": "HTTP port serving Prometheus /metrics; 0 picks a free one; unset: off"},
+    )
+    tracing: str = field(
+        default="off",
+        metadata={
+            "help": "OpenTelemetry traces: off, otlp (configured by the OTEL_EXPORTER_OTLP_* "
+            "variables) or console"
+        },
+    )
+    override_module: str | None = field(
+        default=None,
+        metadata={
+            "help": "Python module (or module:function) whose override(original) returns the "
+            "recipe functions to use (docs/operations.md)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not self.host.strip():
@@ -157,6 +191,17 @@ class Settings:
             raise SettingsError("--health-check-interval-seconds must be positive")
         if self.log_level not in LOG_LEVELS:
             raise SettingsError(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"--log-format must be one of {', '.join(LOG_FORMATS)}")
+        if self.tracing not in TRACING_EXPORTERS:
+            raise SettingsError(f"--tracing must be one of {', '.join(TRACING_EXPORTERS)}")
+        age = self.max_connection_age_seconds
+        if age is not None and not 0 < age <= 366 * 86400:  # also refuses NaN and infinity
+            raise SettingsError("--max-connection-age-seconds must be positive (at most a year)")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise SettingsError(
+                f"--metrics-port must be between 0 and 65535 (got {self.metrics_port})"
+            )
         for cert, key in (
             ("tls_cert_file", "tls_key_file"),
             ("core_client_cert_file", "core_client_key_file"),
@@ -225,6 +270,10 @@ def _parse_optional_int(text: str) -> int | None:
     return None if text.strip() in ("", "none") else int(text)
 
 
+def _parse_optional_float(text: str) -> float | None:
+    return None if text.strip() in ("", "none") else float(text)
+
+
 def _parse_claim_validators(text: str) -> tuple[ClaimValidatorSpec, ...]:
     try:
         raw = json.loads(text)
@@ -278,6 +327,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "grace_period_seconds": float,
     "health_check_interval_seconds": float,
     "log_level": _parse_log_level,
+    "log_format": _parse_log_level,
+    "max_connection_age_seconds": _parse_optional_float,
+    "metrics_host": str.strip,
+    "metrics_port": _parse_optional_int,
+    "tracing": _parse_log_level,
+    "override_module": lambda text: text.strip() or None,
 }
 SETTING_NAMES = tuple(f.name for f in fields(Settings))
 assert set(SETTING_NAMES) == set(_PARSERS), "every setting needs a parser"

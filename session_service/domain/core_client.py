@@ -10,6 +10,10 @@
 * Time: each call is bounded by ``min(configured timeout, caller's remaining deadline)``;
   the deadline is absolute (event-loop time) so multi-call operations share one budget.
 
+Observation: an optional ``CoreCallObserver`` is told about every HTTP request (per host
+tried) and may add headers to it; the service uses it for metrics, tracing and request ids
+without the domain knowing about any of them.
+
 Error mapping: unreachable, timed out, 5xx or a body that is not a JSON object →
 ``CoreUnavailable``; a 400 → ``CoreRejectedRequest`` (the caller decides which request
 field to blame); no CDI 2.21 → ``CoreIncompatible``. Messages never carry request bodies,
@@ -23,7 +27,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -57,6 +61,27 @@ class JwksDocument:
     max_age_seconds: int | None
 
 
+class CoreCall(Protocol):
+    """One HTTP request to a core, as seen by an observer."""
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Extra headers for the request (request id, trace context)."""
+        ...
+
+    def finish(self, outcome: str) -> None:
+        """``outcome``: the HTTP status code (``"200"``), or ``timeout``, ``unreachable``,
+        ``error`` (another transport failure) or ``cancelled`` (the deadline passed or the
+        caller went away while waiting)."""
+        ...
+
+
+class CoreCallObserver(Protocol):
+    def start(self, method: str, endpoint: str) -> CoreCall:
+        """Called as a request to ``endpoint`` (a fixed CDI path) is about to be sent."""
+        ...
+
+
 def parse_max_age(cache_control: str | None) -> int | None:
     if not cache_control:
         return None
@@ -76,8 +101,10 @@ class CoreClient:
         config: CoreClientConfig,
         *,
         event_hooks: Mapping[str, list[Any]] | None = None,
+        observer: CoreCallObserver | None = None,
     ) -> None:
         self._config = config
+        self._observer = observer
         self._hosts = config.urls
         self._last_tried_index = 0
         self._cdi_version: str | None = None
@@ -147,9 +174,14 @@ class CoreClient:
         failures: list[str] = []
         for host in self._hosts:
             try:
-                response = await self._http.get(
-                    host + "/.well-known/jwks.json",
-                    timeout=httpx.Timeout(
+                response = await self._request(
+                    "GET",
+                    host,
+                    "/.well-known/jwks.json",
+                    params=None,
+                    content=None,
+                    headers={},
+                    http_timeout=httpx.Timeout(
                         time_limit, connect=min(time_limit, self._config.connect_timeout_seconds)
                     ),
                 )
@@ -258,13 +290,14 @@ class CoreClient:
             index = self._last_tried_index
             self._last_tried_index = (index + 1) % len(self._hosts)
             try:
-                return await self._http.request(
+                return await self._request(
                     method,
-                    self._hosts[index] + path,
+                    self._hosts[index],
+                    path,
                     params=params,
                     content=content,
                     headers=headers,
-                    timeout=http_timeout,
+                    http_timeout=http_timeout,
                 )
             except _RETRYABLE as exc:
                 last_error = exc
@@ -280,6 +313,53 @@ class CoreClient:
             f"no session core available to query ({len(self._hosts)} tried; "
             f"last error {type(last_error).__name__})"
         ) from last_error
+
+    async def _request(
+        self,
+        method: str,
+        host: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+        http_timeout: httpx.Timeout,
+    ) -> httpx.Response:
+        """One HTTP request to one host, reported to the observer when there is one."""
+        observer = self._observer
+        if observer is None:
+            return await self._http.request(
+                method,
+                host + path,
+                params=params,
+                content=content,
+                headers=headers,
+                timeout=http_timeout,
+            )
+        call = observer.start(method, path)
+        outcome = "cancelled"
+        try:
+            response = await self._http.request(
+                method,
+                host + path,
+                params=params,
+                content=content,
+                headers={**headers, **call.headers},
+                timeout=http_timeout,
+            )
+            outcome = str(response.status_code)
+            return response
+        except httpx.TimeoutException:
+            outcome = "timeout"
+            raise
+        except httpx.NetworkError:
+            outcome = "unreachable"
+            raise
+        except httpx.HTTPError:
+            outcome = "error"
+            raise
+        finally:
+            call.finish(outcome)
 
     @staticmethod
     def _decode(method: str, path: str, response: httpx.Response) -> JSONObject:

@@ -270,14 +270,35 @@ class SessionManager:
     ) -> SessionResult:
         """OK with session (new_access_token, refresh_token, anti_csrf_token when enabled).
 
-        Like the SDK's public wrapper, ``iss`` (the configured issuer) is added to the payload.
+        Like the SDK's public wrapper, ``iss`` (the configured issuer) is added to the payload
+        before the recipe function runs (which override hooks may replace: they see ``iss``).
         """
+        _required_str("user_id", user_id)
+        payload = _json_object("access_token_payload", access_token_payload, optional=True)
+        return await self.recipe_create_new_session(
+            user_id,
+            {**(payload or {}), "iss": self._config.effective_issuer},
+            session_data_in_database,
+            disable_anti_csrf,
+            timeout=timeout,
+        )
+
+    async def recipe_create_new_session(
+        self,
+        user_id: str,
+        access_token_payload: JSONObject | None = None,
+        session_data_in_database: JSONObject | None = None,
+        disable_anti_csrf: bool = False,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> SessionResult:
+        """The recipe function: create a session with exactly this payload."""
         _required_str("user_id", user_id)
         payload = _json_object("access_token_payload", access_token_payload, optional=True)
         data = _json_object("session_data_in_database", session_data_in_database, optional=True)
         body = {
             "userId": user_id,
-            "userDataInJWT": {**(payload or {}), "iss": self._config.effective_issuer},
+            "userDataInJWT": payload or {},
             "userDataInDatabase": data or {},
             "useDynamicSigningKey": self._config.use_dynamic_access_token_signing_key,
             "enableAntiCsrf": self._via_token and not disable_anti_csrf,

@@ -1,0 +1,126 @@
+"""Override hooks: change what the recipe functions do without forking the service.
+
+The pattern is the SDK's ``override.functions``: configuration names a Python module
+(``--override-module mypkg.hooks``, or ``mypkg.hooks:my_function``) whose ``override``
+function receives the original recipe functions and returns the ones to use, usually the
+originals with a few wrapped::
+
+    import dataclasses
+    from session_service.domain.overrides import RecipeFunctions
+
+    def override(original: RecipeFunctions) -> RecipeFunctions:
+        async def create_new_session(user_id, access_token_payload=None, *args, **kwargs):
+            payload = {**(access_token_payload or {}), "iss": "https://issuer.example"}
+            return await original.create_new_session(user_id, payload, *args, **kwargs)
+
+        return dataclasses.replace(original, create_new_session=create_new_session)
+
+Every RPC then goes through the returned functions. As in the SDK, ``create_new_session``
+is the recipe function: it receives the payload after the configured issuer was added as
+``iss`` (the SDK's public wrapper does that), so an override sees it and may change it.
+``get_session`` includes the claim validation. The functions take the ``SessionManager``
+method's arguments (``timeout`` is the caller's remaining deadline: pass it on) and return
+its result types; an override must return those types too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from session_service.domain.sessions import SessionManager
+from session_service.domain.types import (
+    ClaimsValidationResult,
+    ClaimValueResult,
+    CreateJwtResult,
+    JwksResult,
+    OpenIdDiscoveryConfiguration,
+    RegenerateAccessTokenResult,
+    RevokeResult,
+    SessionHandlesResult,
+    SessionInformationResult,
+    SessionResult,
+    StatusResult,
+)
+
+DEFAULT_FUNCTION = "override"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecipeFunctions:
+    """The session recipe functions (one per SDK ``RecipeInterface`` function that the
+    service offers). Replace some with ``dataclasses.replace``."""
+
+    create_new_session: Callable[..., Awaitable[SessionResult]]
+    get_session: Callable[..., Awaitable[SessionResult]]
+    refresh_session: Callable[..., Awaitable[SessionResult]]
+    revoke_session: Callable[..., Awaitable[RevokeResult]]
+    revoke_all_sessions_for_user: Callable[..., Awaitable[RevokeResult]]
+    revoke_multiple_sessions: Callable[..., Awaitable[RevokeResult]]
+    get_all_session_handles_for_user: Callable[..., Awaitable[SessionHandlesResult]]
+    get_session_information: Callable[..., Awaitable[SessionInformationResult]]
+    update_session_data_in_database: Callable[..., Awaitable[StatusResult]]
+    merge_into_access_token_payload: Callable[..., Awaitable[StatusResult]]
+    regenerate_access_token: Callable[..., Awaitable[RegenerateAccessTokenResult]]
+    set_claim_value: Callable[..., Awaitable[StatusResult]]
+    get_claim_value: Callable[..., Awaitable[ClaimValueResult]]
+    remove_claim: Callable[..., Awaitable[StatusResult]]
+    validate_claims_for_session_handle: Callable[..., Awaitable[ClaimsValidationResult]]
+    get_jwks: Callable[..., Awaitable[JwksResult]]
+    create_jwt: Callable[..., Awaitable[CreateJwtResult]]
+    get_open_id_discovery_configuration: Callable[..., Awaitable[OpenIdDiscoveryConfiguration]]
+
+
+Override = Callable[[RecipeFunctions], RecipeFunctions]
+
+# RecipeFunctions field -> SessionManager attribute: create_new_session's recipe function is
+# the one behind the public wrapper that adds ``iss``.
+_ATTRIBUTES = {
+    f.name: "recipe_create_new_session" if f.name == "create_new_session" else f.name
+    for f in dataclasses.fields(RecipeFunctions)
+}
+
+
+class OverrideError(ValueError):
+    """The override module cannot be used; the message says why."""
+
+
+def recipe_functions(manager: SessionManager) -> RecipeFunctions:
+    """The manager's current recipe functions."""
+    return RecipeFunctions(
+        **{name: getattr(manager, attribute) for name, attribute in _ATTRIBUTES.items()}
+    )
+
+
+def apply_override(manager: SessionManager, override: Override) -> None:
+    """Make ``manager`` use what ``override`` returns for its own recipe functions."""
+    functions = override(recipe_functions(manager))
+    if not isinstance(functions, RecipeFunctions):
+        raise OverrideError(
+            f"the override returned {type(functions).__name__}, not RecipeFunctions"
+        )
+    for name, attribute in _ATTRIBUTES.items():
+        function = getattr(functions, name)
+        if not callable(function):
+            raise OverrideError(f"the override's {name} is not callable")
+        # An instance attribute shadows the method: every caller of the manager (the
+        # servicer, and the public create_new_session wrapper) now gets the override.
+        setattr(manager, attribute, function)
+
+
+def load_override(spec: str) -> Override:
+    """Import ``module`` or ``module:function`` (default function name ``override``)."""
+    module_name, _, function_name = spec.strip().partition(":")
+    function_name = function_name or DEFAULT_FUNCTION
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise OverrideError(f"cannot import override module {module_name!r}: {exc}") from None
+    function: Any = getattr(module, function_name, None)
+    if not callable(function):
+        raise OverrideError(f"override module {module_name!r} has no function {function_name!r}")
+    override: Override = function
+    return override

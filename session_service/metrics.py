@@ -1,0 +1,305 @@
+"""Prometheus metrics of the service, served on the ops HTTP port (``--metrics-port``).
+
+Two kinds of numbers:
+
+* Recorded per event: RPCs (count and latency by method, gRPC code and session status),
+  RPCs in flight, core HTTP requests (count by endpoint and outcome, latency). RPCs are on
+  the hot path, so they are kept in plain per-series counters (a dict lookup, a bisect and
+  three additions, no lock: everything runs on the one event loop, the scrape included) and
+  turned into Prometheus families only when scraped; prometheus-client's own Histogram
+  costs several times more per observation (bench/metrics_overhead.py).
+* Read at scrape time from the objects that already count them (nothing is counted twice):
+  the signing-key cache (``SessionManager.key_cache_stats/health``), the verified-token
+  cache, unexpected errors (``servicer.internal_errors``), caller-auth denials, and the
+  embedded core's own registry when there is one.
+
+Every service has its own registry, so several can run in one process (the tests do).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from session_service.domain.api import KeyCacheHealth, KeyCacheStats, TokenCacheStats
+
+logger = logging.getLogger("session_service.metrics")
+
+# A cached GetSession is answered in well under a millisecond; calls that reach the core
+# take milliseconds; the top buckets catch deadlines and timeouts.
+RPC_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+CORE_BUCKETS = RPC_BUCKETS[2:]
+
+RecordRpc = Callable[[str, str, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DomainSources:
+    """Where the scrape-time numbers come from (callables, so nothing is copied)."""
+
+    key_cache_stats: Callable[[], KeyCacheStats]
+    key_cache_health: Callable[[], KeyCacheHealth]
+    token_cache_stats: Callable[[], TokenCacheStats | None]
+    internal_errors: Callable[[], int]
+    auth_denials: Callable[[], dict[str, int]] | None
+    now_ms: Callable[[], int]
+
+
+class _DomainCollector(Collector):
+    def __init__(self, sources: DomainSources) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterable[Metric]:
+        src = self._sources
+        stats = src.key_cache_stats()
+        fetches = CounterMetricFamily(
+            "session_service_key_cache_fetches",
+            "Signing-key set (JWKS) fetches from the core, by outcome.",
+            labels=("outcome",),
+        )
+        fetches.add_metric(("ok",), stats.fetches_ok)
+        fetches.add_metric(("failed",), stats.fetches_failed)
+        yield fetches
+        yield CounterMetricFamily(
+            "session_service_key_cache_unknown_kid_misses",
+            "Tokens whose kid was not in the cached key set.",
+            value=stats.unknown_kid_misses,
+        )
+        yield CounterMetricFamily(
+            "session_service_key_cache_unknown_kid_refetches",
+            "Key-set refetches started by an unknown kid (outside the cooldown).",
+            value=stats.unknown_kid_refetches,
+        )
+        yield CounterMetricFamily(
+            "session_service_key_cache_negative_hits",
+            "Unknown kids answered from the negative cache without a refetch.",
+            value=stats.negative_cache_hits,
+        )
+        health = src.key_cache_health()
+        yield GaugeMetricFamily(
+            "session_service_key_cache_usable",
+            "1 while the cached signing keys may be used (fresh, or within max-stale).",
+            value=1 if health.has_keys else 0,
+        )
+        yield GaugeMetricFamily(
+            "session_service_key_cache_stale",
+            "1 while the key set is past its freshness window (refetches are failing).",
+            value=1 if health.is_stale else 0,
+        )
+        if health.last_success_ms is not None:
+            yield GaugeMetricFamily(
+                "session_service_key_cache_age_seconds",
+                "Seconds since the signing keys were last fetched successfully.",
+                value=max(0, src.now_ms() - health.last_success_ms) / 1000,
+            )
+        tokens = src.token_cache_stats()
+        if tokens is not None:
+            lookups = CounterMetricFamily(
+                "session_service_token_cache_lookups",
+                "Verified-token cache lookups by result: hit (decoded entry), warm_hit "
+                "(verified entry, decoded again), rejected_hit, miss (fully verified).",
+                labels=("result",),
+            )
+            lookups.add_metric(("hit",), tokens.hits)
+            lookups.add_metric(("warm_hit",), tokens.warm_hits)
+            lookups.add_metric(("rejected_hit",), tokens.rejected_hits)
+            lookups.add_metric(("miss",), tokens.misses)
+            yield lookups
+            entries = GaugeMetricFamily(
+                "session_service_token_cache_entries",
+                "Entries held by the verified-token cache, by kind.",
+                labels=("kind",),
+            )
+            entries.add_metric(("verified",), tokens.verified)
+            entries.add_metric(("decoded",), tokens.decoded)
+            entries.add_metric(("rejected",), tokens.rejected)
+            yield entries
+        yield CounterMetricFamily(
+            "session_service_internal_errors",
+            "RPCs answered INTERNAL because of an unexpected exception (a bug; alert on it).",
+            value=src.internal_errors(),
+        )
+        if src.auth_denials is not None:
+            denials = CounterMetricFamily(
+                "session_service_auth_denials",
+                "RPCs refused by caller authentication, by reason.",
+                labels=("reason",),
+            )
+            for reason, count in src.auth_denials().items():
+                denials.add_metric((reason,), count)
+            yield denials
+
+
+class _RpcSeries:
+    """One (method, code, status): count, sum and per-bucket (not cumulative) counts."""
+
+    __slots__ = ("buckets", "count", "sum")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(RPC_BUCKETS) + 1)  # the last one is +Inf
+        self.count = 0
+        self.sum = 0.0
+
+
+class _RpcCollector(Collector):
+    _LE = (*(repr(b) for b in RPC_BUCKETS), "+Inf")
+    _LABELS = ("method", "code", "status")
+
+    def __init__(self) -> None:
+        self.series: dict[tuple[str, str, str], _RpcSeries] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        rpcs = CounterMetricFamily(
+            "session_service_rpcs",
+            "RPCs answered, by method, gRPC code and session status ('' when the response "
+            "has no status field or the RPC failed).",
+            labels=self._LABELS,
+        )
+        seconds = HistogramMetricFamily(
+            "session_service_rpc_duration_seconds",
+            "Time to answer an RPC, by method, gRPC code and session status.",
+            labels=self._LABELS,
+        )
+        for labels, series in sorted(self.series.items()):
+            rpcs.add_metric(labels, series.count)
+            cumulative, total = [], 0
+            for le, count in zip(self._LE, series.buckets, strict=True):
+                total += count
+                cumulative.append((le, float(total)))
+            seconds.add_metric(labels, cumulative, sum_value=series.sum)
+        yield rpcs
+        yield seconds
+
+
+class ServiceMetrics:
+    """The service's registry and the metrics recorded on the request paths."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        self.in_flight = 0
+        self._rpcs = _RpcCollector()
+        self.registry.register(self._rpcs)
+        Gauge(
+            "session_service_rpcs_in_flight",
+            "RPCs being handled right now.",
+            registry=self.registry,
+        ).set_function(lambda: self.in_flight)
+        self._core_requests = Counter(
+            "session_service_core_requests",
+            "HTTP requests to the session core, by endpoint and outcome (HTTP status code, "
+            "timeout, unreachable, error or cancelled).",
+            ("endpoint", "outcome"),
+            registry=self.registry,
+        )
+        self._core_seconds = Histogram(
+            "session_service_core_request_duration_seconds",
+            "Time of an HTTP request to the session core, by endpoint.",
+            ("endpoint",),
+            buckets=CORE_BUCKETS,
+            registry=self.registry,
+        )
+
+    def add_sources(self, sources: DomainSources) -> None:
+        self.registry.register(_DomainCollector(sources))
+
+    def add_registry(self, registry: CollectorRegistry) -> None:
+        """Serve another registry's metrics too (the embedded core's)."""
+        self.registry.register(registry)
+
+    def rpc_recorder(self, method: str) -> RecordRpc:
+        """``record(code, status, seconds)`` for one method; each (code, status) gets its
+        series on first use."""
+        mine: dict[tuple[str, str], _RpcSeries] = {}
+        everyone = self._rpcs.series
+        bounds = RPC_BUCKETS
+        find = bisect.bisect_left  # first bound >= seconds: Prometheus buckets are "le"
+
+        def record(code: str, status: str, seconds: float) -> None:
+            series = mine.get((code, status))
+            if series is None:
+                series = mine[(code, status)] = everyone[(method, code, status)] = _RpcSeries()
+            series.count += 1
+            series.sum += seconds
+            series.buckets[find(bounds, seconds)] += 1
+
+        return record
+
+    def core_request(self, endpoint: str, outcome: str, seconds: float) -> None:
+        self._core_requests.labels(endpoint, outcome).inc()
+        self._core_seconds.labels(endpoint).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsServer:
+    """``GET /metrics`` on its own HTTP port, away from the gRPC port (Prometheus scrapes
+    HTTP/1.1; the gRPC port may require TLS client certificates or API keys)."""
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self._metrics = metrics
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def _serve(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=self._metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def start(self, host: str, port: int) -> None:
+        app = web.Application()
+        app.router.add_get("/metrics", self._serve)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise OSError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        logger.info("metrics on http://%s:%d/metrics", host, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

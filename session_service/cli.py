@@ -18,6 +18,7 @@ import uvloop
 from session_core.logs import configure_logging
 from session_service.server import start_service
 from session_service.settings import Settings, SettingsError, add_arguments, load_settings
+from session_service.workers import run_workers
 
 logger = logging.getLogger("session_service")
 
@@ -67,6 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"session-service: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    if settings.workers > 1:
+        return run_workers(settings, serve_one)
+    return serve_one(settings)
+
+
+def serve_one(settings: Settings) -> int:
+    """One serving process (the whole service, or one of ``--workers``); the exit status."""
     try:
         uvloop.run(serve(settings))
     except SettingsError as exc:

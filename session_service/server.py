@@ -353,8 +353,9 @@ async def _serve(
         options=[
             ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
             # C-core defaults to SO_REUSEPORT, which lets a second process silently bind
-            # the same port and steal traffic; fail to bind instead.
-            ("grpc.so_reuseport", 0),
+            # the same port and steal traffic; fail to bind instead, unless this is one of
+            # the --workers sharing the port on purpose (workers.py).
+            ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
             *_connection_age_options(settings),
         ],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,

@@ -28,6 +28,7 @@ from session_service.domain.api import (
     DomainConfig,
     InvalidArgument,
     KeyCacheConfig,
+    TokenCacheConfig,
     parse_anti_csrf_mode,
 )
 
@@ -110,6 +111,25 @@ class Settings:
         default=3600.0,
         metadata={"help": "how long past freshness the last good keys serve if the core is down"},
     )
+    token_cache: bool = field(
+        default=True,
+        metadata={"help": "remember verified access tokens (by SHA-256) so repeats skip the check"},
+    )
+    token_cache_size: int = field(
+        default=100_000,
+        metadata={"help": "verified tokens remembered (a few hundred bytes each)"},
+    )
+    token_cache_rejected_size: int = field(
+        default=10_000,
+        metadata={"help": "invalid tokens remembered, apart from the verified ones"},
+    )
+    workers: int = field(
+        default=1,
+        metadata={
+            "help": "serving processes sharing the port (SO_REUSEPORT; the kernel balances "
+            "connections, not RPCs)"
+        },
+    )
     max_receive_message_bytes: int = field(
         default=64 * 1024, metadata={"help": "largest request accepted (RESOURCE_EXHAUSTED above)"}
     )
@@ -184,6 +204,11 @@ class Settings:
             raise SettingsError("--max-receive-message-bytes must be at least 1024")
         if self.max_concurrent_rpcs is not None and self.max_concurrent_rpcs < 1:
             raise SettingsError("--max-concurrent-rpcs must be at least 1")
+        for name in ("token_cache_size", "token_cache_rejected_size"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"--{_flag(name)} must not be negative")
+        if not 1 <= self.workers <= 256:
+            raise SettingsError(f"--workers must be between 1 and 256 (got {self.workers})")
         for name in ("grace_period_seconds", "core_timeout_seconds"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"--{_flag(name)} must not be negative")
@@ -241,6 +266,11 @@ class Settings:
                     max_age_seconds=self.jwks_max_age_seconds,
                     refetch_cooldown_seconds=self.jwks_refetch_cooldown_seconds,
                     max_stale_seconds=self.jwks_max_stale_seconds,
+                ),
+                token_cache=TokenCacheConfig(
+                    enabled=self.token_cache,
+                    max_entries=self.token_cache_size,
+                    max_rejected=self.token_cache_rejected_size,
                 ),
                 anti_csrf=self.anti_csrf,
                 use_dynamic_access_token_signing_key=self.use_dynamic_access_token_signing_key,
@@ -317,6 +347,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "jwks_max_age_seconds": float,
     "jwks_refetch_cooldown_seconds": float,
     "jwks_max_stale_seconds": float,
+    "token_cache": _parse_bool,
+    "token_cache_size": int,
+    "token_cache_rejected_size": int,
+    "workers": int,
     "max_receive_message_bytes": int,
     "max_concurrent_rpcs": _parse_optional_int,
     "reflection": _parse_bool,

@@ -41,7 +41,7 @@ STATUS_LABELS: dict[int, str] = {
 }
 
 
-def _metadata_value(context: Any) -> str | None:
+def _caller_request_id(context: Any) -> str | None:
     for item in context.invocation_metadata() or ():
         if item[0] == REQUEST_ID_HEADER:
             value = item[1]
@@ -71,7 +71,7 @@ class RpcObserver:
         labels = STATUS_LABELS
 
         async def observed(request: Any, context: Any) -> Any:
-            REQUEST_ID.set(LazyRequestId(functools.partial(_metadata_value, context)))
+            REQUEST_ID.set(LazyRequestId(functools.partial(_caller_request_id, context)))
             started = time.perf_counter()
             metrics.in_flight += 1
             code, status = "OK", ""

@@ -3,8 +3,9 @@
 ``start_service`` is the whole lifecycle in one call, used by the CLI and by tests alike:
 it optionally starts the embedded core, starts the SessionManager, binds the port and
 serves. ``RunningService.stop`` undoes it in the order that loses no in-flight RPC:
-health NOT_SERVING (load balancers stop routing), stop accepting and drain within the grace
-period, then close the domain (HTTP client, key refresher) and the embedded core, and
+health NOT_SERVING (load balancers stop routing), answer new RPCs UNAVAILABLE while the
+accepted ones finish, then stop the gRPC server, all within the grace
+period; then close the domain (HTTP client, key refresher) and the embedded core, and
 last the metrics endpoint (so a final scrape still sees the drain) and the tracer.
 """
 
@@ -70,13 +71,22 @@ _SERVICE_UNKNOWN: int = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 API_KEYS_CHECK_INTERVAL_SECONDS = 1.0
 
 
-class _RpcAccounting(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Counts the SessionService RPCs the server accepted (handed to the application) and
-    those still running, so that a shutdown can say what its drain waited for."""
+class _RpcDrain(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Counts SessionService RPCs and, once a shutdown began, refuses new ones.
+
+    grpc's own stop cancels the calls that reached the server but not yet the application,
+    and their callers see CANCELLED instead of UNAVAILABLE (grpc/grpc#41785). So the drain
+    happens here first: every new call is answered UNAVAILABLE while the accepted ones
+    finish, and the server is stopped only then, which leaves that grpc behaviour to calls
+    arriving in the very instant of the stop.
+    """
 
     def __init__(self) -> None:
-        self.accepted = 0
+        self.served = 0  # handed to the servicer
+        self.refused = 0  # answered UNAVAILABLE because the drain had begun
         self.in_flight = 0
+        self._draining = False
+        self._idle = asyncio.Event()
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
@@ -88,21 +98,43 @@ class _RpcAccounting(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             or not handler_call_details.method.startswith(f"/{SERVICE_NAME}/")
         ):
             return handler
-        self.accepted += 1
-        behaviour = handler.unary_unary
+        if self._draining:
+            self.refused += 1
+            behaviour = _refuse
+        else:
+            self.served += 1
+            behaviour = self._counted(handler.unary_unary)
+        return grpc.unary_unary_rpc_method_handler(
+            behaviour,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
 
+    def _counted(self, behaviour: Any) -> Any:
         async def counted(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             self.in_flight += 1
             try:
                 return await behaviour(request, context)
             finally:
                 self.in_flight -= 1
+                if self._draining and not self.in_flight:
+                    self._idle.set()
 
-        return grpc.unary_unary_rpc_method_handler(
-            counted,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return counted
+
+    async def drain(self, grace: float) -> None:
+        """Refuse new RPCs from now on; return once none is running, or after ``grace``."""
+        self._draining = True
+        if self.in_flight:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    await self._idle.wait()
+
+
+async def _refuse(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    await context.abort(
+        grpc.StatusCode.UNAVAILABLE, "the service is shutting down; retry on another instance"
+    )
 
 
 class _DrainingHealthServicer(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
@@ -177,7 +209,7 @@ class RunningService:
     _health: _DrainingHealthServicer
     _readiness: asyncio.Task[None]
     _core: RunningCore | None
-    _rpcs: _RpcAccounting
+    _rpcs: _RpcDrain
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Caller authentication (None when no --api-keys-file is configured).
@@ -227,9 +259,15 @@ class RunningService:
                 grace,
                 time.monotonic(),
             )
+            began = time.monotonic()
             await self._health.enter_graceful_shutdown()
-            await self._server.stop(grace)
-            logger.info("drained: %d RPCs accepted since start", self._rpcs.accepted)
+            await self._rpcs.drain(grace)
+            await self._server.stop(max(0.0, grace - (time.monotonic() - began)))
+            logger.info(
+                "drained: %d RPCs served since start, %d refused while draining",
+                self._rpcs.served,
+                self._rpcs.refused,
+            )
             await self._manager.close()
             if self._core is not None:
                 await self._core.stop()
@@ -346,8 +384,8 @@ async def _serve(
     clock: Clock | None,
 ) -> RunningService:
     auth = ApiKeyInterceptor(api_keys) if api_keys is not None else None
-    # Accounting first, so that RPCs turned away by auth count as accepted too.
-    rpcs = _RpcAccounting()
+    # The drain first: it counts RPCs that auth turns away, and refuses any once draining.
+    rpcs = _RpcDrain()
     server = grpc.aio.server(
         interceptors=[rpcs] if auth is None else [rpcs, auth],
         options=[

@@ -21,6 +21,8 @@ ORDER = (
     "sessions lost",
     "RPCs during shutdown",
     "RPCs failed that arrived before shutdown",
+    "RPCs in flight when the drain began",
+    "RPCs cut by grpc's own stop (grpc/grpc#41785)",
     "INTERNAL or UNKNOWN answers",
 )
 

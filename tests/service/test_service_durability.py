@@ -20,6 +20,7 @@ import grpc
 import pytest
 from session_client import SessionClient, SessionStatus
 
+from session_service.settings import SettingsError, load_settings
 from tests.reliability import STATS
 from tests.service.conftest import MakeService
 from tests.service.harness import NOT_SERVING, SERVING, free_port, health_watch
@@ -236,3 +237,16 @@ async def test_acknowledged_sessions_survive_kill_9_of_the_embedded_service(
         assert await service.exit_code() == 0, service.log
     # And they are where the flags put them: core.db under --data-dir, or PostgreSQL.
     assert set(latest) <= await _stored_handles(backend, database_url, tmp_path / "data")
+
+
+def test_core_database_is_only_for_the_embedded_core() -> None:
+    """``--core-database`` (or its variable) picks the embedded core's database; it makes no
+    sense with ``--core-url``, and a wrong URL is named without echoing its password."""
+    url = "postgresql://sessions:s3cret@127.0.0.1:5432/sessions"
+    assert load_settings(env={"SESSION_SERVICE_CORE_DATABASE": url}).core_database == url
+    with pytest.raises(SettingsError, match="--core-database is for the embedded core"):
+        load_settings({"core_url": "http://127.0.0.1:3567", "core_database": url}, env={})
+    with pytest.raises(SettingsError, match="must start with sqlite:// or postgresql://") as raised:
+        load_settings({"core_database": "mysql://sessions:s3cret@127.0.0.1/sessions"}, env={})
+    assert "s3cret" not in str(raised.value)
+    assert "s3cret" not in repr(load_settings({"core_database": url}, env={}))

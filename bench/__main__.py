@@ -1,4 +1,10 @@
-"""``./dev bench [core] [--seconds S] [--concurrency C] [--backends sqlite,postgresql]``.
+"""``./dev bench [core|perf] ...`` (``./dev bench --help``).
+
+* ``core [--seconds S] [--concurrency C] [--backends sqlite,postgresql]``: the core over HTTP.
+* ``perf [--seconds S] [--concurrencies 1,4,16,64] [--cached-tokens N]``: in-process
+  verification against PyJWT and the SDK, the service over gRPC (GetSession, CreateSession,
+  RefreshSession, a no-op baseline), its memory, and the performance targets as ratios
+  measured in that one run (bench/perf.py). Writes a PNG chart too.
 
 Prints a table and writes JSON to bench/results/<suite>.json.
 """
@@ -8,10 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
+import sys
+from dataclasses import asdict
 from pathlib import Path
 
-from bench import core_http
+from bench import core_http, perf, service_rpc, verify_micro
 from bench.harness import format_table
 
 RESULTS = Path(__file__).with_name("results")
@@ -19,11 +28,20 @@ RESULTS = Path(__file__).with_name("results")
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="./dev bench")
-    parser.add_argument("suite", nargs="?", default="core", choices=["core"])
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("suite", nargs="?", default="core", choices=["core", "perf"])
+    parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--concurrencies", default="1,4,16,64")
+    parser.add_argument("--load-processes", type=int, default=2)
+    parser.add_argument("--cached-tokens", type=int, default=100_000)
+    parser.add_argument("--micro-tokens", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.suite == "perf":
+        perf_main(args)
+        return
+    args.seconds = 5.0 if args.seconds is None else args.seconds
 
     results = asyncio.run(core_http.run(args.backends.split(","), args.concurrency, args.seconds))
     print(format_table(results))
@@ -37,6 +55,39 @@ def main() -> None:
         "results": [r.as_dict() for r in results],
     }
     (RESULTS / f"{args.suite}.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
+def perf_main(args: argparse.Namespace) -> None:
+    options = service_rpc.Options(
+        concurrencies=tuple(int(c) for c in args.concurrencies.split(",")),
+        seconds=3.0 if args.seconds is None else args.seconds,
+        warmup_s=0.5,
+        processes=args.load_processes,
+        channels=2,
+        cached_tokens=args.cached_tokens,
+        rounds=args.rounds,
+    )
+    about = perf.machine()
+    print("in-process verification ...", file=sys.stderr)
+    micro = verify_micro.run(args.micro_tokens, repeat=20_000, rounds=args.rounds)
+    print("service over gRPC ...", file=sys.stderr)
+    results, memory = service_rpc.run(options)
+    about["loadavg_at_end"] = os.getloadavg()
+    checks = perf.targets(results, micro, memory)
+    print(perf.format_report(results, micro, memory, checks))
+    RESULTS.mkdir(exist_ok=True)
+    report = {
+        "command": "./dev bench " + " ".join(sys.argv[1:]),
+        "machine": about,
+        "options": asdict(options),
+        "results": [r.as_dict() for r in results],
+        "in_process": micro,
+        "memory_mb": memory,
+        "targets": checks,
+    }
+    (RESULTS / "perf.json").write_text(json.dumps(report, indent=2) + "\n")
+    perf.chart(results, RESULTS / "perf.png")
+    print(f"wrote {RESULTS / 'perf.json'} and {RESULTS / 'perf.png'}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -145,8 +145,10 @@ class SessionServicer:
                 request.session_required if request.HasField("session_required") else True
             ),
             check_database=request.check_database,
-            claim_validators=conv.claim_validators_from_pb(
-                request.claim_validators, "claim_validators"
+            claim_validators=(
+                conv.claim_validators_from_pb(request.claim_validators, "claim_validators")
+                if request.claim_validators
+                else ()
             ),
             override_global_claim_validators=request.override_global_claim_validators,
             timeout=_remaining(context),

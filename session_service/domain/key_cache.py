@@ -161,14 +161,15 @@ class KeyCache:
                 return key
         return await self._resolve_unknown_kid(kid, deadline)
 
-    def current_key(self, kid: str) -> RSAPublicKey | None:
-        """The key ``get_key`` would return for ``kid`` right now without waiting, or None
-        (no usable key set, or an unknown kid). Like ``get_key``, a stale set starts a
-        background refresh. Lets a cached verification check its key is still current."""
+    def current_key(self, kid: str, now_ms: int) -> RSAPublicKey | None:
+        """The key ``get_key`` would return for ``kid`` at ``now_ms`` (this cache's clock)
+        without waiting, or None (no usable key set, or an unknown kid). Like ``get_key``,
+        a stale set starts a background refresh. Lets a cached verification check that its
+        key is still current."""
         keyset = self._keyset
         if keyset is None:
             return None
-        now = self._clock.now_ms()
+        now = now_ms
         if now >= keyset.fresh_until_ms:
             if not self._within_max_stale(keyset, now):
                 return None

@@ -370,14 +370,24 @@ class SessionManager:
             if not _same_secret(anti_csrf_token, verified.anti_csrf_token):
                 return SessionResult(Status.TRY_REFRESH_TOKEN, ANTI_CSRF_FAILED_MESSAGE)
 
+        cached = token.cached
         if (
             verified is not None
             and not check_database
             and verified.parent_refresh_token_hash_1 is None
         ):
-            session = self._session_from_token(
-                access_token, verified, token.cached, anti_csrf_token
-            )
+            if cached is not None and anti_csrf_token is None:
+                # Served from the cache, such a session is the same on every hit (the
+                # token is, byte for byte): build it, and its OK result, once.
+                if cached.session is None:
+                    cached.session = self._session_from_token(access_token, verified, cached, None)
+                    cached.ok = SessionResult(Status.OK, session=cached.session)
+                if not validators:
+                    assert cached.ok is not None
+                    return cached.ok
+                session = cached.session
+            else:
+                session = self._session_from_token(access_token, verified, cached, anti_csrf_token)
         else:
             outcome = await self._verify_with_core(
                 access_token,
@@ -727,6 +737,8 @@ class SessionManager:
     def _validators(
         self, requested: Sequence[ClaimValidatorSpec], override: bool
     ) -> tuple[ClaimValidatorSpec, ...]:
+        if not requested and not override:
+            return self._config.required_claim_validators  # checked with the config
         requested = tuple(requested)
         check_claim_validators(requested, "claim_validators")
         if override:
@@ -802,7 +814,7 @@ class SessionManager:
             now_ms = self._clock.now_ms()
             if not (
                 verdict.valid_from_ms <= now_ms < verdict.expiry_ms
-                and self._keys.current_key(verdict.kid) is verdict.key
+                and self._keys.current_key(verdict.kid, now_ms) is verdict.key
             ):
                 cache.discard(digest)  # verified again from scratch, for the exact outcome
                 return None
@@ -823,7 +835,8 @@ class SessionManager:
         if rejection is None:
             return None
         if rejection.key is not None and (
-            rejection.kid is None or self._keys.current_key(rejection.kid) is not rejection.key
+            rejection.kid is None
+            or self._keys.current_key(rejection.kid, self._clock.now_ms()) is not rejection.key
         ):
             cache.discard(digest)
             return None

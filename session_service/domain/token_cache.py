@@ -35,7 +35,7 @@ from typing import Literal
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from session_service.domain.config import TokenCacheConfig
-from session_service.domain.types import RenderSlot, TokenCacheStats
+from session_service.domain.types import RenderSlot, Session, SessionResult, TokenCacheStats
 from session_service.domain.verifier import VerifiedAccessToken
 
 # Expired verdicts removed per insertion (the oldest entries expire first).
@@ -65,12 +65,16 @@ class Verdict:
 
 @dataclass(slots=True, eq=False)
 class Decoded:
-    """A verdict together with the decoded token and its front token."""
+    """A verdict together with the decoded token and its front token; ``session`` and
+    ``ok``: the session (and its OK result) as served locally to requests that carry no
+    anti-CSRF token, built on first use (the same for every such request)."""
 
     verdict: Verdict
     verified: VerifiedAccessToken
     front_token: str
     render_slot: RenderSlot
+    session: Session | None = None
+    ok: SessionResult | None = None
 
 
 @dataclass(frozen=True, slots=True)

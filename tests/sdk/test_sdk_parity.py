@@ -16,33 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SDK_VENV = ROOT / ".sdk-venv"
-SDK_REQUIREMENT = "supertokens-python==0.14.0"
+from tests.sdk.sdk_venv import sdk_python
+
 DRIVER = Path(__file__).with_name("sdk_driver.py")
 STARTUP_TIMEOUT_S = 60.0
-
-
-def _sdk_python() -> Path:
-    """Create the SDK's own venv once (its pins conflict with ours)."""
-    python = SDK_VENV / "bin" / "python"
-    marker = SDK_VENV / ".requirement"
-    if not python.exists() or not marker.exists() or marker.read_text() != SDK_REQUIREMENT:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(SDK_VENV)], check=True)
-        subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                SDK_REQUIREMENT,
-            ],
-            check=True,
-        )
-        marker.write_text(SDK_REQUIREMENT)
-    return python
 
 
 def _free_port() -> int:
@@ -95,7 +72,7 @@ def core_process(database_url: str, tmp_path: Path) -> Iterator[str]:
 
 def _run_driver(core_url: str, anti_csrf: str) -> dict[str, dict[str, Any]]:
     completed = subprocess.run(
-        [str(_sdk_python()), str(DRIVER), core_url, anti_csrf],
+        [str(sdk_python()), str(DRIVER), core_url, anti_csrf],
         capture_output=True,
         text=True,
         timeout=300,

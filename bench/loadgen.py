@@ -1,0 +1,247 @@
+"""The load generator: processes of their own (spawned, so nothing of the parent's gRPC
+state crosses a fork), each running virtual users on an asyncio loop, each user repeating
+one operation back to back.
+
+Requests are serialized once up front and responses parsed only as far as telling success
+(the client's own protobuf work is not what is measured). Every completed call is recorded
+as (finish time, latency) on the system-wide monotonic clock; the parent keeps the calls
+that finished inside the common measuring window, so start-up and ramp-down do not count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import multiprocessing
+import queue
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import httpx
+import uvloop
+from grpc_health.v1 import health_pb2
+
+from session_proto.session.v1 import session_service_pb2 as pb
+
+SERVICE = "/session.v1.SessionService/"
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+CORE_HEADERS = {"cdi-version": "2.21", "rid": "session"}
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one load-generating process runs."""
+
+    operation: str  # one of OPERATIONS
+    target: str  # host:port of the service, or the core's base URL
+    users: int
+    channels: int
+    start_at: float  # time.monotonic() at which every process starts
+    warmup_s: float
+    seconds: float
+    tokens: tuple[str, ...] = ()  # access tokens for the GetSession operations
+    refresh_tokens: tuple[str, ...] = ()  # one per user, for RefreshSession
+    once: bool = False  # GetSession: send each token once, then stop (no time window)
+
+
+@dataclass
+class Outcome:
+    """What one process measured: every call's finish time and latency, and failures."""
+
+    finished: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    first_error: str = ""
+
+
+Call = Callable[[], Awaitable[bool]]
+
+
+class _Exhausted(Exception):
+    """A ``once`` job has sent every token."""
+
+
+def _grpc_users(job: Job, channels: list[grpc.aio.Channel]) -> list[Call]:
+    def method(channel: grpc.aio.Channel, name: str) -> Any:
+        # No (de)serializers: bytes in, bytes out.
+        return channel.unary_unary(name)
+
+    users: list[Call] = []
+    counter = itertools.count()
+    shared = iter(job.tokens)
+    for index in range(job.users):
+        channel = channels[index % len(channels)]
+        users.append(_grpc_user(job, method, channel, index, counter, shared))
+    return users
+
+
+def _grpc_user(
+    job: Job,
+    method: Callable[[grpc.aio.Channel, str], Any],
+    channel: grpc.aio.Channel,
+    index: int,
+    counter: itertools.count[int],
+    shared: Iterator[str],
+) -> Call:
+    operation = job.operation
+    if operation == "noop":
+        check = method(channel, HEALTH_CHECK)
+        request = health_pb2.HealthCheckRequest().SerializeToString()
+        serving = health_pb2.HealthCheckResponse.SERVING
+
+        async def noop() -> bool:
+            reply = health_pb2.HealthCheckResponse.FromString(await check(request))
+            return bool(reply.status == serving)
+
+        return noop
+    if operation == "get_local" and job.once:
+        get_once = method(channel, SERVICE + "GetSession")
+
+        async def get_next() -> bool:
+            token = next(shared, None)
+            if token is None:
+                raise _Exhausted
+            request = pb.GetSessionRequest(access_token=token).SerializeToString()
+            reply = pb.GetSessionResponse.FromString(await get_once(request))
+            return bool(reply.status == pb.SESSION_STATUS_OK)
+
+        return get_next
+    if operation in ("get_local", "get_check_database"):
+        get = method(channel, SERVICE + "GetSession")
+        requests = [
+            pb.GetSessionRequest(
+                access_token=token, check_database=operation == "get_check_database"
+            ).SerializeToString()
+            for token in job.tokens
+        ]
+        # Users walk the token pool from different offsets.
+        cycle = itertools.cycle(requests[index:] + requests[:index])
+
+        async def get_session() -> bool:
+            reply = pb.GetSessionResponse.FromString(await get(next(cycle)))
+            return bool(reply.status == pb.SESSION_STATUS_OK)
+
+        return get_session
+    if operation == "create":
+        create = method(channel, SERVICE + "CreateSession")
+
+        async def create_session() -> bool:
+            request = pb.CreateSessionRequest(user_id=f"bench-{next(counter)}")
+            reply = pb.CreateSessionResponse.FromString(await create(request.SerializeToString()))
+            return bool(reply.session.session_handle)
+
+        return create_session
+    if operation == "refresh":
+        refresh = method(channel, SERVICE + "RefreshSession")
+        state = {"token": job.refresh_tokens[index]}
+
+        async def refresh_session() -> bool:
+            request = pb.RefreshSessionRequest(refresh_token=state["token"])
+            reply = pb.RefreshSessionResponse.FromString(await refresh(request.SerializeToString()))
+            if reply.status != pb.SESSION_STATUS_OK:
+                return False
+            state["token"] = reply.refresh_token.token  # each refresh uses the newest child
+            return True
+
+        return refresh_session
+    raise ValueError(f"unknown operation {operation}")
+
+
+def _core_users(job: Job, client: httpx.AsyncClient) -> list[Call]:
+    counter = itertools.count()
+
+    async def core_create() -> bool:
+        response = await client.post(
+            "/recipe/session",
+            json={
+                "userId": f"bench-core-{next(counter)}",
+                "userDataInJWT": {},
+                "userDataInDatabase": {},
+                "enableAntiCsrf": False,
+            },
+        )
+        return bool(response.json()["status"] == "OK")
+
+    return [core_create] * job.users
+
+
+async def _run(job: Job) -> Outcome:
+    outcome = Outcome()
+    stop_at = job.start_at + job.warmup_s + job.seconds
+    channels: list[grpc.aio.Channel] = []
+    client: httpx.AsyncClient | None = None
+    try:
+        if job.operation == "core_create":
+            limits = httpx.Limits(max_connections=job.users, max_keepalive_connections=job.users)
+            client = httpx.AsyncClient(base_url=job.target, headers=CORE_HEADERS, limits=limits)
+            users = _core_users(job, client)
+        else:
+            # A local subchannel pool per channel: separate connections, as separate
+            # clients would have (with --workers they may land on different processes).
+            channels = [
+                grpc.aio.insecure_channel(
+                    job.target, options=[("grpc.use_local_subchannel_pool", 1)]
+                )
+                for _ in range(job.channels)
+            ]
+            for channel in channels:
+                await channel.channel_ready()
+            users = _grpc_users(job, channels)
+        await asyncio.sleep(max(0.0, job.start_at - time.monotonic()))
+
+        async def user(call: Call) -> None:
+            while job.once or time.monotonic() < stop_at:
+                now = time.monotonic()
+                try:
+                    ok = await call()
+                except _Exhausted:
+                    return
+                except Exception as exc:  # a failed call is counted, never fatal
+                    ok = False
+                    outcome.first_error = outcome.first_error or f"{type(exc).__name__}: {exc}"
+                finished = time.monotonic()
+                outcome.finished.append(finished)
+                outcome.latencies.append(finished - now)
+                outcome.errors += not ok
+
+        await asyncio.gather(*(user(call) for call in users))
+    finally:
+        for channel in channels:
+            await channel.close()
+        if client is not None:
+            await client.aclose()
+    return outcome
+
+
+def _process_main(job: Job, results: Any) -> None:
+    results.put(uvloop.run(_run(job)))
+
+
+def run_jobs(jobs: list[Job]) -> list[Outcome]:
+    """Run each job in its own spawned process; returns their outcomes."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    processes = [context.Process(target=_process_main, args=(job, results)) for job in jobs]
+    for process in processes:
+        process.start()
+    end = max(job.start_at + job.warmup_s + job.seconds for job in jobs)
+    # ``once`` jobs have no time window: allow them ten minutes.
+    give_up = time.monotonic() + 600.0 if any(job.once for job in jobs) else end + 120.0
+    outcomes: list[Outcome] = []
+    while len(outcomes) < len(processes):
+        try:
+            outcomes.append(results.get(timeout=1.0))
+        except queue.Empty:
+            crashed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if crashed or time.monotonic() > give_up:
+                for process in processes:
+                    process.kill()
+                raise RuntimeError(f"the load generators failed (exit codes {crashed})") from None
+    for process in processes:
+        process.join()
+        if process.exitcode != 0:
+            raise RuntimeError(f"a load generator exited with {process.exitcode}")
+    return outcomes

@@ -1,0 +1,164 @@
+"""``./dev bench perf``: the in-process verification micro-benchmark, then the service over
+gRPC and its memory; one table, one JSON file, one PNG chart, and the targets as ratios
+measured in this run.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from bench.harness import Result, format_table
+
+TARGETS_TEXT = {
+    "get_local_over_noop": "GetSession (local verify) throughput >= 0.9 x no-op RPC",
+    "verify_unseen_over_pyjwt": "verification of a token not yet seen <= 0.5 x jwt.decode",
+    "get_session_seen_us": "verification of a token seen before <= 5 us",
+    "sdk_over_get_session_unseen": ">= 3 x faster than the SDK (token not yet seen)",
+    "sdk_over_get_session_seen": ">= 3 x faster than the SDK (token seen before)",
+    "create_over_core_create": "CreateSession >= 0.8 x the core's own create over HTTP",
+    "rss_cached_mb": "RSS with 100 000 cached tokens <= 150 MB",
+}
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "grpcio": grpc.__version__,
+        "kernel": platform.release(),
+        "loadavg_at_start": os.getloadavg(),
+    }
+
+
+def _by(results: list[Result], name: str, variant: str) -> dict[int, Result]:
+    return {r.concurrency: r for r in results if r.name == name and r.backend == variant}
+
+
+def _ratio_per_concurrency(
+    results: list[Result], top: tuple[str, str], bottom: tuple[str, str]
+) -> dict[int, float]:
+    above, below = _by(results, *top), _by(results, *bottom)
+    return {
+        c: round(above[c].per_second / below[c].per_second, 3)
+        for c in sorted(above)
+        if c in below and below[c].per_second
+    }
+
+
+def targets(
+    results: list[Result], micro: dict[str, Any], memory: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Each target: the measured value (per concurrency where it applies), the bound, met."""
+    get_vs_noop = _ratio_per_concurrency(
+        results,
+        ("GetSession (local verify)", "cache on"),
+        ("no-op (Health/Check)", "cache on"),
+    )
+    create_vs_core = _ratio_per_concurrency(
+        results, ("CreateSession", "cache on"), ("core create (HTTP)", "core")
+    )
+    ratios, per_call = micro["ratios"], micro["per_call"]
+    rows: list[tuple[str, Any, float, bool]] = [
+        ("get_local_over_noop", get_vs_noop, 0.9, min(get_vs_noop.values()) >= 0.9),
+        (
+            "verify_unseen_over_pyjwt",
+            ratios["verify_unseen_over_pyjwt"],
+            0.5,
+            ratios["verify_unseen_over_pyjwt"] <= 0.5,
+        ),
+        (
+            "get_session_seen_us",
+            per_call["get_session_seen_us"],
+            5.0,
+            per_call["get_session_seen_us"] <= 5.0,
+        ),
+        (
+            "sdk_over_get_session_unseen",
+            ratios["sdk_over_get_session_unseen"],
+            3.0,
+            ratios["sdk_over_get_session_unseen"] >= 3.0,
+        ),
+        (
+            "sdk_over_get_session_seen",
+            ratios["sdk_over_get_session_seen"],
+            3.0,
+            ratios["sdk_over_get_session_seen"] >= 3.0,
+        ),
+        ("create_over_core_create", create_vs_core, 0.8, min(create_vs_core.values()) >= 0.8),
+        (
+            "rss_cached_mb",
+            memory["with_cached_tokens_cached_mb"],
+            150.0,
+            memory["with_cached_tokens_cached_mb"] <= 150.0,
+        ),
+    ]
+    return [
+        {"target": key, "text": TARGETS_TEXT[key], "measured": value, "bound": bound, "met": met}
+        for key, value, bound, met in rows
+    ]
+
+
+def format_report(
+    results: list[Result],
+    micro: dict[str, Any],
+    memory: dict[str, Any],
+    checks: list[dict[str, Any]],
+) -> str:
+    lines = [format_table(results), "", "in-process, microseconds per call (best of rounds):"]
+    lines += [f"  {name:<32}{value:>10.2f}" for name, value in micro["per_call"].items()]
+    lines += ["", "service RSS (MB):"]
+    lines += [f"  {name:<42}{value:>10}" for name, value in memory.items()]
+    lines += ["", "targets:"]
+    for check in checks:
+        measured = check["measured"]
+        shown = (
+            ", ".join(f"c={c}: {v}" for c, v in measured.items())
+            if isinstance(measured, dict)
+            else measured
+        )
+        lines.append(f"  [{'met' if check['met'] else 'NOT MET'}] {check['text']}: {shown}")
+    return "\n".join(lines)
+
+
+def chart(results: list[Result], path: Path) -> None:
+    """Throughput against concurrency, one line per operation (and per variant)."""
+    # The `bench` extra, imported here so that the rest of bench/ (and mypy in ./dev test)
+    # works without it.
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # noqa: PLC0415
+
+    figure, axes = pyplot.subplots(figsize=(8, 5), dpi=100)
+    series = sorted({(r.name, r.backend) for r in results}, key=lambda s: (s[1], s[0]))
+    for name, variant in series:
+        points = sorted(_by(results, name, variant).items())
+        style = {"cache on": "-", "core": "-.", "cache off": ":", "2 workers": "--"}[variant]
+        axes.plot(
+            [c for c, _ in points],
+            [r.per_second for _, r in points],
+            style,
+            marker="o",
+            markersize=3,
+            label=f"{name} [{variant}]",
+        )
+    axes.set_xscale("log", base=2)
+    axes.set_xlabel("concurrent requests (virtual users)")
+    axes.set_ylabel("requests per second")
+    axes.set_title("session-service throughput (client and server share the machine)")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)

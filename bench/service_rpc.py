@@ -1,0 +1,419 @@
+"""The service over gRPC: throughput and p50/p99 latency of GetSession (local verify),
+GetSession (check_database), CreateSession and RefreshSession next to a no-op RPC
+(grpc.health.v1.Health/Check) on the same server, and the core's own create over HTTP,
+at several concurrencies; then the service's memory.
+
+Processes: one ``session-core serve`` (SQLite), the ``session-service serve`` under test
+(``--core-url`` to that core, so the service's RSS is its own), and the load generator
+(bench/loadgen.py) in processes of their own. They all share the machine's cores, as on a
+single host; ratios between operations measured in one run are what carries over to
+other machines, the absolute numbers less so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import grpc
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench.harness import Result, core_process, database, free_port, percentile
+from bench.loadgen import Job, Outcome, run_jobs
+from session_core.access_token import AccessTokenInfo, encode_access_token
+from session_core.app import start_core
+from session_core.config import CoreConfig
+from session_core.crypto import SigningKey
+from session_proto.session.v1 import session_service_pb2 as pb
+
+SESSION_SERVICE = Path(sys.executable).with_name("session-service")
+LABELS = {
+    "noop": "no-op (Health/Check)",
+    "get_local": "GetSession (local verify)",
+    "get_check_database": "GetSession (check_database)",
+    "create": "CreateSession",
+    "refresh": "RefreshSession",
+    "core_create": "core create (HTTP)",
+}
+TOKEN_POOL = 512
+
+
+@dataclass(frozen=True)
+class Options:
+    concurrencies: tuple[int, ...]
+    seconds: float
+    warmup_s: float
+    processes: int  # load-generating processes (at most one per virtual user)
+    channels: int  # connections per load-generating process
+    cached_tokens: int  # for the memory measurement
+    rounds: int  # operations compared by a target alternate this often; the best is kept
+
+
+@dataclass
+class Service:
+    address: str
+    process: subprocess.Popen[bytes]
+    metrics_url: str | None
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+class RssSampler:
+    """The highest RSS of a process, sampled every 50 ms while active."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak_mb = max(self.peak_mb, rss_mb(self.pid))
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _wait_serving(address: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"session-service exited with {process.returncode}")
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+    raise TimeoutError("session-service did not become SERVING")
+
+
+@contextmanager
+def service_process(core_url: str, *flags: str, metrics: bool = False) -> Iterator[Service]:
+    """``session-service serve`` against ``core_url`` on a free port."""
+    port = free_port()
+    metrics_port = free_port() if metrics else None
+    command = [
+        str(SESSION_SERVICE),
+        "serve",
+        "--core-url",
+        core_url,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *flags,
+    ]
+    if metrics_port is not None:
+        command += ["--metrics-port", str(metrics_port)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    address = f"127.0.0.1:{port}"
+    try:
+        _wait_serving(address, process)
+        url = f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None
+        yield Service(address, process, url)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+async def _create_sessions(address: str, count: int) -> list[pb.CreateSessionResponse]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        create = channel.unary_unary(
+            "/session.v1.SessionService/CreateSession",
+            request_serializer=pb.CreateSessionRequest.SerializeToString,
+            response_deserializer=pb.CreateSessionResponse.FromString,
+        )
+        created: list[pb.CreateSessionResponse] = []
+        for start in range(0, count, 32):
+            batch = [
+                create(pb.CreateSessionRequest(user_id=f"pool-{uuid.uuid4().hex[:12]}"))
+                for _ in range(min(32, count - start))
+            ]
+            created.extend(await asyncio.gather(*batch))
+        return created
+
+
+def create_sessions(address: str, count: int) -> list[pb.CreateSessionResponse]:
+    return asyncio.run(_create_sessions(address, count))
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (i < total % parts) for i in range(parts)]
+
+
+def measure(
+    operation: str,
+    target: str,
+    concurrency: int,
+    options: Options,
+    variant: str,
+    tokens: Sequence[str] = (),
+    refresh_tokens: Sequence[str] = (),
+) -> Result:
+    """``concurrency`` users split over up to ``options.processes`` processes."""
+    shares = _split(concurrency, min(options.processes, concurrency))
+    start_at = time.monotonic() + 2.5  # room for the spawned processes to connect
+    jobs = []
+    offset = 0
+    for users in shares:
+        jobs.append(
+            Job(
+                operation=operation,
+                target=target,
+                users=users,
+                channels=min(users, options.channels),
+                start_at=start_at,
+                warmup_s=options.warmup_s,
+                seconds=options.seconds,
+                tokens=tuple(tokens),
+                refresh_tokens=tuple(refresh_tokens[offset : offset + users]),
+            )
+        )
+        offset += users
+    outcomes = run_jobs(jobs)
+    return _result(operation, variant, concurrency, outcomes, start_at + options.warmup_s, options)
+
+
+def _result(
+    operation: str,
+    variant: str,
+    concurrency: int,
+    outcomes: list[Outcome],
+    window_start: float,
+    options: Options,
+) -> Result:
+    window_end = window_start + options.seconds
+    latencies: list[float] = []
+    errors = 0
+    for outcome in outcomes:
+        for finished, latency in zip(outcome.finished, outcome.latencies, strict=True):
+            if window_start <= finished < window_end:
+                latencies.append(latency)
+        errors += outcome.errors
+    latencies.sort()
+    first_error = next((o.first_error for o in outcomes if o.first_error), "")
+    if first_error:
+        print(f"  {LABELS[operation]}: first error: {first_error}", file=sys.stderr)
+    return Result(
+        name=LABELS[operation],
+        backend=variant,
+        concurrency=concurrency,
+        requests=len(latencies),
+        errors=errors,
+        seconds=options.seconds,
+        p50_ms=percentile(latencies, 0.50) * 1000,
+        p99_ms=percentile(latencies, 0.99) * 1000,
+    )
+
+
+def _progress(result: Result) -> None:
+    print(
+        f"  {result.name:<30} {result.backend:<12} c={result.concurrency:<3} "
+        f"{result.per_second:>8.0f}/s p50 {result.p50_ms:.2f} ms p99 {result.p99_ms:.2f} ms "
+        f"errors {result.errors}",
+        file=sys.stderr,
+    )
+
+
+def _mint_chunk(
+    private_der: bytes, kid: str, created_at_ms: int, start: int, count: int
+) -> list[str]:
+    private_key = serialization.load_der_private_key(private_der, password=None)
+    assert isinstance(private_key, rsa.RSAPrivateKey)
+    key = SigningKey(kid, private_key, private_key.public_key(), created_at_ms)
+    now_ms = int(time.time() * 1000)
+    tokens = []
+    for index in range(start, start + count):
+        info = AccessTokenInfo(
+            version=3,
+            session_handle=str(uuid.uuid4()),
+            user_id=f"memory-{index}",
+            refresh_token_hash_1=uuid.uuid4().hex * 2,
+            parent_refresh_token_hash_1=None,
+            anti_csrf_token=None,
+            user_data={"iss": "http://localhost:3001/auth", "role": "user"},
+            expiry_ms=now_ms + 3_600_000,
+            time_created_ms=now_ms,
+        )
+        tokens.append(encode_access_token(info, key).token)
+    return tokens
+
+
+async def _signing_key(database_url: str) -> SigningKey:
+    """The core's current dynamic key, read by a second core on the same database."""
+    core = await start_core(CoreConfig(host="127.0.0.1", port=0, database_url=database_url))
+    try:
+        return core.signing_keys.dynamic_signing_key()
+    finally:
+        await core.stop()
+
+
+def mint_tokens(database_url: str, count: int, processes: int) -> list[str]:
+    """``count`` distinct access tokens signed with the core's own key, as the core would
+    issue them (creating that many sessions through the core would take minutes)."""
+    key = asyncio.run(_signing_key(database_url))
+    private_der = key.private_key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    shares = _split(count, processes)
+    starts = [sum(shares[:i]) for i in range(processes)]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        chunks = pool.starmap(
+            _mint_chunk,
+            [
+                (private_der, key.kid, key.created_at_ms, s, n)
+                for s, n in zip(starts, shares, strict=True)
+            ],
+        )
+    return [token for chunk in chunks for token in chunk]
+
+
+def _cache_entries(metrics_url: str) -> int:
+    for line in httpx.get(metrics_url, timeout=10).text.splitlines():
+        if line.startswith('session_service_token_cache_entries{kind="verified"}'):
+            return int(float(line.split()[-1]))
+    raise RuntimeError("the service exports no token cache entries")
+
+
+def memory(core_url: str, database_url: str, options: Options) -> dict[str, float]:
+    """RSS of a fresh service: idle, at the end of a GetSession load, and once it caches
+    ``options.cached_tokens`` distinct tokens (counted by its own metrics)."""
+    tokens = mint_tokens(database_url, options.cached_tokens, max(options.processes, 1))
+    flags = ("--token-cache-size", str(options.cached_tokens))
+    with service_process(core_url, *flags, metrics=True) as service:
+        pid = service.process.pid
+        idle = rss_mb(pid)
+        shares = _split(len(tokens), options.processes)
+        jobs, offset = [], 0
+        for share in shares:
+            jobs.append(
+                Job(
+                    operation="get_local",
+                    target=service.address,
+                    users=16,
+                    channels=min(16, options.channels),
+                    start_at=time.monotonic() + 3.0,
+                    warmup_s=0.0,
+                    seconds=0.0,
+                    tokens=tuple(tokens[offset : offset + share]),
+                    once=True,
+                )
+            )
+            offset += share
+        with RssSampler(pid) as sampler:
+            outcomes = run_jobs(jobs)
+        assert service.metrics_url is not None
+        entries = _cache_entries(service.metrics_url)
+        return {
+            "idle_mb": round(idle, 1),
+            "peak_while_caching_mb": round(sampler.peak_mb, 1),
+            "cached_mb": round(rss_mb(pid), 1),
+            "cached_tokens": entries,
+            "calls": sum(len(o.finished) for o in outcomes),
+            "errors": sum(o.errors for o in outcomes),
+        }
+
+
+def _best_of(rounds: int, runs: dict[str, Callable[[], Result]]) -> list[Result]:
+    """Alternate ``runs`` ``rounds`` times; keep each one's best throughput (a busy
+    neighbour on the machine only ever slows a round down, and hits both alike)."""
+    best: dict[str, Result] = {}
+    for _ in range(rounds):
+        for name, run_once in runs.items():
+            result = run_once()
+            _progress(result)
+            if name not in best or result.per_second > best[name].per_second:
+                best[name] = result
+    return list(best.values())
+
+
+def run(options: Options) -> tuple[list[Result], dict[str, float]]:
+    results: list[Result] = []
+    memory_report: dict[str, float] = {}
+    rounds = options.rounds
+    with database("sqlite") as database_url, core_process(database_url) as core_url:
+        with service_process(core_url) as service:
+            address, pid = service.address, service.process.pid
+            memory_report["idle_mb"] = round(rss_mb(pid), 1)
+            pool = [c.session.access_token for c in create_sessions(address, TOKEN_POOL)]
+            print(f"service (1 process, token cache on) at {address}", file=sys.stderr)
+            with RssSampler(pid) as sampler:
+                for c in options.concurrencies:
+                    on = partial(measure, target=address, concurrency=c, options=options)
+                    results += _best_of(
+                        rounds,
+                        {
+                            "noop": partial(on, "noop", variant="cache on"),
+                            "get": partial(on, "get_local", variant="cache on", tokens=pool),
+                        },
+                    )
+                    check = partial(on, "get_check_database", variant="cache on", tokens=pool)
+                    results += _best_of(1, {"check": check})
+                    results += _best_of(
+                        rounds,
+                        {
+                            "create": partial(on, "create", variant="cache on"),
+                            "core": partial(
+                                measure, "core_create", core_url, c, options, variant="core"
+                            ),
+                        },
+                    )
+                    refresh = [s.refresh_token.token for s in create_sessions(address, c)]
+                    results += _best_of(
+                        1,
+                        {
+                            "refresh": partial(
+                                on, "refresh", variant="cache on", refresh_tokens=refresh
+                            )
+                        },
+                    )
+            memory_report["under_load_peak_mb"] = round(sampler.peak_mb, 1)
+        for variant, flags in (
+            ("cache off", ("--token-cache", "false")),
+            ("2 workers", ("--workers", "2")),
+        ):
+            with service_process(core_url, *flags) as service:
+                print(f"service ({variant})", file=sys.stderr)
+                for c in options.concurrencies:
+                    other = partial(measure, target=service.address, concurrency=c, options=options)
+                    results += _best_of(
+                        rounds,
+                        {
+                            "noop": partial(other, "noop", variant=variant),
+                            "get": partial(other, "get_local", variant=variant, tokens=pool),
+                        },
+                    )
+        print(f"memory: {options.cached_tokens} cached tokens", file=sys.stderr)
+        cached = memory(core_url, database_url, options)
+        memory_report.update({f"with_cached_tokens_{k}": v for k, v in cached.items()})
+    return results, memory_report

@@ -1,0 +1,173 @@
+"""In-process verification, per call, on the same tokens:
+
+* PyJWT's ``jwt.decode`` exactly as supertokens-python 0.14.0 calls it (RS256, the key
+  object already built), the work a verifier cannot skip;
+* this project's verification function (``parse_access_token`` + ``AccessTokenVerifier``:
+  header, signature, zero-leeway time and claim checks), the same job;
+* ``SessionManager.get_session`` (the SDK's whole algorithm, answered locally) with the
+  verified-token cache off, on tokens it has not seen (cache on), and on a token it has;
+* the SDK's ``get_session_without_request_response``, in its own virtual environment.
+
+Tokens are real: created by a ``session-core serve`` process over HTTP. Every measurement
+runs ``rounds`` times, interleaved, and keeps the best round (a noisy neighbour only ever
+slows a round down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+
+from bench.core_http import HEADERS
+from bench.harness import core_process, database
+from session_service.domain.api import (
+    CoreClientConfig,
+    DomainConfig,
+    SessionManager,
+    Status,
+    TokenCacheConfig,
+)
+from session_service.domain.sessions import SystemClock
+from session_service.domain.verifier import AccessTokenVerifier, parse_access_token
+from tests.sdk.sdk_venv import sdk_python
+
+SDK_SCRIPT = Path(__file__).with_name("sdk_verify.py")
+MAX_TOKEN_BYTES = 16_384
+
+
+async def _create_tokens(core_url: str, count: int) -> list[str]:
+    limits = httpx.Limits(max_connections=16)
+    async with httpx.AsyncClient(base_url=core_url, headers=HEADERS, limits=limits) as client:
+        semaphore = asyncio.Semaphore(16)
+
+        async def create(index: int) -> str:
+            async with semaphore:
+                response = await client.post(
+                    "/recipe/session",
+                    json={
+                        "userId": f"micro-{index}",
+                        "userDataInJWT": {"iss": "http://localhost:3001/auth", "role": "user"},
+                        "userDataInDatabase": {},
+                        "enableAntiCsrf": False,
+                    },
+                )
+                token: str = response.json()["accessToken"]["token"]
+                return token
+
+        return list(await asyncio.gather(*(create(i) for i in range(count))))
+
+
+def _manager(core_url: str, cache: bool) -> SessionManager:
+    return SessionManager(
+        DomainConfig(
+            api_domain="http://localhost:3001",
+            core=CoreClientConfig(connection_uri=core_url),
+            token_cache=TokenCacheConfig(enabled=cache),
+        )
+    )
+
+
+async def _per_call_us(call: Callable[[str], Awaitable[Any]], tokens: list[str]) -> float:
+    started = time.perf_counter()
+    for token in tokens:
+        await call(token)
+    return (time.perf_counter() - started) / len(tokens) * 1e6
+
+
+def _sdk(core_url: str, warmup: str, unseen: list[str], seen: str, repeat: int) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
+        json.dump({"warmup": warmup, "unseen": unseen, "seen": seen, "repeat": repeat}, handle)
+        handle.flush()
+        completed = subprocess.run(
+            [str(sdk_python()), str(SDK_SCRIPT), core_url, handle.name],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
+        )
+    report: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    if report["answered"] != report["calls"]:
+        raise RuntimeError("the SDK did not answer a session for every token")
+    return report
+
+
+async def _ours(core_url: str, tokens: list[str], repeat: int, rounds: int) -> dict[str, float]:
+    off = _manager(core_url, cache=False)
+    warm = _manager(core_url, cache=True)
+    try:
+        for manager in (off, warm):
+            assert (await manager.get_session(tokens[0])).status is Status.OK  # fetches keys
+        verifier = AccessTokenVerifier(warm.key_cache, SystemClock())
+        key = await warm.key_cache.get_key(parse_access_token(tokens[0], max_length=9999).kid or "")
+        unseen, seen = tokens[1:], tokens[0]
+
+        async def pyjwt(token: str) -> object:
+            return jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                options={"verify_signature": True, "verify_exp": True},
+            )
+
+        async def verify(token: str) -> object:
+            parsed = parse_access_token(token, max_length=MAX_TOKEN_BYTES)
+            return await verifier.verify(parsed, anti_csrf_required=False)
+
+        best: dict[str, float] = {}
+
+        def keep(name: str, value: float) -> None:
+            best[name] = min(best.get(name, float("inf")), value)
+
+        for _ in range(rounds):
+            keep("pyjwt_decode_us", await _per_call_us(pyjwt, unseen))
+            keep("verify_unseen_us", await _per_call_us(verify, unseen))
+            keep("get_session_cache_off_us", await _per_call_us(off.get_session, unseen))
+            fresh = _manager(core_url, cache=True)  # an empty cache: every token is new to it
+            try:
+                await fresh.get_session(seen)
+                keep("get_session_unseen_us", await _per_call_us(fresh.get_session, unseen))
+            finally:
+                await fresh.close()
+            keep("get_session_seen_us", await _per_call_us(warm.get_session, [seen] * repeat))
+        for token in (unseen[0], unseen[-1], seen):
+            assert (await warm.get_session(token)).status is Status.OK
+        return best
+    finally:
+        await off.close()
+        await warm.close()
+
+
+def run(count: int, repeat: int, rounds: int) -> dict[str, Any]:
+    """Microseconds per call for each function, and the ratios the targets are about."""
+    with database("sqlite") as database_url, core_process(database_url) as core_url:
+        tokens = asyncio.run(_create_tokens(core_url, count + 2))
+        warmup, tokens = tokens[0], tokens[1:]
+        ours = asyncio.run(_ours(core_url, tokens, repeat, rounds))
+        sdk = _sdk(core_url, warmup, tokens[1:], tokens[0], repeat)
+    figures = {
+        **{k: round(v, 2) for k, v in ours.items()},
+        "sdk_get_session_unseen_us": round(sdk["unseen_us"], 2),
+        "sdk_get_session_seen_us": round(sdk["seen_us"], 2),
+    }
+    ratios = {
+        "verify_unseen_over_pyjwt": ours["verify_unseen_us"] / ours["pyjwt_decode_us"],
+        "get_session_unseen_over_pyjwt": ours["get_session_unseen_us"] / ours["pyjwt_decode_us"],
+        "sdk_over_get_session_unseen": sdk["unseen_us"] / ours["get_session_unseen_us"],
+        "sdk_over_get_session_seen": sdk["seen_us"] / ours["get_session_seen_us"],
+    }
+    return {
+        "tokens": count,
+        "repeat": repeat,
+        "rounds": rounds,
+        "per_call": figures,
+        "ratios": {k: round(v, 3) for k, v in ratios.items()},
+    }

@@ -212,7 +212,9 @@ class DomainConfig:
       (``d-``/``s-``) disagrees get TRY_REFRESH_TOKEN.
     * ``required_claim_validators``: the server-wide validators every get_session applies
       unless the request overrides them.
-    * ``max_access_token_bytes``: longer tokens are rejected before any decoding.
+    * ``max_access_token_bytes``: longer tokens are rejected (UNAUTHORISED) before any
+      decoding: a deliberate bound the SDK does not have (a real token is well under 4 KiB,
+      the size a cookie can carry).
     * ``token_cache``: the verified-token cache.
     """
 

@@ -13,8 +13,11 @@ time on per-character base64 checks) while keeping every guarantee PyJWT gives:
 * claim types exactly as the SDK's structure check, with ``bool`` not counted as an int.
 
 Parsing failures (``TokenParseError``) become UNAUTHORISED (or NO_SESSION); verification
-failures (``TokenVerificationError``) become TRY_REFRESH_TOKEN. Messages never contain token
-material.
+failures (``TokenVerificationError``) become TRY_REFRESH_TOKEN. The line between the two is
+the SDK's: it parses leniently (Python's forgiving base64, any non-null ``kid``, ``bool``
+counted as an int) and only PyJWT's strict decoding afterwards rejects the rest, so a token
+that parses only leniently is a verification failure, never an acceptance. Messages never
+contain token material.
 
 Speed (this runs on every GetSession): a header segment is decoded and checked once and
 remembered (every token signed with one key shares it), base64url goes straight to
@@ -25,6 +28,7 @@ cache can redo just the per-request and time-dependent ones.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import json
 import re
@@ -68,7 +72,7 @@ _CANONICAL_LAST = {
 _PADDING = (b"", b"", b"==", b"=")
 # Decoded v3+ headers by their base64url text (a pure function of it, so sharing is safe).
 _HEADER_MEMO_SIZE = 256
-_header_memo: dict[str, tuple[int, str, JSONObject]] = {}
+_header_memo: dict[str, tuple[int, str | None, JSONObject]] = {}
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
 
@@ -103,7 +107,10 @@ class KeySource(Protocol):
 class ParsedAccessToken(NamedTuple):
     """A token split, decoded and structure-checked; the signature is not yet checked.
     (Named tuples: these are built on every verification, and build faster than frozen
-    dataclasses.)"""
+    dataclasses.)
+
+    ``strict`` is False when the token parsed only the SDK's lenient way (or its v3 ``kid``
+    is not a string): PyJWT would refuse it, so it can never verify."""
 
     version: int
     kid: str | None
@@ -111,6 +118,7 @@ class ParsedAccessToken(NamedTuple):
     payload: JSONObject
     signing_input: bytes
     signature: bytes
+    strict: bool = True
 
 
 class VerifiedAccessToken(NamedTuple):
@@ -147,6 +155,16 @@ def _b64url_decode(segment: str) -> bytes:
     return binascii.a2b_base64(data, strict_mode=True)
 
 
+def _lenient_json_object(segment: str) -> JSONObject:
+    """The SDK's ``utf_base64decode(segment, urlsafe=True)`` and ``json.loads``: Python's
+    forgiving base64 (stray characters dropped, extra padding allowed), then UTF-8."""
+    text = base64.urlsafe_b64decode(segment.encode("utf-8") + b"==").decode("utf-8")
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
 def _b64std_decode(segment: str) -> bytes:
     """Legacy v2 segments are standard, padded base64."""
     if not _B64STD_RE.fullmatch(segment):
@@ -161,28 +179,24 @@ def _json_object(raw: bytes) -> JSONObject:
     return value
 
 
-def _is_int(value: object) -> bool:
-    return type(value) is int
-
-
 def _check_structure(payload: JSONObject, version: int) -> None:
-    """The SDK's ``validate_access_token_structure`` (bool is not accepted as an int)."""
+    """The SDK's ``validate_access_token_structure``, exactly: like the SDK, ``bool`` passes
+    as an int here (``True`` as ``exp`` then fails verification as long expired)."""
     if version >= 3:
         ok = (
             isinstance(payload.get("sub"), str)
-            and _is_int(payload.get("exp"))
-            and _is_int(payload.get("iat"))
+            and isinstance(payload.get("exp"), int)
+            and isinstance(payload.get("iat"), int)
             and isinstance(payload.get("sessionHandle"), str)
             and isinstance(payload.get("refreshTokenHash1"), str)
         )
     else:
         ok = (
             isinstance(payload.get("sessionHandle"), str)
-            and isinstance(payload.get("userId"), str)
-            and isinstance(payload.get("userData"), dict)
+            and payload.get("userData") is not None
             and isinstance(payload.get("refreshTokenHash1"), str)
-            and _is_int(payload.get("expiryTime"))
-            and _is_int(payload.get("timeCreated"))
+            and isinstance(payload.get("expiryTime"), int)
+            and isinstance(payload.get("timeCreated"), int)
         )
     if not ok:
         raise TokenParseError(STRUCTURE_MESSAGE)
@@ -197,23 +211,30 @@ def parse_access_token(token: str, *, max_length: int) -> ParsedAccessToken:
         raise TokenParseError("invalid jwt")
     header_b64, payload_b64, signature_b64 = parts
     try:
-        if header_b64 == V2_HEADER:
-            version = 2
-            kid = None
-            header: JSONObject = {"alg": "RS256", "typ": "JWT", "version": "2"}
-            payload = _json_object(_b64std_decode(payload_b64))
-            signature = _b64std_decode(signature_b64)
-        else:
-            known = _header_memo.get(header_b64)
-            if known is None:
-                known = _decode_header(header_b64)
-            version, kid, header = known
-            payload = _json_object(_b64url_decode(payload_b64))
-            signature = _b64url_decode(signature_b64)
+        parsed = _parse_strictly(header_b64, payload_b64, signature_b64)
     except (ValueError, RecursionError):
         # json.JSONDecodeError and UnicodeDecodeError are ValueErrors too.
-        raise TokenParseError("invalid jwt") from None
-    _check_structure(payload, version)
+        parsed = _parse_leniently(header_b64, payload_b64)
+    _check_structure(parsed.payload, parsed.version)
+    return parsed
+
+
+def _parse_strictly(header_b64: str, payload_b64: str, signature_b64: str) -> ParsedAccessToken:
+    """The fast path, taken by every token a core issued."""
+    if header_b64 == V2_HEADER:
+        version, kid, header = 2, None, dict(_V2_HEADER_JSON)
+        payload = _json_object(_b64std_decode(payload_b64))
+        signature = _b64std_decode(signature_b64)
+    else:
+        known = _header_memo.get(header_b64)
+        if known is None:
+            known = _decode_header(_json_object(_b64url_decode(header_b64)))
+            if len(_header_memo) >= _HEADER_MEMO_SIZE:
+                del _header_memo[next(iter(_header_memo))]
+            _header_memo[header_b64] = known
+        version, kid, header = known
+        payload = _json_object(_b64url_decode(payload_b64))
+        signature = _b64url_decode(signature_b64)
     return ParsedAccessToken(
         version=version,
         kid=kid,
@@ -221,34 +242,42 @@ def parse_access_token(token: str, *, max_length: int) -> ParsedAccessToken:
         payload=payload,
         signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
         signature=signature,
+        strict=kid is not None or version < 3,
     )
 
 
-def _decode_header(header_b64: str) -> tuple[int, str, JSONObject]:
-    """Decode and check a v3+ header, and remember it (bounded, oldest out first)."""
-    header = _json_object(_b64url_decode(header_b64))
-    version = _header_version(header)
-    kid = header.get("kid")
-    if header.get("typ") != "JWT" or not isinstance(kid, str) or not kid:
-        raise TokenParseError("JWT header mismatch")
-    if len(_header_memo) >= _HEADER_MEMO_SIZE:
-        del _header_memo[next(iter(_header_memo))]
-    known = (version, kid, header)
-    _header_memo[header_b64] = known
-    return known
+def _parse_leniently(header_b64: str, payload_b64: str) -> ParsedAccessToken:
+    """Where strict decoding failed: the SDK's own parse decides between "not a token"
+    (``TokenParseError``) and "a token that cannot verify" (``strict=False``)."""
+    try:
+        if header_b64 == V2_HEADER:
+            version, kid, header = 2, None, dict(_V2_HEADER_JSON)
+        else:
+            version, kid, header = _decode_header(_lenient_json_object(header_b64))
+        payload = _lenient_json_object(payload_b64)
+    except (ValueError, RecursionError, binascii.Error):
+        raise TokenParseError("invalid jwt") from None
+    return ParsedAccessToken(version, kid, header, payload, b"", b"", strict=False)
 
 
-def _header_version(header: JSONObject) -> int:
+_V2_HEADER_JSON: JSONObject = {"alg": "RS256", "typ": "JWT", "version": "2"}
+
+
+def _decode_header(header: JSONObject) -> tuple[int, str | None, JSONObject]:
+    """Check a decoded v3+ header as the SDK does: a string ``version`` that ``int()``
+    reads as at least 3, ``typ`` JWT and a non-null ``kid``. A ``kid`` that is not a
+    non-empty string passes here (as in the SDK) but is returned as None: no key has it."""
     version = header.get("version")
-    if not isinstance(version, str) or not version.isascii():
+    if not isinstance(version, str):
         raise TokenParseError("JWT header mismatch")
     try:
         number = int(version)
     except ValueError:
         raise TokenParseError("JWT header mismatch") from None
-    if number < 3:
+    kid = header.get("kid")
+    if header.get("typ") != "JWT" or number < 3 or kid is None:
         raise TokenParseError("JWT header mismatch")
-    return number
+    return number, kid if isinstance(kid, str) and kid else None, header
 
 
 def _signature_ok(key: RSAPublicKey, parsed: ParsedAccessToken) -> bool:
@@ -265,7 +294,10 @@ def _clean_str(value: Any) -> str | None:
 
 
 def _check_registered_claims(payload: JSONObject, now_ms: int) -> None:
-    """PyJWT's ``_validate_claims`` with leeway 0, no audience and no issuer."""
+    """PyJWT's ``_validate_claims`` with leeway 0, no audience and no issuer; stricter in
+    one respect: ``bool`` times (which PyJWT reads as 0 or 1) are refused."""
+    if type(payload["iat"]) is bool or type(payload["exp"]) is bool:
+        raise TokenVerificationError("iat and exp must be integers")
     if payload["iat"] * 1000 > now_ms:
         raise TokenVerificationError("The token is not yet valid (iat)")
     if "nbf" in payload:
@@ -309,6 +341,8 @@ def check_claims(
         expiry_ms = payload["expiryTime"]
         time_created_ms = payload["timeCreated"]
         user_data = payload["userData"]
+        if not isinstance(user_data, dict):  # the SDK's structure check only wants non-null
+            raise TokenVerificationError(STRUCTURE_MESSAGE)
     return VerifiedAccessToken(
         version=parsed.version,
         kid=parsed.kid,
@@ -363,6 +397,8 @@ class AccessTokenVerifier:
     ) -> RSAPublicKey | None:
         """Check the header and the signature. Returns the key that verified a v3+ token
         (None for legacy v2 tokens, which are tried against every key)."""
+        if not parsed.strict:
+            raise TokenRejected("Invalid token encoding or key id")
         if parsed.version < 3:
             keys = await self._keys.get_all_keys(deadline=deadline)
             if not any(_signature_ok(key, parsed) for key in keys):

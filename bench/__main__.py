@@ -71,7 +71,7 @@ def perf_main(args: argparse.Namespace) -> None:
     print("in-process verification ...", file=sys.stderr)
     micro = verify_micro.run(args.micro_tokens, repeat=20_000, rounds=args.rounds)
     print("service over gRPC ...", file=sys.stderr)
-    results, memory = service_rpc.run(options)
+    results, every_round, memory = service_rpc.run(options)
     about["loadavg_at_end"] = os.getloadavg()
     checks = perf.targets(results, micro, memory)
     print(perf.format_report(results, micro, memory, checks))
@@ -81,13 +81,15 @@ def perf_main(args: argparse.Namespace) -> None:
         "machine": about,
         "options": asdict(options),
         "results": [r.as_dict() for r in results],
+        "every_round": [r.as_dict() for r in every_round],
         "in_process": micro,
         "memory_mb": memory,
         "targets": checks,
     }
     (RESULTS / "perf.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / "perf.md").write_text(perf.markdown(json.loads(json.dumps(report))) + "\n")
     perf.chart(results, RESULTS / "perf.png")
-    print(f"wrote {RESULTS / 'perf.json'} and {RESULTS / 'perf.png'}", file=sys.stderr)
+    print(f"wrote perf.json, perf.md and perf.png in {RESULTS}", file=sys.stderr)
 
 
 if __name__ == "__main__":

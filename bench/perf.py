@@ -162,3 +162,39 @@ def chart(results: list[Result], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path)
     pyplot.close(figure)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The README's Performance tables, from a perf.json report."""
+    results = [
+        Result(**{k: v for k, v in r.items() if k != "per_second"}) for r in report["results"]
+    ]
+    levels = sorted({r.concurrency for r in results})
+    series = list(dict.fromkeys((r.name, r.backend) for r in results))
+    head = "| operation | " + " | ".join(f"c={c}: req/s (p50 / p99 ms)" for c in levels) + " |"
+    lines = [head, "|---|" + "---:|" * len(levels)]
+    for name, variant in series:
+        row = _by(results, name, variant)
+        cells = [
+            f"{row[c].per_second:,.0f} ({row[c].p50_ms:.2f} / {row[c].p99_ms:.2f})"
+            if c in row
+            else ""
+            for c in levels
+        ]
+        lines.append(f"| {name} [{variant}] | " + " | ".join(cells) + " |")
+    lines += ["", "| in-process, per call | µs |", "|---|---:|"]
+    lines += [
+        f"| {name} | {value:.2f} |" for name, value in report["in_process"]["per_call"].items()
+    ]
+    lines += ["", "| service RSS | MB |", "|---|---:|"]
+    lines += [f"| {name} | {value} |" for name, value in report["memory_mb"].items()]
+    lines += ["", "| target | measured | met |", "|---|---|---|"]
+    for check in report["targets"]:
+        measured = check["measured"]
+        shown = (
+            ", ".join(f"c={c}: {v}" for c, v in measured.items())
+            if isinstance(measured, dict)
+            else measured
+        )
+        lines.append(f"| {check['text']} | {shown} | {'yes' if check['met'] else '**no**'} |")
+    return "\n".join(lines)

@@ -344,21 +344,29 @@ def memory(core_url: str, database_url: str, options: Options) -> dict[str, floa
         }
 
 
-def _best_of(rounds: int, runs: dict[str, Callable[[], Result]]) -> list[Result]:
-    """Alternate ``runs`` ``rounds`` times; keep each one's best throughput (a busy
-    neighbour on the machine only ever slows a round down, and hits both alike)."""
-    best: dict[str, Result] = {}
+def _median_of(
+    rounds: int, runs: dict[str, Callable[[], Result]], every: list[Result]
+) -> list[Result]:
+    """Alternate ``runs`` ``rounds`` times (so a busy neighbour on the machine hits them
+    alike) and keep each one's median round (the lower one of an even count); every round
+    is also appended to ``every``."""
+    measured: dict[str, list[Result]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, run_once in runs.items():
             result = run_once()
             _progress(result)
-            if name not in best or result.per_second > best[name].per_second:
-                best[name] = result
-    return list(best.values())
+            measured[name].append(result)
+            every.append(result)
+    return [
+        sorted(results, key=lambda r: r.per_second)[(len(results) - 1) // 2]
+        for results in measured.values()
+    ]
 
 
-def run(options: Options) -> tuple[list[Result], dict[str, float]]:
+def run(options: Options) -> tuple[list[Result], list[Result], dict[str, float]]:
+    """The chosen (median) results, every round, and the memory figures."""
     results: list[Result] = []
+    every: list[Result] = []
     memory_report: dict[str, float] = {}
     rounds = options.rounds
     with database("sqlite") as database_url, core_process(database_url) as core_url:
@@ -370,16 +378,17 @@ def run(options: Options) -> tuple[list[Result], dict[str, float]]:
             with RssSampler(pid) as sampler:
                 for c in options.concurrencies:
                     on = partial(measure, target=address, concurrency=c, options=options)
-                    results += _best_of(
+                    results += _median_of(
                         rounds,
                         {
                             "noop": partial(on, "noop", variant="cache on"),
                             "get": partial(on, "get_local", variant="cache on", tokens=pool),
                         },
+                        every,
                     )
                     check = partial(on, "get_check_database", variant="cache on", tokens=pool)
-                    results += _best_of(1, {"check": check})
-                    results += _best_of(
+                    results += _median_of(1, {"check": check}, every)
+                    results += _median_of(
                         rounds,
                         {
                             "create": partial(on, "create", variant="cache on"),
@@ -387,15 +396,17 @@ def run(options: Options) -> tuple[list[Result], dict[str, float]]:
                                 measure, "core_create", core_url, c, options, variant="core"
                             ),
                         },
+                        every,
                     )
                     refresh = [s.refresh_token.token for s in create_sessions(address, c)]
-                    results += _best_of(
+                    results += _median_of(
                         1,
                         {
                             "refresh": partial(
                                 on, "refresh", variant="cache on", refresh_tokens=refresh
                             )
                         },
+                        every,
                     )
             memory_report["under_load_peak_mb"] = round(sampler.peak_mb, 1)
         for variant, flags in (
@@ -406,14 +417,15 @@ def run(options: Options) -> tuple[list[Result], dict[str, float]]:
                 print(f"service ({variant})", file=sys.stderr)
                 for c in options.concurrencies:
                     other = partial(measure, target=service.address, concurrency=c, options=options)
-                    results += _best_of(
+                    results += _median_of(
                         rounds,
                         {
                             "noop": partial(other, "noop", variant=variant),
                             "get": partial(other, "get_local", variant=variant, tokens=pool),
                         },
+                        every,
                     )
         print(f"memory: {options.cached_tokens} cached tokens", file=sys.stderr)
         cached = memory(core_url, database_url, options)
         memory_report.update({f"with_cached_tokens_{k}": v for k, v in cached.items()})
-    return results, memory_report
+    return results, every, memory_report

@@ -192,7 +192,7 @@ class TokenCacheConfig:
 
     enabled: bool = True
     max_entries: int = 100_000
-    decoded_entries: int = 4096
+    decoded_entries: int = 2048
     max_rejected: int = 10_000
 
     def __post_init__(self) -> None:

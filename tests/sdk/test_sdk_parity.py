@@ -4,70 +4,23 @@ client of our core (a real ``session-core serve`` process) on SQLite and Postgre
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from tests.processes import core_process
 from tests.sdk.sdk_venv import sdk_python
 
 DRIVER = Path(__file__).with_name("sdk_driver.py")
-STARTUP_TIMEOUT_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_answering(url: str, process: subprocess.Popen[bytes]) -> None:
-    """Poll /hello until the core answers (a readiness condition, not a fixed sleep)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"session-core exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/hello", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise TimeoutError("session-core did not answer /hello in time")
 
 
 @pytest.fixture
-def core_process(database_url: str, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "session_core.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--database",
-            database_url,
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "SESSION_CORE_DATA_DIR": str(tmp_path)},
-    )
-    try:
-        _wait_until_answering(url, process)
+def core_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    with core_process(database_url, tmp_path) as url:
         yield url
-    finally:
-        process.terminate()
-        assert process.wait(timeout=30) == 0
 
 
 def _run_driver(core_url: str, anti_csrf: str) -> dict[str, dict[str, Any]]:
@@ -85,8 +38,8 @@ def _run_driver(core_url: str, anti_csrf: str) -> dict[str, dict[str, Any]]:
     return report
 
 
-def test_sdk_without_anti_csrf(core_process: str) -> None:
-    report = _run_driver(core_process, "NONE")
+def test_sdk_without_anti_csrf(core_url: str) -> None:
+    report = _run_driver(core_url, "NONE")
 
     create = report["scenario_create_and_get_locally"]
     assert create["header"]["version"] == "3"
@@ -164,8 +117,8 @@ def test_sdk_without_anti_csrf(core_process: str) -> None:
     assert jwks["jwt_custom"] == "claim"
 
 
-def test_sdk_with_anti_csrf_via_token(core_process: str) -> None:
-    csrf = _run_driver(core_process, "VIA_TOKEN")["scenario_anti_csrf"]
+def test_sdk_with_anti_csrf_via_token(core_url: str) -> None:
+    csrf = _run_driver(core_url, "VIA_TOKEN")["scenario_anti_csrf"]
     assert csrf["anti_csrf_present"] is True
     assert csrf["csrf_right"] == "OK"
     assert csrf["csrf_wrong"] == "TryRefreshTokenError"

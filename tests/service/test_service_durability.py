@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
@@ -21,6 +18,7 @@ import pytest
 from session_client import SessionClient, SessionStatus
 
 from session_service.settings import SettingsError, load_settings
+from tests.processes import start_core_process
 from tests.reliability import STATS
 from tests.service.conftest import MakeService
 from tests.service.harness import NOT_SERVING, SERVING, free_port, health_watch
@@ -31,33 +29,12 @@ WORKERS = 8
 ACKED_BEFORE_KILL = 60
 
 
-def _start_core(port: int, database_url: str, cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "session_core.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--database",
-            database_url,
-            "--log-level",
-            "warning",
-        ],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
 @pytest.mark.slow
 async def test_acknowledged_sessions_survive_kill_9_of_the_core(
     make_service: MakeService, database_url: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    core = _start_core(port, database_url, tmp_path)
+    core = start_core_process(port, database_url, tmp_path)
     latest: dict[str, str] = {}  # session handle -> last acknowledged refresh token
     acked = asyncio.Condition()
     stop = asyncio.Event()
@@ -99,7 +76,7 @@ async def test_acknowledged_sessions_survive_kill_9_of_the_core(
             STATS["faults injected"] += 1
             await watch.wait_for(NOT_SERVING)
 
-            core = _start_core(port, database_url, tmp_path)
+            core = start_core_process(port, database_url, tmp_path)
             await watch.wait_for(SERVING, within_seconds=60)
             watch_ready.set()
             async with acked:  # the load resumes on the restarted core

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any, Final
@@ -30,8 +30,10 @@ from session_core.storage.schema import (
     POSTGRES_MIGRATIONS,
     SCHEMA_VERSION_TABLE,
     HeldConnection,
-    decode_json,
+    dynamic_keys_from_rows,
     encode_json,
+    session_from_row,
+    static_keys_from_rows,
 )
 
 # Advisory-lock keys ("SESS" + a small number); any constants would do, they only have to
@@ -85,32 +87,6 @@ def _error(action: str, exc: BaseException) -> StorageError:
 def _rowcount(status: str) -> int:
     """asyncpg returns the command tag, e.g. ``DELETE 3``."""
     return int(status.rsplit(" ", 1)[-1])
-
-
-def _session_from_record(r: Any) -> SessionRow:
-    return SessionRow(
-        session_handle=str(r[0]),
-        user_id=str(r[1]),
-        refresh_token_hash_2=str(r[2]),
-        session_data=decode_json(r[3]),
-        expires_at=int(r[4]),
-        created_at_time=int(r[5]),
-        jwt_user_payload=decode_json(r[6]),
-        use_static_key=bool(r[7]),
-    )
-
-
-def _dynamic_keys(rows: Iterable[Any]) -> list[DynamicKeyRow]:
-    return [DynamicKeyRow(created_at_time=int(r[0]), value=str(r[1])) for r in rows]
-
-
-def _static_keys(rows: Iterable[Any]) -> list[StaticKeyRow]:
-    return [
-        StaticKeyRow(
-            key_id=str(r[0]), key_string=str(r[1]), algorithm=str(r[2]), created_at=int(r[3])
-        )
-        for r in rows
-    ]
 
 
 class _LockedSession:
@@ -294,7 +270,7 @@ class PostgresStorage:
     async def get_session(self, session_handle: str) -> SessionRow | None:
         async with self._conn("get_session") as conn:
             record = await conn.fetchrow(_SELECT_SESSION, session_handle)
-        return _session_from_record(record) if record is not None else None
+        return session_from_row(record) if record is not None else None
 
     @asynccontextmanager
     async def lock_session(self, session_handle: str) -> AsyncIterator[_LockedSession]:
@@ -305,7 +281,7 @@ class PostgresStorage:
         """
         async with self._tx("lock_session") as conn:
             record = await conn.fetchrow(f"{_SELECT_SESSION} FOR UPDATE", session_handle)
-            locked = _LockedSession(conn, _session_from_record(record) if record else None)
+            locked = _LockedSession(conn, session_from_row(record) if record else None)
             token = self._held.set(conn)
             try:
                 yield locked
@@ -423,7 +399,7 @@ class PostgresStorage:
     # -- signing keys -----------------------------------------------------------------------------
     async def get_dynamic_keys(self) -> list[DynamicKeyRow]:
         async with self._conn("get_dynamic_keys") as conn:
-            return _dynamic_keys(await conn.fetch(_SELECT_DYNAMIC))
+            return dynamic_keys_from_rows(await conn.fetch(_SELECT_DYNAMIC))
 
     async def add_dynamic_key_unless_newer_exists(
         self, make_key: Callable[[], Awaitable[DynamicKeyRow]], newer_than: int
@@ -447,7 +423,7 @@ class PostgresStorage:
                     key.created_at_time,
                     key.value,
                 )
-            return _dynamic_keys(await conn.fetch(_SELECT_DYNAMIC))
+            return dynamic_keys_from_rows(await conn.fetch(_SELECT_DYNAMIC))
 
     async def delete_dynamic_keys_older_than(self, created_before: int) -> int:
         async with self._write("delete_dynamic_keys_older_than") as conn:
@@ -459,7 +435,7 @@ class PostgresStorage:
 
     async def get_static_keys(self, algorithm: str) -> list[StaticKeyRow]:
         async with self._conn("get_static_keys") as conn:
-            return _static_keys(await conn.fetch(_SELECT_STATIC, algorithm))
+            return static_keys_from_rows(await conn.fetch(_SELECT_STATIC, algorithm))
 
     async def add_static_key_unless_exists(
         self, make_key: Callable[[], Awaitable[StaticKeyRow]]
@@ -482,7 +458,7 @@ class PostgresStorage:
                     key.algorithm,
                     key.created_at,
                 )
-            return _static_keys(await conn.fetch(_SELECT_STATIC, key.algorithm))
+            return static_keys_from_rows(await conn.fetch(_SELECT_STATIC, key.algorithm))
 
     # -- health -----------------------------------------------------------------------------------
     async def ping(self) -> None:

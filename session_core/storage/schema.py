@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar, Token
 from typing import Any, Final, Generic, TypeVar
 
-from session_core.storage.base import JSONObject
+from session_core.storage.base import DynamicKeyRow, JSONObject, SessionRow, StaticKeyRow
 
 SCHEMA_VERSION_TABLE: Final = (
     "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -124,3 +125,30 @@ class HeldConnection(Generic[T]):
                 f"{method}() called inside a lock_session block of the same storage; "
                 "it would deadlock. Call it after the block exits."
             )
+
+
+# -- rows -> records (both drivers return positional rows in the column order of the SELECTs) --
+def session_from_row(r: Sequence[Any]) -> SessionRow:
+    return SessionRow(
+        session_handle=str(r[0]),
+        user_id=str(r[1]),
+        refresh_token_hash_2=str(r[2]),
+        session_data=decode_json(r[3]),
+        expires_at=int(r[4]),
+        created_at_time=int(r[5]),
+        jwt_user_payload=decode_json(r[6]),
+        use_static_key=bool(r[7]),
+    )
+
+
+def dynamic_keys_from_rows(rows: Iterable[Sequence[Any]]) -> list[DynamicKeyRow]:
+    return [DynamicKeyRow(created_at_time=int(r[0]), value=str(r[1])) for r in rows]
+
+
+def static_keys_from_rows(rows: Iterable[Sequence[Any]]) -> list[StaticKeyRow]:
+    return [
+        StaticKeyRow(
+            key_id=str(r[0]), key_string=str(r[1]), algorithm=str(r[2]), created_at=int(r[3])
+        )
+        for r in rows
+    ]

@@ -15,7 +15,7 @@ import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -36,8 +36,10 @@ from session_core.storage.schema import (
     SCHEMA_VERSION_TABLE,
     SQLITE_MIGRATIONS,
     HeldConnection,
-    decode_json,
+    dynamic_keys_from_rows,
     encode_json,
+    session_from_row,
+    static_keys_from_rows,
 )
 
 _PREFIX: Final = "sqlite:///"
@@ -67,32 +69,6 @@ def sqlite_path_from_url(url: str) -> Path:
     if raw == ":memory:" or raw.startswith("file:"):
         raise UnsupportedDatabaseURL("SQLite URL must name a file, not :memory: or a file: URI")
     return Path(raw)
-
-
-def _session_from_row(r: sqlite3.Row | tuple[Any, ...]) -> SessionRow:
-    return SessionRow(
-        session_handle=str(r[0]),
-        user_id=str(r[1]),
-        refresh_token_hash_2=str(r[2]),
-        session_data=decode_json(r[3]),
-        expires_at=int(r[4]),
-        created_at_time=int(r[5]),
-        jwt_user_payload=decode_json(r[6]),
-        use_static_key=bool(r[7]),
-    )
-
-
-def _dynamic_keys(rows: Iterable[Any]) -> list[DynamicKeyRow]:
-    return [DynamicKeyRow(created_at_time=int(r[0]), value=str(r[1])) for r in rows]
-
-
-def _static_keys(rows: Iterable[Any]) -> list[StaticKeyRow]:
-    return [
-        StaticKeyRow(
-            key_id=str(r[0]), key_string=str(r[1]), algorithm=str(r[2]), created_at=int(r[3])
-        )
-        for r in rows
-    ]
 
 
 def _error(action: str, exc: sqlite3.Error) -> StorageError:
@@ -262,7 +238,7 @@ class SQLiteStorage:
             _SELECT_SESSION,
             (session_handle,),
         )
-        return _session_from_row(rows[0]) if rows else None
+        return session_from_row(rows[0]) if rows else None
 
     @asynccontextmanager
     async def lock_session(self, session_handle: str) -> AsyncIterator[_LockedSession]:
@@ -280,7 +256,7 @@ class SQLiteStorage:
                 )
             except sqlite3.Error as exc:
                 raise _error("lock_session", exc) from exc
-            locked = _LockedSession(conn, _session_from_row(rows[0]) if rows else None)
+            locked = _LockedSession(conn, session_from_row(rows[0]) if rows else None)
             token = self._held.set(conn)
             try:
                 yield locked
@@ -400,7 +376,7 @@ class SQLiteStorage:
 
     # -- signing keys ---------------------------------------------------------------------------
     async def get_dynamic_keys(self) -> list[DynamicKeyRow]:
-        return _dynamic_keys(
+        return dynamic_keys_from_rows(
             await self._read(
                 "SELECT created_at_time, value FROM session_access_token_signing_keys"
                 " ORDER BY created_at_time DESC"
@@ -435,7 +411,7 @@ class SQLiteStorage:
                 "SELECT created_at_time, value FROM session_access_token_signing_keys"
                 " ORDER BY created_at_time DESC",
             )
-        return _dynamic_keys(rows)
+        return dynamic_keys_from_rows(rows)
 
     async def delete_dynamic_keys_older_than(self, created_before: int) -> int:
         async with self._write("delete_dynamic_keys_older_than") as conn:
@@ -446,7 +422,7 @@ class SQLiteStorage:
             )
 
     async def get_static_keys(self, algorithm: str) -> list[StaticKeyRow]:
-        return _static_keys(
+        return static_keys_from_rows(
             await self._read(
                 "SELECT key_id, key_string, algorithm, created_at FROM jwt_signing_keys"
                 " WHERE algorithm = ? ORDER BY created_at DESC, key_id DESC",
@@ -479,7 +455,7 @@ class SQLiteStorage:
                 " WHERE algorithm = ? ORDER BY created_at DESC, key_id DESC",
                 (key.algorithm,),
             )
-        return _static_keys(rows)
+        return static_keys_from_rows(rows)
 
     # -- health -----------------------------------------------------------------------------------
     async def ping(self) -> None:

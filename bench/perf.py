@@ -154,6 +154,8 @@ def chart(results: list[Result], path: Path) -> None:
             label=f"{name} [{variant}]",
         )
     axes.set_xscale("log", base=2)
+    levels = sorted({r.concurrency for r in results})
+    axes.set_xticks(levels, [str(c) for c in levels])
     axes.set_xlabel("concurrent requests (virtual users)")
     axes.set_ylabel("requests per second")
     axes.set_title("session-service throughput (client and server share the machine)")

@@ -22,7 +22,7 @@ from tests.processes import start_core_process
 from tests.reliability import STATS
 from tests.service.conftest import MakeService
 from tests.service.harness import NOT_SERVING, SERVING, free_port, health_watch
-from tests.service.test_service_shutdown import running_service, wait_serving
+from tests.service.serve_process import running_service, wait_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 8

@@ -24,9 +24,8 @@ import asyncio
 import contextlib
 import re
 import signal
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,11 +36,10 @@ from session_client import SessionClient, SessionStatus
 
 from tests.reliability import STATS
 from tests.service.harness import NOT_SERVING, SERVING, free_port, health_watch
+from tests.service.serve_process import EXIT_WAIT_SECONDS, running_service, wait_serving
 
-SESSION_SERVICE = Path(sys.executable).with_name("session-service")
 # Far longer than any test waits: a drain that waited for the grace would show as a hang.
 HUGE_GRACE_SECONDS = 3600
-EXIT_WAIT_SECONDS = 60
 CHANNELS = 4
 WORKERS_PER_CHANNEL = 3
 ANSWERS_BEFORE_SIGTERM = 300
@@ -50,82 +48,6 @@ CALL_TIMEOUT_SECONDS = 5.0
 
 DRAIN_STARTED = re.compile(r"draining: .*?(\d+) in flight.*?\(monotonic ([0-9.]+)\)")
 DRAINED = re.compile(r"drained: (\d+) RPCs served since start, (\d+) refused while draining")
-
-
-class ServiceProcess:
-    """``session-service serve`` as a user runs it: a subprocess whose log (stdout and
-    stderr) is read as it is written, so tests can wait for a line."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[str] = []
-        self._new_line = asyncio.Condition()
-        self._reader = asyncio.create_task(self._read())
-
-    @classmethod
-    async def start(cls, port: int, data_dir: Path, *flags: str) -> ServiceProcess:
-        process = await asyncio.create_subprocess_exec(
-            str(SESSION_SERVICE),
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--health-check-interval-seconds",
-            "0.1",
-            *flags,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        return cls(process)
-
-    async def _read(self) -> None:
-        assert self.process.stdout is not None
-        async for raw in self.process.stdout:
-            async with self._new_line:
-                self.lines.append(raw.decode(errors="replace"))
-                self._new_line.notify_all()
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def find(self, pattern: re.Pattern[str]) -> re.Match[str]:
-        """The first log line matching ``pattern`` (fails the test if there is none)."""
-        for line in self.lines:
-            if match := pattern.search(line):
-                return match
-        raise AssertionError(f"no log line matches {pattern.pattern!r}:\n{self.log}")
-
-    async def exit_code(self, within_seconds: float = EXIT_WAIT_SECONDS) -> int:
-        async with asyncio.timeout(within_seconds):
-            code = await self.process.wait()
-            await self._reader
-        return code
-
-    async def close(self) -> None:
-        """Kill the process if a failed test left it running."""
-        if self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
-        await self._reader
-
-
-@contextlib.asynccontextmanager
-async def running_service(port: int, data_dir: Path, *flags: str) -> AsyncIterator[ServiceProcess]:
-    service = await ServiceProcess.start(port, data_dir, *flags)
-    try:
-        yield service
-    finally:
-        await service.close()
-
-
-async def wait_serving(address: str) -> None:
-    async with grpc.aio.insecure_channel(address) as channel:
-        async with asyncio.timeout(60):
-            await channel.channel_ready()
-        async with health_watch(channel) as watch:
-            await watch.wait_for(SERVING, within_seconds=60)
 
 
 @dataclass(frozen=True)

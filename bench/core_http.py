@@ -1,6 +1,7 @@
 """Core throughput over HTTP: create, verify with checkDatabase, refresh, per backend.
 
-The load generator is this process (asyncio + httpx, keep-alive); the core is a separate
+The load generator is this process (asyncio + aiohttp's client, keep-alive,
+as the service's own core client); the core is a separate
 ``session-core serve`` process, so the two share the machine's cores as real deployments
 on one host would.
 """
@@ -10,30 +11,32 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
+import aiohttp
 
 from bench.harness import Result, core_process, database, run_load
 
 HEADERS = {"cdi-version": "2.21", "rid": "session"}
 
 
-async def _create(client: httpx.AsyncClient, user_id: str) -> dict[str, Any]:
-    response = await client.post(
-        "/recipe/session",
-        json={
-            "userId": user_id,
-            "userDataInJWT": {"role": "user"},
-            "userDataInDatabase": {},
-            "enableAntiCsrf": False,
-        },
-    )
-    body: dict[str, Any] = response.json()
-    return body
+async def _post(client: aiohttp.ClientSession, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async with client.post(path, json=body) as response:
+        answer: dict[str, Any] = await response.json()
+        return answer
+
+
+async def _create(client: aiohttp.ClientSession, user_id: str) -> dict[str, Any]:
+    body = {
+        "userId": user_id,
+        "userDataInJWT": {"role": "user"},
+        "userDataInDatabase": {},
+        "enableAntiCsrf": False,
+    }
+    return await _post(client, "/recipe/session", body)
 
 
 async def measure(url: str, backend: str, concurrency: int, seconds: float) -> list[Result]:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, headers=HEADERS, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(url, connector=connector, headers=HEADERS) as client:
         counter = iter(range(10**9))
 
         async def create_user() -> Callable[[], Awaitable[bool]]:
@@ -52,8 +55,7 @@ async def measure(url: str, backend: str, concurrency: int, seconds: float) -> l
             }
 
             async def verify() -> bool:
-                response = await client.post("/recipe/session/verify", json=body)
-                return bool(response.json()["status"] == "OK")
+                return bool((await _post(client, "/recipe/session/verify", body))["status"] == "OK")
 
             return verify
 
@@ -66,11 +68,11 @@ async def measure(url: str, backend: str, concurrency: int, seconds: float) -> l
 
             async def refresh() -> bool:
                 # Always refresh with the newest child: each call promotes the previous one.
-                response = await client.post(
+                answer = await _post(
+                    client,
                     "/recipe/session/refresh",
-                    json={"refreshToken": state["token"], "enableAntiCsrf": False},
+                    {"refreshToken": state["token"], "enableAntiCsrf": False},
                 )
-                answer = response.json()
                 if answer["status"] != "OK":
                     return False
                 state["token"] = answer["refreshToken"]["token"]

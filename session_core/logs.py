@@ -120,6 +120,3 @@ def configure_logging(level: str, log_format: str) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    if level != "debug":
-        # httpx logs every request at INFO, with its query string (user ids).
-        logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -87,31 +88,46 @@ class _RpcDrain(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self.in_flight = 0
         self._draining = False
         self._idle = asyncio.Event()
+        # Per method, its registered handler and that handler guarded (``guard_all``):
+        # handlers that pass through unchanged (no API keys, or an accepted key) are not
+        # wrapped per call, which showed in GetSession's throughput. A denial (a new handler
+        # per call) is wrapped afresh.
+        self._guarded: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def guard_all(self, handlers: Mapping[str, grpc.RpcMethodHandler]) -> None:
+        """Wrap the registered SessionService handlers (by full method path) once."""
+        for method, handler in handlers.items():
+            self._guarded[method] = (handler, self._guarded_handler(handler))
+
+    def _guarded_handler(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        return grpc.unary_unary_rpc_method_handler(
+            self._guard(handler.unary_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        known = self._guarded.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
         if (
             handler is None
             or handler.unary_unary is None
-            or not handler_call_details.method.startswith(f"/{SERVICE_NAME}/")
+            or not method.startswith(f"/{SERVICE_NAME}/")
         ):
             return handler
-        if self._draining:
-            self.refused += 1
-            behaviour = _refuse
-        else:
-            self.served += 1
-            behaviour = self._counted(handler.unary_unary)
-        return grpc.unary_unary_rpc_method_handler(
-            behaviour,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return self._guarded_handler(handler)
 
-    def _counted(self, behaviour: Any) -> Any:
-        async def counted(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+    def _guard(self, behaviour: Any) -> Any:
+        async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            if self._draining:
+                self.refused += 1
+                await _refuse(request, context)
+            self.served += 1
             self.in_flight += 1
             try:
                 return await behaviour(request, context)
@@ -120,7 +136,7 @@ class _RpcDrain(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 if self._draining and not self.in_flight:
                     self._idle.set()
 
-        return counted
+        return guarded
 
     async def drain(self, grace: float) -> None:
         """Refuse new RPCs from now on; return once none is running, or after ``grace``."""
@@ -399,7 +415,8 @@ async def _serve(
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     servicer = SessionServicer(manager)
-    add_to_server(servicer, server, wrap=RpcObserver(metrics, tracer, SERVICE_NAME).wrap)
+    handlers = add_to_server(servicer, server, wrap=RpcObserver(metrics, tracer, SERVICE_NAME).wrap)
+    rpcs.guard_all({f"/{SERVICE_NAME}/{name}": handler for name, handler in handlers.items()})
     metrics.add_sources(_domain_sources(manager, servicer, auth, clock))
     health_servicer = _DrainingHealthServicer()
     # Nothing is ready until the readiness loop has seen keys and a core.

@@ -153,15 +153,19 @@ class SessionServicer:
             override_global_claim_validators=request.override_global_claim_validators,
             timeout=_remaining(context),
         )
-        # The hot path of every calling service: nothing is built that the answer lacks.
+        session = result.session
+        if session is not None:
+            slot = session.render_slot
+            if slot is not None and result.status is Status.OK and session.new_access_token is None:
+                # The hot path of every calling service: a repeat of a verified token.
+                return conv.cached_get_session_ok(session, slot)  # type: ignore[return-value]
         response = pb.GetSessionResponse(status=conv.status_to_pb(result.status))
         if result.message:
             response.message = result.message
         if result.invalid_claims:
             response.invalid_claims.extend(conv.claim_errors_to_pb(result.invalid_claims))
-        session = result.session
         if session is not None:
-            conv.fill_session(response.session, session)
+            response.session.CopyFrom(conv.session_to_pb(session))
             if session.new_access_token is not None:
                 response.new_access_token.CopyFrom(conv.token_info_to_pb(session.new_access_token))
         return response
@@ -390,10 +394,11 @@ def add_to_server(
     servicer: SessionServicer,
     server: Any,
     wrap: Callable[[str, Any, Any], Any] | None = None,
-) -> None:
+) -> dict[str, grpc.RpcMethodHandler]:
     """Register every RPC of ``session.v1.SessionService`` (a missing method fails here, at
     startup, rather than as UNIMPLEMENTED at call time). ``wrap(name, behaviour,
-    response_class)`` may wrap each method once (metrics, tracing)."""
+    response_class)`` may wrap each method once (metrics, tracing). Returns the handlers
+    registered, by method name."""
     service = pb.DESCRIPTOR.services_by_name["SessionService"]
 
     def behaviour(name: str, response_class: Any) -> Any:
@@ -404,7 +409,7 @@ def add_to_server(
         method.name: grpc.unary_unary_rpc_method_handler(
             behaviour(method.name, getattr(pb, method.output_type.name)),
             request_deserializer=_lenient_parser(getattr(pb, method.input_type.name)),
-            response_serializer=getattr(pb, method.output_type.name).SerializeToString,
+            response_serializer=conv.serializer(getattr(pb, method.output_type.name)),
         )
         for method in service.methods
     }
@@ -412,3 +417,4 @@ def add_to_server(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),)
     )
     server.add_registered_method_handlers(service.full_name, handlers)
+    return handlers

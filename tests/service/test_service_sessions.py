@@ -9,10 +9,13 @@ from __future__ import annotations
 import base64
 import json
 
+import grpc
+from google.protobuf import struct_pb2
 from session_client import SessionClient, SessionStatus
 
 from session_core.app import RunningCore
 from session_core.clock import ManualClock
+from session_proto.session.v1 import session_service_pb2 as pb
 from tests.service.conftest import MakeService
 
 VERIFY = "/recipe/session/verify"
@@ -46,6 +49,50 @@ async def test_fresh_token_verifies_locally_without_calling_the_core(
     assert result.session.access_token == created.session.access_token
     assert result.new_access_token is None
     assert core.requests[VERIFY] == verifies_before
+
+
+async def test_answers_from_the_token_cache_equal_a_fresh_verification(
+    make_service: MakeService,
+) -> None:
+    """A repeated token's OK answer is rendered once and its bytes sent again after: it must
+    say exactly what a service without the cache says, and a request with other needs (a
+    failing claim validator) must still get its own answer."""
+    cached = await make_service()
+    uncached = await make_service(token_cache=False)
+    get_session = "/session.v1.SessionService/GetSession"
+    async with (
+        grpc.aio.insecure_channel(cached.address) as with_cache,
+        grpc.aio.insecure_channel(uncached.address) as without_cache,
+    ):
+        created = await SessionClient(with_cache).create_session("user-id", {"role": "admin"})
+        token = created.session.access_token
+        plain = pb.GetSessionRequest(access_token=token).SerializeToString()
+        missing_claim = pb.ClaimValidator(
+            has_value=pb.ClaimValidator.ValueCheck(
+                key="st-perm", value=struct_pb2.Value(string_value="write")
+            )
+        )
+        with_validator = pb.GetSessionRequest(
+            access_token=token, claim_validators=[missing_claim]
+        ).SerializeToString()
+
+        cached_get = with_cache.unary_unary(get_session)
+        answers = [await cached_get(plain) for _ in range(3)]
+        invalid = pb.GetSessionResponse.FromString(await cached_get(with_validator))
+        after_invalid = await cached_get(plain)
+        reference = await without_cache.unary_unary(get_session)(plain)
+
+    first, *repeats = (pb.GetSessionResponse.FromString(a) for a in answers)
+    assert first == pb.GetSessionResponse.FromString(reference)
+    assert all(repeat == first for repeat in repeats)
+    assert after_invalid == answers[-1]
+    assert first.status == pb.SESSION_STATUS_OK
+    assert first.session.access_token == token
+    assert first.session.access_token_payload["role"] == "admin"
+    assert not first.HasField("new_access_token")
+    assert invalid.status == pb.SESSION_STATUS_INVALID_CLAIMS
+    assert [error.id for error in invalid.invalid_claims] == ["st-perm"]
+    assert invalid.session.session_handle == first.session.session_handle
 
 
 async def test_only_the_first_verify_after_a_refresh_calls_the_core(

@@ -335,6 +335,16 @@ class KeyCache:
             self._fetches_failed += 1
             self._last_error = str(exc)
             return self._last_error
+        previous = self._keyset
+        if previous is not None:
+            # An unchanged key keeps its object: the verified-token cache trusts an entry
+            # only while its kid maps to the very key that verified it, so a new object per
+            # refetch (every minute by default) would send every cached token through a
+            # full signature check again.
+            for kid, key in keys.items():
+                known = previous.keys.get(kid)
+                if known is not None and known.public_numbers() == key.public_numbers():
+                    keys[kid] = known
         now = self._clock.now_ms()
         self._keyset = _KeySet(keys, jwks, now, now + int(self._max_age(document) * 1000))
         self._fetches_ok += 1

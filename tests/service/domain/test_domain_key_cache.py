@@ -219,3 +219,30 @@ async def test_background_refresh_before_expiry(
     assert core_calls(core, JWKS) >= 2
     assert manager.key_cache_stats().fetches_ok >= 2
     assert core_calls(core, VERIFY) == 0
+
+
+async def test_a_refetch_of_unchanged_keys_keeps_cached_tokens_verified(
+    make_core: MakeCore, make_manager: MakeManager, domain_clock: ManualClock
+) -> None:
+    """The periodic refetch must not make the verified-token cache check every token's
+    signature again: an unchanged key stays the same key."""
+    core = await make_core(access_token_dynamic_signing_key_update_interval=1.0)
+    manager = await make_manager(core.url)
+    session = await _session(manager)
+    assert (await _outcome(manager, session.access_token)) == (Status.OK, "")
+    kid = decode_header(session.access_token)["kid"]
+    key_before = manager.key_cache.current_key(kid, domain_clock.now_ms())
+    stats = manager.token_cache_stats()
+    assert stats is not None
+    misses_before = stats.misses
+
+    generation = manager.key_cache.fetch_generation
+    domain_clock.advance(61_000)  # past the default 60 s freshness: the next use refetches
+    assert (await _outcome(manager, session.access_token)) == (Status.OK, "")
+    await asyncio.wait_for(manager.key_cache.wait_for_fetch(generation), 10)
+    assert core_calls(core, JWKS) == 2
+    assert manager.key_cache.current_key(kid, domain_clock.now_ms()) is key_before
+    assert (await _outcome(manager, session.access_token)) == (Status.OK, "")
+    stats = manager.token_cache_stats()
+    assert stats is not None
+    assert stats.misses == misses_before

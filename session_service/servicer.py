@@ -132,6 +132,12 @@ class SessionServicer:
     async def GetSession(
         self, request: pb.GetSessionRequest, context: Any
     ) -> pb.GetSessionResponse:
+        if len(request.ListFields()) == 1:  # the token alone: every option at its default
+            cached = self._manager.cached_default_get_session(request.access_token)
+            if cached is not None:
+                session = cached.session
+                assert session is not None and session.render_slot is not None
+                return conv.cached_get_session_ok(session, session.render_slot)  # type: ignore[return-value]
         result = await self._manager.get_session(
             access_token=request.access_token or None,
             anti_csrf_token=(

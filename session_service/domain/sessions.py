@@ -221,6 +221,9 @@ class SessionManager:
         self._verifier = AccessTokenVerifier(self._keys, self._clock)
         self._tokens = TokenCache(config.token_cache) if config.token_cache.enabled else None
         self._via_token = config.anti_csrf is AntiCsrfMode.VIA_TOKEN
+        self._default_get_is_cacheable = not self._via_token and not (
+            config.required_claim_validators
+        )
 
     @property
     def key_cache(self) -> KeyCache:
@@ -317,6 +320,33 @@ class SessionManager:
         if _status(reply, "create") != "OK":
             raise _malformed("create")
         return SessionResult(Status.OK, session=self._issued_session(reply, "create"))
+
+    def cached_default_get_session(self, access_token: str) -> SessionResult | None:
+        """What ``get_session(access_token)`` with every option at its default answers, when
+        the verified-token cache can tell without awaiting anything: the OK result of a
+        token seen before. None otherwise, and ``get_session`` then gives the exact outcome.
+
+        This is the common call of every calling service. With anti-CSRF off, no
+        server-wide claim validators and no override of ``get_session``, nothing about such
+        a request can change the OK result that ``get_session`` kept with the cache entry on
+        the token's first cached hit, for as long as the entry is valid; so none of the
+        per-request steps run here (the caller's deadline cannot matter either).
+        """
+        cache = self._tokens
+        if (
+            cache is None
+            or not self._default_get_is_cacheable
+            or "get_session" in vars(self)  # an override hook replaced it
+            or len(access_token) > self._config.max_access_token_bytes
+        ):
+            return None
+        entry = cache.decoded(token_digest(access_token))
+        if entry is None or entry.ok is None:
+            return None
+        if not self._still_valid(entry.verdict, self._clock.now_ms()):
+            return None
+        cache.note("hits")
+        return entry.ok
 
     async def get_session(
         self,
@@ -803,6 +833,14 @@ class SessionManager:
             cache.add(digest, entry, now_ms)
         return _CheckedToken(parsed.version, parsed.kid, parsed.payload, verified, entry)
 
+    def _still_valid(self, verdict: Verdict, now_ms: int) -> bool:
+        """A cached verification still holds: inside the token's time window, and its kid
+        still maps to the very key that verified it."""
+        return (
+            verdict.valid_from_ms <= now_ms < verdict.expiry_ms
+            and self._keys.current_key(verdict.kid, now_ms) is verdict.key
+        )
+
     def _from_cache(
         self, cache: TokenCache, digest: bytes, access_token: str
     ) -> _CheckedToken | None:
@@ -812,10 +850,7 @@ class SessionManager:
         verdict = entry.verdict if entry is not None else cache.verdict(digest)
         if verdict is not None:
             now_ms = self._clock.now_ms()
-            if not (
-                verdict.valid_from_ms <= now_ms < verdict.expiry_ms
-                and self._keys.current_key(verdict.kid, now_ms) is verdict.key
-            ):
+            if not self._still_valid(verdict, now_ms):
                 cache.discard(digest)  # verified again from scratch, for the exact outcome
                 return None
             if entry is None:

@@ -7,6 +7,7 @@ cache's counters (``token_cache_stats``) and the core's request counter are the 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from session_service.domain.api import (
     TokenCacheConfig,
     TokenCacheStats,
 )
+from session_service.domain.overrides import RecipeFunctions, apply_override
 from tests.service.domain.domain_helpers import MakeManager, b64url, core_calls, forge, v3_header
 
 VERIFY = "/recipe/session/verify"
@@ -357,3 +359,64 @@ async def test_results_are_equal_types(make_manager: MakeManager, core_node: Run
     assert miss.session is not None and hit.session is not None
     assert miss.session.render_slot is hit.session.render_slot is not None
     assert hit.session.access_token_payload["role"] == "admin"
+
+
+async def test_default_request_answer_from_the_cache_only_when_nothing_else_can_matter(
+    make_manager: MakeManager, core_node: RunningCore, domain_clock: ManualClock
+) -> None:
+    """``cached_default_get_session`` (the servicer's hot path for a request with only a
+    token) gives get_session's own OK result for a token seen before, and stays out of the
+    way (None) whenever anything could make get_session answer differently."""
+    manager = await make_manager(core_node.url)
+    token = await token_for(manager, "u")
+    assert manager.cached_default_get_session(token) is None  # not seen yet
+    first = await manager.get_session(token)
+    assert first.status is Status.OK
+    hits_before = stats(manager).hits
+    assert manager.cached_default_get_session(token) is first
+    assert stats(manager).hits == hits_before + 1
+    assert manager.cached_default_get_session(token + "x") is None
+    assert manager.cached_default_get_session("a" * 20_000) is None
+
+    domain_clock.advance(3600 * 1000)  # the token's exp (the core's default validity)
+    assert manager.cached_default_get_session(token) is None
+    expired = await manager.get_session(token)
+    assert expired.status is Status.TRY_REFRESH_TOKEN
+
+    fresh = await token_for(manager, "v")
+    assert (await manager.get_session(fresh)).status is Status.OK
+    handle = (await manager.get_session(fresh)).session
+    assert handle is not None and manager.cached_default_get_session(fresh) is not None
+    await manager.revoke_session(handle.session_handle)
+    assert manager.cached_default_get_session(fresh) is None
+
+    for overrides in (
+        {"anti_csrf": AntiCsrfMode.VIA_TOKEN},
+        {
+            "required_claim_validators": (
+                ClaimValidatorSpec(ClaimValidatorKind.INCLUDES, "st-role", value="admin"),
+            )
+        },
+    ):
+        other = await make_manager(core_node.url, **overrides)
+        created = await other.create_new_session("w")
+        assert created.session is not None
+        await other.get_session(
+            created.session.access_token, anti_csrf_token=created.session.anti_csrf_token
+        )
+        assert other.cached_default_get_session(created.session.access_token) is None
+
+    hooked = await make_manager(core_node.url)
+    original = hooked.get_session
+
+    def ban_everyone(functions: RecipeFunctions) -> RecipeFunctions:
+        async def get_session(access_token: str | None, **options: Any) -> SessionResult:
+            return SessionResult(Status.UNAUTHORISED, "banned")
+
+        return dataclasses.replace(functions, get_session=get_session)
+
+    apply_override(hooked, ban_everyone)
+    hooked_token = await token_for(hooked, "x")
+    assert (await original(hooked_token)).status is Status.OK  # now cached
+    assert hooked.cached_default_get_session(hooked_token) is None
+    assert (await hooked.get_session(hooked_token)).status is Status.UNAUTHORISED

@@ -43,6 +43,7 @@ _MAX_AGE_RE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
 # tokens or keys) is dropped rather than passed on.
 _SAFE_REJECTION_RE = re.compile(r"[A-Za-z0-9'.,:;_()= -]{1,200}")
 _MAX_WORD_LENGTH = 40
+_OUTER_TIMEOUT_MARGIN_SECONDS = 0.05
 
 
 class CoreRejectedRequest(Exception):
@@ -289,7 +290,9 @@ class CoreClient:
             content = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
         timeout = self._call_timeout(deadline)
         try:
-            async with asyncio.timeout(timeout):
+            # A little later than the request's own timeout, so that one reports a hung
+            # core (as "timeout"); this bounds the whole failover loop.
+            async with asyncio.timeout(timeout + _OUTER_TIMEOUT_MARGIN_SECONDS):
                 response = await self._send(
                     method, path, params=params, content=content, headers=headers, limit=timeout
                 )
@@ -325,8 +328,10 @@ class CoreClient:
                 )
             except _ConnectionFailed as exc:
                 last_error = str(exc)
-            except _TimedOut as exc:
-                raise CoreUnavailable(f"the core timed out on {method} {path} ({exc})") from None
+            except _TimedOut:
+                raise CoreUnavailable(
+                    f"the core did not answer {method} {path} within {limit:.3g}s"
+                ) from None
             except _TransportError as exc:
                 raise CoreUnavailable(
                     f"the core connection failed on {method} {path} ({exc})"
@@ -418,6 +423,9 @@ class CoreClient:
             raise _ConnectionFailed(type(exc).__name__) from None
         except aiohttp.ClientError as exc:
             raise _TransportError(type(exc).__name__) from None
+        except TimeoutError:
+            # aiohttp's total timeout (the cancellation of an outer deadline is not this).
+            raise _TimedOut("timeout") from None
 
     @staticmethod
     def _decode(method: str, path: str, answer: _Answer) -> JSONObject:

@@ -19,11 +19,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 from session_client import SessionClient, SessionStatus
 
-from session_core.app import start_core
+from session_core.app import RunningCore, start_core
 from session_core.clock import ManualClock
 from session_core.config import CoreConfig
 from session_service.server import RunningService, start_service
 from session_service.settings import Settings
+from tests.faults import Fault, FaultProxy
 from tests.service.conftest import MakeService, service_settings
 from tests.service.harness import SERVING, free_port, health_watch
 
@@ -242,3 +243,31 @@ async def test_a_taken_metrics_port_fails_startup_and_frees_the_grpc_port(
             await make_service(port=grpc_port, metrics_port=taken.getsockname()[1])
     service = await make_service(port=grpc_port, metrics_port=0)
     assert service.port == grpc_port
+
+
+async def test_core_call_failures_are_counted_by_kind(
+    make_service: MakeService, core: RunningCore
+) -> None:
+    """Each failed core call is labelled with what went wrong: a hung core with "timeout"
+    (its own request timeout), a refused connection with "unreachable"."""
+    proxy = FaultProxy(core.url)
+    await proxy.start()
+    try:
+        service = await make_service(metrics_port=0, core_url=proxy.url, core_timeout_seconds=0.3)
+        async with SessionClient.insecure(service.address) as client:
+            await client.create_session("u")
+            proxy.set_fault(Fault.HANG, paths={"/recipe/session"})
+            with pytest.raises(grpc.aio.AioRpcError) as hung:
+                await client.create_session("v")
+            assert hung.value.code() is grpc.StatusCode.UNAVAILABLE
+            await proxy.go_down()
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await client.create_session("w")
+            assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+        samples = await scrape(service_metrics_url(service))
+    finally:
+        await proxy.stop()
+    core_calls = "session_service_core_requests_total"
+    assert value(samples, core_calls, endpoint="/recipe/session", outcome="200") == 1
+    assert value(samples, core_calls, endpoint="/recipe/session", outcome="timeout") == 1
+    assert value(samples, core_calls, endpoint="/recipe/session", outcome="unreachable") == 1

@@ -73,7 +73,7 @@ def perf_main(args: argparse.Namespace) -> None:
     print("service over gRPC ...", file=sys.stderr)
     results, every_round, memory = service_rpc.run(options)
     about["loadavg_at_end"] = os.getloadavg()
-    checks = perf.targets(results, micro, memory)
+    checks = perf.targets(results, every_round, micro, memory)
     print(perf.format_report(results, micro, memory, checks))
     RESULTS.mkdir(exist_ok=True)
     report = {

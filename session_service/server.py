@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,6 @@ from session_service.auth import (
     ApiKeyInterceptor,
     ApiKeysError,
     ApiKeyStore,
-    Continuation,
     server_credentials,
 )
 from session_service.domain.api import (
@@ -72,7 +70,7 @@ _SERVICE_UNKNOWN: int = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 API_KEYS_CHECK_INTERVAL_SECONDS = 1.0
 
 
-class _RpcDrain(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class _RpcDrain:
     """Counts SessionService RPCs and, once a shutdown began, refuses new ones.
 
     grpc's own stop cancels the calls that reached the server but not yet the application,
@@ -80,6 +78,12 @@ class _RpcDrain(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     happens here first: every new call is answered UNAVAILABLE while the accepted ones
     finish, and the server is stopped only then, which leaves that grpc behaviour to calls
     arriving in the very instant of the stop.
+
+    It wraps each SessionService method once, at registration (outermost, around the
+    metrics), rather than being an interceptor: an interceptor runs on every call of every
+    service and its replacement handlers cost GetSession measurably. With API keys
+    configured, the key check (an interceptor) comes first, so a call without a valid key
+    is refused UNAUTHENTICATED even while draining.
     """
 
     def __init__(self) -> None:
@@ -88,41 +92,10 @@ class _RpcDrain(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self.in_flight = 0
         self._draining = False
         self._idle = asyncio.Event()
-        # Per method, its registered handler and that handler guarded (``guard_all``):
-        # handlers that pass through unchanged (no API keys, or an accepted key) are not
-        # wrapped per call, which showed in GetSession's throughput. A denial (a new handler
-        # per call) is wrapped afresh.
-        self._guarded: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
-    def guard_all(self, handlers: Mapping[str, grpc.RpcMethodHandler]) -> None:
-        """Wrap the registered SessionService handlers (by full method path) once."""
-        for method, handler in handlers.items():
-            self._guarded[method] = (handler, self._guarded_handler(handler))
+    def guard(self, behaviour: Any) -> Any:
+        """``behaviour`` counted, and refused once the drain has begun."""
 
-    def _guarded_handler(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        return grpc.unary_unary_rpc_method_handler(
-            self._guard(handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler | None:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
-        known = self._guarded.get(method)
-        if known is not None and known[0] is handler:
-            return known[1]
-        if (
-            handler is None
-            or handler.unary_unary is None
-            or not method.startswith(f"/{SERVICE_NAME}/")
-        ):
-            return handler
-        return self._guarded_handler(handler)
-
-    def _guard(self, behaviour: Any) -> Any:
         async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             if self._draining:
                 self.refused += 1
@@ -400,10 +373,9 @@ async def _serve(
     clock: Clock | None,
 ) -> RunningService:
     auth = ApiKeyInterceptor(api_keys) if api_keys is not None else None
-    # The drain first: it counts RPCs that auth turns away, and refuses any once draining.
     rpcs = _RpcDrain()
     server = grpc.aio.server(
-        interceptors=[rpcs] if auth is None else [rpcs, auth],
+        interceptors=[auth] if auth is not None else None,
         options=[
             ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
             # C-core defaults to SO_REUSEPORT, which lets a second process silently bind
@@ -415,8 +387,12 @@ async def _serve(
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     servicer = SessionServicer(manager)
-    handlers = add_to_server(servicer, server, wrap=RpcObserver(metrics, tracer, SERVICE_NAME).wrap)
-    rpcs.guard_all({f"/{SERVICE_NAME}/{name}": handler for name, handler in handlers.items()})
+    observer = RpcObserver(metrics, tracer, SERVICE_NAME)
+
+    def wrap(name: str, behaviour: Any, response_class: Any) -> Any:
+        return rpcs.guard(observer.wrap(name, behaviour, response_class))
+
+    add_to_server(servicer, server, wrap=wrap)
     metrics.add_sources(_domain_sources(manager, servicer, auth, clock))
     health_servicer = _DrainingHealthServicer()
     # Nothing is ready until the readiness loop has seen keys and a core.

@@ -400,11 +400,10 @@ def add_to_server(
     servicer: SessionServicer,
     server: Any,
     wrap: Callable[[str, Any, Any], Any] | None = None,
-) -> dict[str, grpc.RpcMethodHandler]:
+) -> None:
     """Register every RPC of ``session.v1.SessionService`` (a missing method fails here, at
     startup, rather than as UNIMPLEMENTED at call time). ``wrap(name, behaviour,
-    response_class)`` may wrap each method once (metrics, tracing). Returns the handlers
-    registered, by method name."""
+    response_class)`` may wrap each method once (drain, metrics, tracing)."""
     service = pb.DESCRIPTOR.services_by_name["SessionService"]
 
     def behaviour(name: str, response_class: Any) -> Any:
@@ -423,4 +422,3 @@ def add_to_server(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),)
     )
     server.add_registered_method_handlers(service.full_name, handlers)
-    return handlers

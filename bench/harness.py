@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
-import httpx
+from tests.processes import core_process as running_core
 
 PG_ADMIN_DSN = os.environ.get(
     "SESSION_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -90,25 +89,6 @@ async def run_load(
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer in time")
-
-
 @contextmanager
 def database(backend: str) -> Iterator[str]:
     """A fresh database URL for ``backend``; removed afterwards."""
@@ -130,30 +110,10 @@ def database(backend: str) -> Iterator[str]:
 
 @contextmanager
 def core_process(database_url: str) -> Iterator[str]:
-    """A ``session-core serve`` process on a free loopback port; yields its URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "session_core.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--database",
-            database_url,
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_http(f"{url}/hello", process)
+    """A ``session-core serve`` process on a free loopback port (the tests' helper, with a
+    scratch working directory); yields its URL."""
+    with tempfile.TemporaryDirectory() as scratch, running_core(database_url, Path(scratch)) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def format_table(results: list[Result]) -> str:

@@ -31,13 +31,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.harness import Result, core_process, database, free_port, percentile
+from bench.harness import Result, core_process, database, percentile
 from bench.loadgen import Job, Outcome, run_jobs
 from session_core.access_token import AccessTokenInfo, encode_access_token
 from session_core.app import start_core
 from session_core.config import CoreConfig
 from session_core.crypto import SigningKey
 from session_proto.session.v1 import session_service_pb2 as pb
+from tests.processes import free_port
 
 SESSION_SERVICE = Path(sys.executable).with_name("session-service")
 LABELS = {

@@ -132,13 +132,30 @@ class SessionServicer:
     async def GetSession(
         self, request: pb.GetSessionRequest, context: Any
     ) -> pb.GetSessionResponse:
+        result: SessionResult | None = None
         if len(request.ListFields()) == 1:  # the token alone: every option at its default
-            cached = self._manager.cached_default_get_session(request.access_token)
-            if cached is not None:
-                session = cached.session
-                assert session is not None and session.render_slot is not None
-                return conv.cached_get_session_ok(session, session.render_slot)  # type: ignore[return-value]
-        result = await self._manager.get_session(
+            result = self._manager.cached_default_get_session(request.access_token)
+        if result is None:
+            result = await self._get_session(request, context)
+        session = result.session
+        if session is not None:
+            slot = session.render_slot
+            if slot is not None and result.status is Status.OK and session.new_access_token is None:
+                # The hot path of every calling service: a repeat of a verified token.
+                return conv.cached_get_session_ok(session, slot)  # type: ignore[return-value]
+        response = pb.GetSessionResponse(status=conv.status_to_pb(result.status))
+        if result.message:
+            response.message = result.message
+        if result.invalid_claims:
+            response.invalid_claims.extend(conv.claim_errors_to_pb(result.invalid_claims))
+        if session is not None:
+            response.session.CopyFrom(conv.session_to_pb(session))
+            if session.new_access_token is not None:
+                response.new_access_token.CopyFrom(conv.token_info_to_pb(session.new_access_token))
+        return response
+
+    async def _get_session(self, request: pb.GetSessionRequest, context: Any) -> SessionResult:
+        return await self._manager.get_session(
             access_token=request.access_token or None,
             anti_csrf_token=(
                 request.anti_csrf_token if request.HasField("anti_csrf_token") else None
@@ -159,22 +176,6 @@ class SessionServicer:
             override_global_claim_validators=request.override_global_claim_validators,
             timeout=_remaining(context),
         )
-        session = result.session
-        if session is not None:
-            slot = session.render_slot
-            if slot is not None and result.status is Status.OK and session.new_access_token is None:
-                # The hot path of every calling service: a repeat of a verified token.
-                return conv.cached_get_session_ok(session, slot)  # type: ignore[return-value]
-        response = pb.GetSessionResponse(status=conv.status_to_pb(result.status))
-        if result.message:
-            response.message = result.message
-        if result.invalid_claims:
-            response.invalid_claims.extend(conv.claim_errors_to_pb(result.invalid_claims))
-        if session is not None:
-            response.session.CopyFrom(conv.session_to_pb(session))
-            if session.new_access_token is not None:
-                response.new_access_token.CopyFrom(conv.token_info_to_pb(session.new_access_token))
-        return response
 
     @_rpc
     async def RefreshSession(

@@ -1,7 +1,8 @@
 """``./dev bench [core|perf] ...`` (``./dev bench --help``).
 
 * ``core [--seconds S] [--concurrency C] [--backends sqlite,postgresql]``: the core over HTTP.
-* ``perf [--seconds S] [--concurrencies 1,4,16,64] [--cached-tokens N]``: in-process
+* ``perf [--seconds S] [--concurrencies 1,4,16,64] [--cached-tokens N] [--rounds R]
+  [--pairs P] [--slice-seconds T]``: in-process
   verification against PyJWT and the SDK, the service over gRPC (GetSession, CreateSession,
   RefreshSession, a no-op baseline), its memory, and the performance targets as ratios
   measured in that one run (bench/perf.py). Writes a PNG chart too.
@@ -37,6 +38,8 @@ def main() -> None:
     parser.add_argument("--cached-tokens", type=int, default=100_000)
     parser.add_argument("--micro-tokens", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=12)
+    parser.add_argument("--slice-seconds", type=float, default=1.0)
     args = parser.parse_args()
     if args.suite == "perf":
         perf_main(args)
@@ -66,6 +69,8 @@ def perf_main(args: argparse.Namespace) -> None:
         channels=2,
         cached_tokens=args.cached_tokens,
         rounds=args.rounds,
+        pairs=args.pairs,
+        slice_s=args.slice_seconds,
     )
     about = perf.machine()
     print("in-process verification ...", file=sys.stderr)

@@ -32,6 +32,8 @@ class Result:
     seconds: float
     p50_ms: float
     p99_ms: float
+    # Server CPU (every thread of the process under test) per completed call, where measured.
+    server_cpu_us: float | None = None
 
     @property
     def per_second(self) -> float:

@@ -4,8 +4,14 @@ one operation back to back.
 
 Requests are serialized once up front and responses parsed only as far as telling success
 (the client's own protobuf work is not what is measured). Every completed call is recorded
-as (finish time, latency) on the system-wide monotonic clock; the parent keeps the calls
-that finished inside the common measuring window, so start-up and ramp-down do not count.
+as (finish time, latency, operation) on the system-wide monotonic clock; the parent keeps
+the calls that finished inside the common measuring window, so start-up and ramp-down do
+not count.
+
+A job with a ``schedule`` interleaves operations on the same connections: after warm-up,
+every user switches to the next slice's operation at the same instant, so two operations
+compared slice by slice see the same machine (on a shared, noisy host, seconds apart
+matter more than the difference being measured).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ CORE_HEADERS = {"cdi-version": "2.21", "rid": "session"}
 class Job:
     """What one load-generating process runs."""
 
-    operation: str  # one of OPERATIONS
+    operation: str  # noop, get_local, get_check_database, create, refresh or core_create
     target: str  # host:port of the service, or the core's base URL
     users: int
     channels: int
@@ -45,6 +51,21 @@ class Job:
     tokens: tuple[str, ...] = ()  # access tokens for the GetSession operations
     refresh_tokens: tuple[str, ...] = ()  # one per user, for RefreshSession
     once: bool = False  # GetSession: send each token once, then stop (no time window)
+    # After warm-up, one operation per slice of ``slice_s`` seconds (``seconds`` covers them
+    # all); ``operation`` runs during warm-up. Empty: ``operation`` throughout.
+    schedule: tuple[str, ...] = ()
+    slice_s: float = 0.0
+
+    def operation_at(self, now: float) -> str:
+        """The operation a user starting a call at ``now`` runs."""
+        if not self.schedule:
+            return self.operation
+        index = int((now - self.start_at - self.warmup_s) // self.slice_s)
+        return self.schedule[min(max(index, 0), len(self.schedule) - 1)]
+
+    @property
+    def operations(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((self.operation, *self.schedule)))
 
 
 @dataclass
@@ -53,6 +74,7 @@ class Outcome:
 
     finished: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    operations: list[str] = field(default_factory=list)
     errors: int = 0
     first_error: str = ""
 
@@ -64,7 +86,7 @@ class _Exhausted(Exception):
     """A ``once`` job has sent every token."""
 
 
-def _grpc_users(job: Job, channels: list[grpc.aio.Channel]) -> list[Call]:
+def _grpc_users(job: Job, operation: str, channels: list[grpc.aio.Channel]) -> list[Call]:
     def method(channel: grpc.aio.Channel, name: str) -> Any:
         # No (de)serializers: bytes in, bytes out.
         return channel.unary_unary(name)
@@ -74,19 +96,19 @@ def _grpc_users(job: Job, channels: list[grpc.aio.Channel]) -> list[Call]:
     shared = iter(job.tokens)
     for index in range(job.users):
         channel = channels[index % len(channels)]
-        users.append(_grpc_user(job, method, channel, index, counter, shared))
+        users.append(_grpc_user(job, operation, method, channel, index, counter, shared))
     return users
 
 
 def _grpc_user(
     job: Job,
+    operation: str,
     method: Callable[[grpc.aio.Channel, str], Any],
     channel: grpc.aio.Channel,
     index: int,
     counter: itertools.count[int],
     shared: Iterator[str],
 ) -> Call:
-    operation = job.operation
     if operation == "noop":
         check = method(channel, HEALTH_CHECK)
         request = health_pb2.HealthCheckRequest().SerializeToString()
@@ -191,13 +213,14 @@ async def _run(job: Job) -> Outcome:
     stop_at = job.start_at + job.warmup_s + job.seconds
     channels: list[grpc.aio.Channel] = []
     client: aiohttp.ClientSession | None = None
+    calls: dict[str, list[Call]] = {}
     try:
         if job.operation == "core_create":
             # The HTTP client the service itself uses for its core calls (core_client.py),
             # so that CreateSession against this compares what the service adds.
             connector = aiohttp.TCPConnector(limit=job.users)
             client = aiohttp.ClientSession(connector=connector, headers=CORE_HEADERS)
-            users = _core_users(job, client)
+            calls[job.operation] = _core_users(job, client)
         else:
             # A local subchannel pool per channel: separate connections, as separate
             # clients would have (with --workers they may land on different processes).
@@ -209,16 +232,18 @@ async def _run(job: Job) -> Outcome:
             ]
             for channel in channels:
                 await channel.channel_ready()
-            users = _grpc_users(job, channels)
-            if job.operation == "get_local" and not job.once:
+            for operation in job.operations:
+                calls[operation] = _grpc_users(job, operation, channels)
+            if "get_local" in calls and not job.once:
                 await _warm(job, channels)
         await asyncio.sleep(max(0.0, job.start_at - time.monotonic()))
 
-        async def user(call: Call) -> None:
+        async def user(index: int) -> None:
             while job.once or time.monotonic() < stop_at:
                 now = time.monotonic()
+                operation = job.operation_at(now)
                 try:
-                    ok = await call()
+                    ok = await calls[operation][index]()
                 except _Exhausted:
                     return
                 except Exception as exc:  # a failed call is counted, never fatal
@@ -227,9 +252,10 @@ async def _run(job: Job) -> Outcome:
                 finished = time.monotonic()
                 outcome.finished.append(finished)
                 outcome.latencies.append(finished - now)
+                outcome.operations.append(operation)
                 outcome.errors += not ok
 
-        await asyncio.gather(*(user(call) for call in users))
+        await asyncio.gather(*(user(index) for index in range(job.users)))
     finally:
         for channel in channels:
             await channel.close()

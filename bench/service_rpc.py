@@ -13,7 +13,9 @@ other machines, the absolute numbers less so.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import multiprocessing
+import statistics
 import subprocess
 import sys
 import threading
@@ -60,7 +62,10 @@ class Options:
     processes: int  # load-generating processes (at most one per virtual user)
     channels: int  # connections per load-generating process
     cached_tokens: int  # for the memory measurement
-    rounds: int  # operations compared by a target alternate this often; the best is kept
+    rounds: int  # operations compared by a target alternate this often; the median is kept
+    pairs: int = 10  # interleaved comparisons: this many pairs of slices
+    slice_s: float = 1.0  # interleaved comparisons: the length of one slice
+    settle_s: float = 0.2  # the start of each slice not counted (calls of the last one end)
 
 
 @dataclass
@@ -75,6 +80,53 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
+
+
+def _process_tree(pid: int) -> list[int]:
+    tree, index = [pid], 0
+    while index < len(tree):
+        for task in Path(f"/proc/{tree[index]}/task").iterdir():
+            tree += [int(child) for child in (task / "children").read_text().split()]
+        index += 1
+    return tree
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time so far of every thread of ``pid`` and of its child processes (workers), in
+    nanoseconds (schedstat: finer than the 10 ms ticks of /proc/<pid>/stat)."""
+    total = 0
+    for process in _process_tree(pid):
+        for task in Path(f"/proc/{process}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except FileNotFoundError:  # a thread that ended meanwhile
+                continue
+    return total
+
+
+class ServerCpu:
+    """The CPU time ``pid`` spends inside each of ``windows`` (monotonic start, end), read
+    by a thread that wakes at each edge while the load runs."""
+
+    def __init__(self, pid: int, windows: list[tuple[float, float]]) -> None:
+        self.pid = pid
+        self.windows = windows
+        self.per_window: list[int] = []
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        for start, end in self.windows:
+            time.sleep(max(0.0, start - time.monotonic()))
+            before = cpu_ns(self.pid)
+            time.sleep(max(0.0, end - time.monotonic()))
+            self.per_window.append(cpu_ns(self.pid) - before)
+
+    def __enter__(self) -> ServerCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._thread.join()
 
 
 class RssSampler:
@@ -170,15 +222,16 @@ def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (i < total % parts) for i in range(parts)]
 
 
-def measure(
+def _jobs(
     operation: str,
     target: str,
     concurrency: int,
     options: Options,
-    variant: str,
+    seconds: float,
     tokens: Sequence[str] = (),
     refresh_tokens: Sequence[str] = (),
-) -> Result:
+    schedule: tuple[str, ...] = (),
+) -> list[Job]:
     """``concurrency`` users split over up to ``options.processes`` processes."""
     shares = _split(concurrency, min(options.processes, concurrency))
     start_at = time.monotonic() + 2.5  # room for the spawned processes to connect
@@ -193,14 +246,65 @@ def measure(
                 channels=min(users, options.channels),
                 start_at=start_at,
                 warmup_s=options.warmup_s,
-                seconds=options.seconds,
+                seconds=seconds,
                 tokens=tuple(tokens),
                 refresh_tokens=tuple(refresh_tokens[offset : offset + users]),
+                schedule=schedule,
+                slice_s=options.slice_s,
             )
         )
         offset += users
+    return jobs
+
+
+def measure(
+    operation: str,
+    target: str,
+    concurrency: int,
+    options: Options,
+    variant: str,
+    tokens: Sequence[str] = (),
+    refresh_tokens: Sequence[str] = (),
+) -> Result:
+    """One operation for ``options.seconds``."""
+    jobs = _jobs(operation, target, concurrency, options, options.seconds, tokens, refresh_tokens)
     outcomes = run_jobs(jobs)
-    return _result(operation, variant, concurrency, outcomes, start_at + options.warmup_s, options)
+    start = jobs[0].start_at + options.warmup_s
+    return _result(operation, variant, concurrency, outcomes, (start, start + options.seconds))
+
+
+def measure_interleaved(
+    operations: tuple[str, str],
+    target: str,
+    concurrency: int,
+    options: Options,
+    variant: str,
+    server_pid: int,
+    tokens: Sequence[str] = (),
+) -> list[Result]:
+    """Two operations on the same connections, switching every ``options.slice_s``, in
+    ``options.pairs`` pairs of slices ordered ABBA so that a drift during the run favours
+    neither. One result per slice, in slice order (a pair's two are adjacent), each with the
+    server's CPU per call in that slice."""
+    first, second = operations
+    schedule: list[str] = []
+    for pair in range(options.pairs):
+        schedule += (first, second) if pair % 2 == 0 else (second, first)
+    seconds = len(schedule) * options.slice_s
+    jobs = _jobs(first, target, concurrency, options, seconds, tokens, schedule=tuple(schedule))
+    start = jobs[0].start_at + options.warmup_s
+    windows = [
+        (start + k * options.slice_s + options.settle_s, start + (k + 1) * options.slice_s)
+        for k in range(len(schedule))
+    ]
+    with ServerCpu(server_pid, windows) as cpu:
+        outcomes = run_jobs(jobs)
+    results = []
+    for operation, window, cpu_ns in zip(schedule, windows, cpu.per_window, strict=True):
+        result = _result(operation, variant, concurrency, outcomes, window)
+        per_call = cpu_ns / 1000 / result.requests if result.requests else None
+        results.append(dataclasses.replace(result, server_cpu_us=per_call))
+    return results
 
 
 def _result(
@@ -208,15 +312,17 @@ def _result(
     variant: str,
     concurrency: int,
     outcomes: list[Outcome],
-    window_start: float,
-    options: Options,
+    window: tuple[float, float],
 ) -> Result:
-    window_end = window_start + options.seconds
+    """``operation``'s calls that finished inside ``window``."""
+    window_start, window_end = window
     latencies: list[float] = []
     errors = 0
     for outcome in outcomes:
-        for finished, latency in zip(outcome.finished, outcome.latencies, strict=True):
-            if window_start <= finished < window_end:
+        for finished, latency, done in zip(
+            outcome.finished, outcome.latencies, outcome.operations, strict=True
+        ):
+            if done == operation and window_start <= finished < window_end:
                 latencies.append(latency)
         errors += outcome.errors
     latencies.sort()
@@ -229,7 +335,7 @@ def _result(
         concurrency=concurrency,
         requests=len(latencies),
         errors=errors,
-        seconds=options.seconds,
+        seconds=window_end - window_start,
         p50_ms=percentile(latencies, 0.50) * 1000,
         p99_ms=percentile(latencies, 0.99) * 1000,
     )
@@ -364,6 +470,21 @@ def _median_of(
     ]
 
 
+def _median_slices(slices: list[Result], every: list[Result]) -> list[Result]:
+    """Each operation's median slice of an interleaved run; every slice appended to
+    ``every`` (in slice order, which is what pairs them)."""
+    every += slices
+    chosen = []
+    for name in dict.fromkeys(r.name for r in slices):
+        mine = sorted((r for r in slices if r.name == name), key=lambda r: r.per_second)
+        median = mine[(len(mine) - 1) // 2]
+        cpu = statistics.median(r.server_cpu_us for r in mine if r.server_cpu_us is not None)
+        _progress(median)
+        print(f"    {len(mine)} slices, server CPU per call {cpu:.0f} us (median)", file=sys.stderr)
+        chosen.append(median)
+    return chosen
+
+
 def run(options: Options) -> tuple[list[Result], list[Result], dict[str, float]]:
     """The chosen (median) results, every round, and the memory figures."""
     results: list[Result] = []
@@ -379,14 +500,10 @@ def run(options: Options) -> tuple[list[Result], list[Result], dict[str, float]]
             with RssSampler(pid) as sampler:
                 for c in options.concurrencies:
                     on = partial(measure, target=address, concurrency=c, options=options)
-                    results += _median_of(
-                        rounds,
-                        {
-                            "noop": partial(on, "noop", variant="cache on"),
-                            "get": partial(on, "get_local", variant="cache on", tokens=pool),
-                        },
-                        every,
+                    slices = measure_interleaved(
+                        ("noop", "get_local"), address, c, options, "cache on", pid, pool
                     )
+                    results += _median_slices(slices, every)
                     check = partial(on, "get_check_database", variant="cache on", tokens=pool)
                     results += _median_of(1, {"check": check}, every)
                     results += _median_of(
@@ -417,15 +534,16 @@ def run(options: Options) -> tuple[list[Result], list[Result], dict[str, float]]
             with service_process(core_url, *flags) as service:
                 print(f"service ({variant})", file=sys.stderr)
                 for c in options.concurrencies:
-                    other = partial(measure, target=service.address, concurrency=c, options=options)
-                    results += _median_of(
-                        rounds,
-                        {
-                            "noop": partial(other, "noop", variant=variant),
-                            "get": partial(other, "get_local", variant=variant, tokens=pool),
-                        },
-                        every,
+                    slices = measure_interleaved(
+                        ("noop", "get_local"),
+                        service.address,
+                        c,
+                        options,
+                        variant,
+                        service.process.pid,
+                        pool,
                     )
+                    results += _median_slices(slices, every)
         print(f"memory: {options.cached_tokens} cached tokens", file=sys.stderr)
         cached = memory(core_url, database_url, options)
         memory_report.update({f"with_cached_tokens_{k}": v for k, v in cached.items()})

@@ -57,6 +57,28 @@ _VALIDATOR_KINDS: dict[str, ClaimValidatorKind] = {
 }
 
 
+_ACCESS_TOKEN_TAG = 0x0A  # GetSessionRequest.access_token: field 1, length-delimited
+
+
+def lone_access_token(data: bytes) -> bytes | None:
+    """The access token's bytes when the wire form of a GetSessionRequest is that one field
+    and nothing else (every option at its default, as callers send it on almost every
+    request), else None. Read straight off the wire, so that a token served from the
+    verified-token cache needs no message parsed and no text decoded; the bytes are not
+    checked as UTF-8 here (a token that is not cannot be in the cache, whose keys are
+    hashes of verified tokens)."""
+    if len(data) < 2 or data[0] != _ACCESS_TOKEN_TAG:
+        return None
+    length, start = data[1], 2
+    if length & 0x80:  # a two-byte varint: 128 bytes to 16 KiB (longer ones take the slow path)
+        if len(data) < 3 or data[2] & 0x80:
+            return None
+        length, start = (length & 0x7F) | data[2] << 7, 3
+    if start + length != len(data):
+        return None
+    return data[start:]
+
+
 def status_to_pb(status: Status) -> pb.SessionStatus:
     return _STATUS_TO_PB[status]
 

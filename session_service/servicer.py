@@ -47,6 +47,9 @@ class _Undecodable:
     def __init__(self, type_name: str) -> None:
         self.type_name = type_name
 
+    def error(self) -> InvalidArgument:
+        return InvalidArgument("request", f"is not a valid {self.type_name} message")
+
 
 def _lenient_parser(message_class: Any) -> Callable[[bytes], Any]:
     def parse(data: bytes) -> Any:
@@ -58,12 +61,41 @@ def _lenient_parser(message_class: Any) -> Callable[[bytes], Any]:
     return parse
 
 
+class _TokenOnlyGetSession:
+    """A GetSessionRequest that carries the access token and nothing else, not yet parsed:
+    GetSession first asks the verified-token cache with the token's bytes, and parses the
+    message only when the cache cannot answer."""
+
+    __slots__ = ("data", "token")
+
+    def __init__(self, token: bytes, data: bytes) -> None:
+        self.token = token
+        self.data = data
+
+    def parsed(self) -> pb.GetSessionRequest:
+        try:
+            message: pb.GetSessionRequest = pb.GetSessionRequest.FromString(self.data)
+        except DecodeError:  # e.g. a token that is not UTF-8
+            raise _Undecodable(pb.GetSessionRequest.DESCRIPTOR.full_name).error() from None
+        return message
+
+
+def _get_session_parser() -> Callable[[bytes], Any]:
+    parse = _lenient_parser(pb.GetSessionRequest)
+
+    def parse_get_session(data: bytes) -> Any:
+        token = conv.lone_access_token(data)
+        return parse(data) if token is None else _TokenOnlyGetSession(token, data)
+
+    return parse_get_session
+
+
 def _rpc(method: _Method[_Request, _Response]) -> _Method[_Request, _Response]:
     @functools.wraps(method)
     async def handle(self: SessionServicer, request: _Request, context: Any) -> _Response:
         try:
             if isinstance(request, _Undecodable):
-                raise InvalidArgument("request", f"is not a valid {request.type_name} message")
+                raise request.error()
             return await method(self, request, context)
         except InvalidArgument as exc:
             code, details = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
@@ -130,12 +162,15 @@ class SessionServicer:
 
     @_rpc
     async def GetSession(
-        self, request: pb.GetSessionRequest, context: Any
+        self, request: pb.GetSessionRequest | _TokenOnlyGetSession, context: Any
     ) -> pb.GetSessionResponse:
         result: SessionResult | None = None
-        if len(request.ListFields()) == 1:  # the token alone: every option at its default
-            result = self._manager.cached_default_get_session(request.access_token)
+        if isinstance(request, _TokenOnlyGetSession):  # every option at its default
+            result = self._manager.cached_default_get_session(request.token)
+            if result is None:
+                request = request.parsed()
         if result is None:
+            assert isinstance(request, pb.GetSessionRequest)
             result = await self._get_session(request, context)
         session = result.session
         if session is not None:
@@ -414,7 +449,11 @@ def add_to_server(
     handlers = {
         method.name: grpc.unary_unary_rpc_method_handler(
             behaviour(method.name, getattr(pb, method.output_type.name)),
-            request_deserializer=_lenient_parser(getattr(pb, method.input_type.name)),
+            request_deserializer=(
+                _get_session_parser()
+                if method.name == "GetSession"
+                else _lenient_parser(getattr(pb, method.input_type.name))
+            ),
             response_serializer=conv.serializer(getattr(pb, method.output_type.name)),
         )
         for method in service.methods

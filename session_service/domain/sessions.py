@@ -321,10 +321,13 @@ class SessionManager:
             raise _malformed("create")
         return SessionResult(Status.OK, session=self._issued_session(reply, "create"))
 
-    def cached_default_get_session(self, access_token: str) -> SessionResult | None:
+    def cached_default_get_session(self, access_token: str | bytes) -> SessionResult | None:
         """What ``get_session(access_token)`` with every option at its default answers, when
         the verified-token cache can tell without awaiting anything: the OK result of a
         token seen before. None otherwise, and ``get_session`` then gives the exact outcome.
+        The token may be its UTF-8 bytes as they arrived: they hash to the same cache key,
+        so a hit never needs the text (a miss, which includes bytes that are not UTF-8,
+        goes through ``get_session`` with the decoded request).
 
         This is the common call of every calling service. With anti-CSRF off, no
         server-wide claim validators and no override of ``get_session``, nothing about such

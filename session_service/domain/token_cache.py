@@ -44,9 +44,10 @@ _COUNTERS = ("hits", "warm_hits", "rejected_hits", "misses")
 Outcome = Literal["hits", "warm_hits", "rejected_hits", "misses"]
 
 
-def token_digest(token: str) -> bytes:
-    """The cache key of a token."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+def token_digest(token: str | bytes) -> bytes:
+    """The cache key of a token (given as text, or as its UTF-8 bytes off the wire)."""
+    data = token if isinstance(token, bytes) else token.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).digest()
 
 
 @dataclass(slots=True, eq=False)

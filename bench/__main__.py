@@ -2,7 +2,7 @@
 
 * ``core [--seconds S] [--concurrency C] [--backends sqlite,postgresql]``: the core over HTTP.
 * ``perf [--seconds S] [--concurrencies 1,4,16,64] [--cached-tokens N] [--rounds R]
-  [--pairs P] [--slice-seconds T]``: in-process
+  [--pairs P] [--variant-pairs P] [--slice-seconds T]``: in-process
   verification against PyJWT and the SDK, the service over gRPC (GetSession, CreateSession,
   RefreshSession, a no-op baseline), its memory, and the performance targets as ratios
   measured in that one run (bench/perf.py). Writes a PNG chart too.
@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--micro-tokens", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=12)
+    parser.add_argument("--variant-pairs", type=int, default=6)
     parser.add_argument("--slice-seconds", type=float, default=1.0)
     args = parser.parse_args()
     if args.suite == "perf":
@@ -70,6 +71,7 @@ def perf_main(args: argparse.Namespace) -> None:
         cached_tokens=args.cached_tokens,
         rounds=args.rounds,
         pairs=args.pairs,
+        variant_pairs=args.variant_pairs,
         slice_s=args.slice_seconds,
     )
     about = perf.machine()

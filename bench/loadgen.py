@@ -75,6 +75,7 @@ class Outcome:
     finished: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     operations: list[str] = field(default_factory=list)
+    failed: list[bool] = field(default_factory=list)
     errors: int = 0
     first_error: str = ""
 
@@ -253,6 +254,7 @@ async def _run(job: Job) -> Outcome:
                 outcome.finished.append(finished)
                 outcome.latencies.append(finished - now)
                 outcome.operations.append(operation)
+                outcome.failed.append(not ok)
                 outcome.errors += not ok
 
         await asyncio.gather(*(user(index) for index in range(job.users)))

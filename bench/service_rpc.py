@@ -63,7 +63,8 @@ class Options:
     channels: int  # connections per load-generating process
     cached_tokens: int  # for the memory measurement
     rounds: int  # operations compared by a target alternate this often; the median is kept
-    pairs: int = 10  # interleaved comparisons: this many pairs of slices
+    pairs: int = 12  # interleaved comparisons: this many pairs of slices
+    variant_pairs: int = 6  # the same, for the cache-off and --workers services
     slice_s: float = 1.0  # interleaved comparisons: the length of one slice
     settle_s: float = 0.2  # the start of each slice not counted (calls of the last one end)
 
@@ -319,12 +320,12 @@ def _result(
     latencies: list[float] = []
     errors = 0
     for outcome in outcomes:
-        for finished, latency, done in zip(
-            outcome.finished, outcome.latencies, outcome.operations, strict=True
+        for finished, latency, done, failed in zip(
+            outcome.finished, outcome.latencies, outcome.operations, outcome.failed, strict=True
         ):
             if done == operation and window_start <= finished < window_end:
                 latencies.append(latency)
-        errors += outcome.errors
+                errors += failed
     latencies.sort()
     first_error = next((o.first_error for o in outcomes if o.first_error), "")
     if first_error:
@@ -533,12 +534,13 @@ def run(options: Options) -> tuple[list[Result], list[Result], dict[str, float]]
         ):
             with service_process(core_url, *flags) as service:
                 print(f"service ({variant})", file=sys.stderr)
+                fewer = dataclasses.replace(options, pairs=options.variant_pairs)
                 for c in options.concurrencies:
                     slices = measure_interleaved(
                         ("noop", "get_local"),
                         service.address,
                         c,
-                        options,
+                        fewer,
                         variant,
                         service.process.pid,
                         pool,

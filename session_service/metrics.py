@@ -246,7 +246,7 @@ class ServiceMetrics:
 
     def rpc_recorder(self, method: str) -> RecordRpc:
         """``record(code, status, seconds)`` for one method; each (code, status) gets its
-        series on first use."""
+        series on first use (shared by every recorder of the method)."""
         mine: dict[tuple[str, str], _RpcSeries] = {}
         everyone = self._rpcs.series
         bounds = RPC_BUCKETS
@@ -255,7 +255,8 @@ class ServiceMetrics:
         def record(code: str, status: str, seconds: float) -> None:
             series = mine.get((code, status))
             if series is None:
-                series = mine[(code, status)] = everyone[(method, code, status)] = _RpcSeries()
+                key = (method, code, status)
+                series = mine[(code, status)] = everyone.setdefault(key, _RpcSeries())
             series.count += 1
             series.sum += seconds
             series.buckets[find(bounds, seconds)] += 1

@@ -1,15 +1,22 @@
 """GetSession's token-only fast path reads the request's wire form itself (converters
-``lone_access_token``) instead of parsing it: whatever the encoding, the answer must be the
-one the parsed message calls for."""
+``lone_access_token``) instead of parsing it, and the server answers a cached token before
+the RPC wrappers (server ``_cached_first``): whatever the encoding, the answer must be the
+one the parsed message calls for, and a drain must refuse even cached answers."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import grpc
 import pytest
-from session_client import SessionClient
+from session_client import SessionClient, SessionStatus
 
+from session_core.app import RunningCore
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service.converters import lone_access_token
+from tests.service.conftest import MakeService
+from tests.service.harness import NOT_SERVING, SERVING, GatedProxy, health_watch
 
 GET_SESSION = "/session.v1.SessionService/GetSession"
 
@@ -80,3 +87,39 @@ async def test_a_token_only_request_that_is_not_utf8_is_invalid_argument(
         await channel.unary_unary(GET_SESSION)(_field_1(b"\xff\xfe" * 200), timeout=10)
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "session.v1.GetSessionRequest" in (raised.value.details() or "")
+
+
+async def test_a_draining_service_refuses_cached_answers_too(
+    make_service: MakeService, core: RunningCore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A repeat of a verified token is answered before the RPC wrappers; once the drain has
+    begun it must be refused like any other call, and the drain's count of served RPCs
+    must include the cached answers."""
+    proxy = GatedProxy(core.url, "/recipe/session/refresh")
+    await proxy.start()
+    try:
+        service = await make_service(core_url=proxy.url)
+        async with grpc.aio.insecure_channel(service.address) as channel:
+            client = SessionClient(channel)
+            created = await client.create_session("user-1")
+            token = created.session.access_token
+            for _ in range(3):  # first sight, first hit (renders), then answered cached
+                assert (await client.get_session(token)).status is SessionStatus.OK
+            in_flight = asyncio.create_task(client.refresh_session(created.refresh_token.token))
+            await proxy.arrived.wait()
+            async with health_watch(channel) as watch:
+                await watch.wait_for(SERVING)
+                with caplog.at_level(logging.INFO, logger="session_service"):
+                    stopping = asyncio.create_task(service.stop(grace=60.0))
+                    # NOT_SERVING is reported as the drain begins, in the same step.
+                    await watch.wait_for(NOT_SERVING)
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await client.get_session(token)
+                assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+                proxy.release.set()
+                assert (await in_flight).status is SessionStatus.OK
+                with caplog.at_level(logging.INFO, logger="session_service"):
+                    await stopping
+    finally:
+        await proxy.stop()
+    assert "drained: 5 RPCs served since start, 1 refused while draining" in caplog.text

@@ -9,6 +9,8 @@ answered INTERNAL so that callers never see grpc's catch-all UNKNOWN.
 ``add_to_server`` registers the handlers itself instead of using the generated function:
 grpc answers INTERNAL when a request deserializer raises, so requests whose bytes do not
 parse are passed through as ``_Undecodable`` and rejected by ``_rpc`` as INVALID_ARGUMENT.
+GetSession has no deserializer: it reads the wire form of a token-only request itself and
+parses the others (``cached_get_session``, ``_parsed``).
 """
 
 from __future__ import annotations
@@ -61,23 +63,12 @@ def _lenient_parser(message_class: Any) -> Callable[[bytes], Any]:
     return parse
 
 
-class _TokenOnlyGetSession:
-    """A GetSessionRequest that carries the access token and nothing else, not yet parsed:
-    GetSession first asks the verified-token cache with the token's bytes, and parses the
-    message only when the cache cannot answer."""
-
-    __slots__ = ("data", "token")
-
-    def __init__(self, token: bytes, data: bytes) -> None:
-        self.token = token
-        self.data = data
-
-    def parsed(self) -> pb.GetSessionRequest:
-        try:
-            message: pb.GetSessionRequest = pb.GetSessionRequest.FromString(self.data)
-        except DecodeError:  # e.g. a token that is not UTF-8
-            raise _Undecodable(pb.GetSessionRequest.DESCRIPTOR.full_name).error() from None
-        return message
+def _parsed(message_class: Any, data: bytes) -> Any:
+    """``data`` as a ``message_class`` message; raises ``InvalidArgument`` if it is not one."""
+    try:
+        return message_class.FromString(data)
+    except DecodeError:
+        raise _Undecodable(message_class.DESCRIPTOR.full_name).error() from None
 
 
 def _rendered_ok(result: SessionResult) -> conv.RenderedResponse | None:
@@ -93,16 +84,6 @@ def _rendered_ok(result: SessionResult) -> conv.RenderedResponse | None:
     if rendered.__class__ is conv.RenderedResponse:
         return rendered
     return conv.cached_get_session_ok(session, slot)
-
-
-def _get_session_parser() -> Callable[[bytes], Any]:
-    parse = _lenient_parser(pb.GetSessionRequest)
-
-    def parse_get_session(data: bytes) -> Any:
-        token = conv.lone_access_token(data)
-        return parse(data) if token is None else _TokenOnlyGetSession(token, data)
-
-    return parse_get_session
 
 
 def _rpc(method: _Method[_Request, _Response]) -> _Method[_Request, _Response]:
@@ -176,15 +157,14 @@ class SessionServicer:
         return response
 
     @_rpc
-    async def GetSession(
-        self, request: pb.GetSessionRequest | _TokenOnlyGetSession, context: Any
-    ) -> pb.GetSessionResponse:
-        if isinstance(request, _TokenOnlyGetSession):  # every option at its default
-            cached = self.cached_get_session(request)
-            if cached is not None:
-                return cached  # type: ignore[return-value]
-            request = request.parsed()
-        result = await self._get_session(request, context)
+    async def GetSession(self, request: bytes, context: Any) -> pb.GetSessionResponse:
+        # The request arrives unparsed (add_to_server): a repeat of a verified token is
+        # answered without parsing it.
+        cached = self.cached_get_session(request)
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        message: pb.GetSessionRequest = _parsed(pb.GetSessionRequest, request)
+        result = await self._get_session(message, context)
         rendered = _rendered_ok(result)
         if rendered is not None:
             return rendered  # type: ignore[return-value]
@@ -200,14 +180,15 @@ class SessionServicer:
                 response.new_access_token.CopyFrom(conv.token_info_to_pb(session.new_access_token))
         return response
 
-    def cached_get_session(self, request: object) -> conv.RenderedResponse | None:
-        """GetSession's answer to a request that carries only the token, when the
-        verified-token cache holds its OK result: rendered, without awaiting anything (the
-        server tries this first, outside the RPC wrappers; see server.py). None when the
-        request or the token needs GetSession's whole path."""
-        if not isinstance(request, _TokenOnlyGetSession):
+    def cached_get_session(self, request: bytes) -> conv.RenderedResponse | None:
+        """GetSession's answer to a request (its wire form) that carries only the token,
+        when the verified-token cache holds its OK result: rendered, without awaiting
+        anything (the server tries this first, outside the RPC wrappers; see server.py).
+        None when the request or the token needs GetSession's whole path."""
+        token = conv.lone_access_token(request)
+        if token is None:
             return None
-        result = self._manager.cached_default_get_session(request.token)
+        result = self._manager.cached_default_get_session(token)
         return None if result is None else _rendered_ok(result)
 
     async def _get_session(self, request: pb.GetSessionRequest, context: Any) -> SessionResult:
@@ -470,8 +451,9 @@ def add_to_server(
     handlers = {
         method.name: grpc.unary_unary_rpc_method_handler(
             behaviour(method.name, getattr(pb, method.output_type.name)),
+            # GetSession reads its request's wire form itself (cached_get_session).
             request_deserializer=(
-                _get_session_parser()
+                None
                 if method.name == "GetSession"
                 else _lenient_parser(getattr(pb, method.input_type.name))
             ),

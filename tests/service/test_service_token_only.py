@@ -63,7 +63,8 @@ async def test_every_encoding_of_a_request_gets_the_parsed_messages_answer(
     get = channel.unary_unary(GET_SESSION)
 
     async def status_of(wire: bytes) -> int:
-        return pb.GetSessionResponse.FromString(await get(wire, timeout=10)).status
+        answer: bytes = await get(wire, timeout=10)
+        return int(pb.GetSessionResponse.FromString(answer).status)
 
     alone = _field_1(token)
     assert await status_of(alone) == pb.SESSION_STATUS_OK

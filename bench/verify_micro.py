@@ -33,7 +33,6 @@ import jwt
 from bench.core_http import HEADERS
 from bench.harness import core_process, database
 from session_proto.session.v1 import session_service_pb2 as pb
-from session_service.converters import lone_access_token
 from session_service.domain.api import (
     CoreClientConfig,
     DomainConfig,
@@ -43,6 +42,7 @@ from session_service.domain.api import (
 )
 from session_service.domain.sessions import SystemClock
 from session_service.domain.verifier import AccessTokenVerifier, parse_access_token
+from session_service.servicer import SessionServicer
 from tests.sdk.sdk_venv import sdk_python
 
 SDK_SCRIPT = Path(__file__).with_name("sdk_verify.py")
@@ -151,12 +151,12 @@ async def _ours(
             parsed = parse_access_token(token, max_length=MAX_TOKEN_BYTES)
             return await verifier.verify(parsed, anti_csrf_required=False)
 
+        servicer = SessionServicer(warm)
+
         async def default_get(token: str) -> object:
-            # What the servicer runs for a GetSession request that carries only the token:
-            # the token's bytes read off the request's wire form, then the cache.
-            token_bytes = lone_access_token(wire[token])
-            assert token_bytes is not None
-            answer = warm.cached_default_get_session(token_bytes)
+            # What the server runs first for a GetSession request that carries only the
+            # token: the wire read, the cache, the pre-rendered answer.
+            answer = servicer.cached_get_session(wire[token])
             assert answer is not None
             return answer
 

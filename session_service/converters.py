@@ -255,19 +255,19 @@ def serializer(message_class: Any) -> Callable[[Any], bytes]:
     return to_bytes
 
 
-def cached_get_session_ok(session: Session, slot: RenderSlot) -> RenderedResponse:
-    """The whole OK answer to GetSession for a session served from the verified-token cache.
+def render_cached_get_session_ok(session: Session, slot: RenderSlot) -> RenderedResponse:
+    """The whole OK answer to GetSession for a session served from the verified-token
+    cache, serialized into ``slot``.
 
     Such a session is the same on every hit of its token (the token is the cache key), and
     so is a GetSessionResponse that carries only it: it is serialized on the first hit and
-    the bytes reused after, which takes the Struct building and all protobuf work off
-    GetSession's hot path. The slot lives and dies with the cache entry.
+    the bytes reused after (the caller reads ``slot.value`` first), which takes the Struct
+    building and all protobuf work off GetSession's hot path. The slot lives and dies with
+    the cache entry.
     """
-    rendered = slot.value
-    if not isinstance(rendered, RenderedResponse):
-        status = pb.SESSION_STATUS_OK
-        response = pb.GetSessionResponse(status=status, session=session_to_pb(session))
-        rendered = slot.value = RenderedResponse(status, response.SerializeToString())
+    status = pb.SESSION_STATUS_OK
+    response = pb.GetSessionResponse(status=status, session=session_to_pb(session))
+    rendered = slot.value = RenderedResponse(status, response.SerializeToString())
     return rendered
 
 

@@ -137,8 +137,9 @@ def _cached_first(
     over a no-op, and in a busy server with cold CPU caches they cost several times what
     they cost in a loop (measured: 3-6% of the server's CPU per call). Nothing of theirs is
     needed on a hit: it does not log, call the core or stay in flight across an await. A
-    lookup that raises (a bug) is left to the wrapped path, which reports it as usual. Not
-    used with tracing, whose spans come from the wrappers.
+    lookup that raises (a bug) is not answered from here: the wrapped path answers with the
+    full algorithm, whose failures the error mapping reports. Not used with tracing, whose
+    spans come from the wrappers (GetSession's full algorithm serves cached tokens too).
     """
     clock = time.perf_counter
     ok = STATUS_LABELS[pb.SESSION_STATUS_OK]

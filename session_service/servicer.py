@@ -127,6 +127,8 @@ class SessionServicer:
 
     def __init__(self, manager: SessionManager) -> None:
         self._manager = manager
+        # Overrides are applied before the servicer is built (server.py).
+        self._kept_ok = manager.default_get_session_lookup()
         # Unexpected exceptions answered INTERNAL; the goal is that this stays 0.
         self.internal_errors = 0
 
@@ -180,10 +182,13 @@ class SessionServicer:
         when the verified-token cache holds its OK result: rendered, without awaiting
         anything (the server tries this first, outside the RPC wrappers: server.py).
         None when the request or the token needs GetSession's whole path."""
+        kept_ok = self._kept_ok
+        if kept_ok is None:
+            return None
         token = conv.lone_access_token(request)
         if token is None:
             return None
-        result = self._manager.cached_default_get_session(token)
+        result = kept_ok(token)
         return None if result is None else _rendered_ok(result)
 
     async def _get_session(self, request: pb.GetSessionRequest, context: Any) -> SessionResult:

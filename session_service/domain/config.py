@@ -184,8 +184,8 @@ class TokenCacheConfig:
     * ``enabled``: off means every get_session verifies from scratch.
     * ``max_entries``: verified tokens remembered (oldest out first); each costs a few
       hundred bytes, since the token is decoded again from the request.
-    * ``decoded_entries``: how many of them (the most recently used) are also kept decoded,
-      which makes a hit cost a hash and a dictionary lookup; a few KB each.
+    * ``decoded_entries``: how many of them (the most recently used, from their second use
+      on) are also kept decoded, which makes a hit one dictionary lookup; a few KB each.
     * ``max_rejected``: tokens remembered as never valid, in a separate bound so that
       garbage cannot push out verified tokens.
     """

@@ -11,7 +11,7 @@ import base64
 import hmac
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -30,6 +30,8 @@ from session_service.domain.token_cache import (
     Rejection,
     TokenCache,
     Verdict,
+    still_holds,
+    token_bytes,
     token_digest,
 )
 from session_service.domain.types import (
@@ -325,9 +327,25 @@ class SessionManager:
         """What ``get_session(access_token)`` with every option at its default answers, when
         the verified-token cache can tell without awaiting anything: the OK result of a
         token seen before. None otherwise, and ``get_session`` then gives the exact outcome.
-        The token may be its UTF-8 bytes as they arrived: they hash to the same cache key,
-        so a hit never needs the text (a miss, which includes bytes that are not UTF-8,
-        goes through ``get_session`` with the decoded request).
+        The token may be its UTF-8 bytes as they arrived (the decoded tier's key), so a hit
+        never needs the text (a miss, which includes bytes that are not UTF-8, goes through
+        ``get_session`` with the decoded request). ``default_get_session_lookup`` gives the
+        same answers without this call's checks of the configuration.
+        """
+        lookup = self.default_get_session_lookup()
+        if lookup is None:
+            return None
+        return lookup(
+            access_token if isinstance(access_token, bytes) else token_bytes(access_token)
+        )
+
+    def default_get_session_lookup(self) -> Callable[[bytes], SessionResult | None] | None:
+        """``cached_default_get_session`` for tokens given as bytes, as one function that
+        checks nothing of the configuration per call; None when no default ``get_session``
+        can be answered from the cache (the cache off, anti-CSRF via token, server-wide
+        claim validators, or an override of ``get_session``). An override applied after
+        this call is not seen by the function: take it once overrides are in place (the
+        server applies them before it serves).
 
         This is the common call of every calling service. With anti-CSRF off, no
         server-wide claim validators and no override of ``get_session``, nothing about such
@@ -336,20 +354,9 @@ class SessionManager:
         per-request steps run here (the caller's deadline cannot matter either).
         """
         cache = self._tokens
-        if (
-            cache is None
-            or not self._default_get_is_cacheable
-            or "get_session" in vars(self)  # an override hook replaced it
-            or len(access_token) > self._config.max_access_token_bytes
-        ):
+        if cache is None or not self._default_get_is_cacheable or "get_session" in vars(self):
             return None
-        entry = cache.decoded(token_digest(access_token))
-        if entry is None or entry.ok is None:
-            return None
-        if not self._still_valid(entry.verdict, self._clock.now_ms()):
-            return None
-        cache.note("hits")
-        return entry.ok
+        return cache.ok_lookup(self._clock.now_ms, self._keys.current_key)
 
     async def get_session(
         self,
@@ -793,11 +800,19 @@ class SessionManager:
         cache = self._tokens
         max_length = self._config.max_access_token_bytes
         digest: bytes | None = None
+        token = b""
         if cache is not None and len(access_token) <= max_length:
-            digest = token_digest(access_token)
-            cached = self._from_cache(cache, digest, access_token)
-            if cached is not None:
-                return cached
+            token = access_token.encode("utf-8", "surrogatepass")
+            entry = cache.decoded(token, self._clock.now_ms, self._keys.current_key)
+            if entry is not None:
+                hit = entry.verified
+                return _CheckedToken(hit.version, hit.kid, hit.user_data, hit, entry)
+            digest = token_digest(token)
+            known = cache.known(digest)
+            if known is not None:
+                cached = self._from_cache(cache, digest, known, token, access_token)
+                if cached is not None:
+                    return cached
             cache.note("misses")
         try:
             parsed = parse_access_token(access_token, max_length=max_length)
@@ -822,7 +837,6 @@ class SessionManager:
             raise
         now_ms = self._clock.now_ms()
         verified = check_claims(parsed, now_ms)
-        entry: Decoded | None = None
         if cache is not None and digest is not None:
             assert parsed.kid is not None and key is not None  # v3+: a kid, and its key
             verdict = Verdict(
@@ -832,46 +846,37 @@ class SessionManager:
                 verified.expiry_ms,
                 verified.session_handle,
             )
-            entry = _decoded_entry(verdict, verified)
-            cache.add(digest, entry, now_ms)
-        return _CheckedToken(parsed.version, parsed.kid, parsed.payload, verified, entry)
-
-    def _still_valid(self, verdict: Verdict, now_ms: int) -> bool:
-        """A cached verification still holds: inside the token's time window, and its kid
-        still maps to the very key that verified it."""
-        return (
-            verdict.valid_from_ms <= now_ms < verdict.expiry_ms
-            and self._keys.current_key(verdict.kid, now_ms) is verdict.key
-        )
+            # A verdict only: the decoded tier admits a token on its second use (warm hit).
+            cache.add(digest, verdict, now_ms)
+        return _CheckedToken(parsed.version, parsed.kid, parsed.payload, verified, None)
 
     def _from_cache(
-        self, cache: TokenCache, digest: bytes, access_token: str
+        self,
+        cache: TokenCache,
+        digest: bytes,
+        known: Verdict | Rejection,
+        token: bytes,
+        access_token: str,
     ) -> _CheckedToken | None:
-        """What the cache knows about the token, re-checked against the clock and the key
-        set; None when it knows nothing (still) valid. Raises like ``_check_access_token``."""
-        entry = cache.decoded(digest)
-        verdict = entry.verdict if entry is not None else cache.verdict(digest)
-        if verdict is not None:
+        """What the verdict tier or the rejected cache knows about a token the decoded tier
+        does not hold, re-checked against the clock and the key set; None when it no longer
+        holds (dropped). Raises like ``_check_access_token``."""
+        if isinstance(known, Verdict):
             now_ms = self._clock.now_ms()
-            if not self._still_valid(verdict, now_ms):
+            if not still_holds(known, now_ms, self._keys.current_key):
                 cache.discard(digest)  # verified again from scratch, for the exact outcome
                 return None
-            if entry is None:
-                cache.note("warm_hits")
-                # The very bytes that verified: decoding cannot fail, and the signature and
-                # static claims need no second check.
-                parsed = parse_access_token(access_token, max_length=len(access_token))
-                entry = _decoded_entry(verdict, check_claims(parsed, now_ms, check_times=False))
-                cache.add_decoded(digest, entry)
-            else:
-                cache.note("hits")
-            verified = entry.verified
+            cache.note("warm_hits")
+            # The very bytes that verified: decoding cannot fail, and the signature and
+            # static claims need no second check.
+            parsed = parse_access_token(access_token, max_length=len(access_token))
+            verified = check_claims(parsed, now_ms, check_times=False)
+            entry = _decoded_entry(digest, known, verified)
+            cache.add_decoded(token, entry)
             return _CheckedToken(
                 verified.version, verified.kid, verified.user_data, verified, entry
             )
-        rejection = cache.rejection(digest)
-        if rejection is None:
-            return None
+        rejection = known
         if rejection.key is not None and (
             rejection.kid is None
             or self._keys.current_key(rejection.kid, self._clock.now_ms()) is not rejection.key
@@ -1089,9 +1094,9 @@ class SessionManager:
             raise _blame(exc, fields or {}, payload_field) from None
 
 
-def _decoded_entry(verdict: Verdict, verified: VerifiedAccessToken) -> Decoded:
+def _decoded_entry(digest: bytes, verdict: Verdict, verified: VerifiedAccessToken) -> Decoded:
     front_token = build_front_token(verified.user_id, verified.expiry_ms, verified.user_data)
-    return Decoded(verdict, verified, front_token, RenderSlot())
+    return Decoded(digest, verdict, verified, front_token, RenderSlot())
 
 
 def _blame(

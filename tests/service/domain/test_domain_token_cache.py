@@ -171,7 +171,8 @@ async def test_anti_csrf_is_checked_on_every_hit(
         assert await cached.get_session(token, **request) == await uncached.get_session(
             token, **request
         ), request
-    assert stats(cached).hits == len(variants) - 1
+    # The second use decodes the token again (warm), every later one is a hit.
+    assert (stats(cached).warm_hits, stats(cached).hits) == (1, len(variants) - 2)
     no_csrf = await cached.create_new_session("no-csrf", disable_anti_csrf=True)
     assert no_csrf.session is not None
     plain = no_csrf.session.access_token
@@ -196,7 +197,7 @@ async def test_a_refreshed_token_still_reaches_the_core_every_time(
     for _ in range(3):
         assert (await manager.get_session(child)).status is Status.OK
     assert core_calls(core_node, VERIFY) - before == 3
-    assert stats(manager).hits == 2
+    assert (stats(manager).warm_hits, stats(manager).hits) == (1, 1)
 
 
 async def test_size_bounds(make_manager: MakeManager, core_node: RunningCore) -> None:
@@ -206,16 +207,63 @@ async def test_size_bounds(make_manager: MakeManager, core_node: RunningCore) ->
     tokens = [await token_for(manager, f"bounded-{i}") for i in range(5)]
     for token in tokens:
         assert (await manager.get_session(token)).status is Status.OK
+    # A first use keeps a verdict only: the decoded tier admits a token on its second.
+    assert (stats(manager).verified, stats(manager).decoded) == (3, 0)
+    for token in tokens[2:]:
+        assert (await manager.get_session(token)).status is Status.OK
     assert (stats(manager).verified, stats(manager).decoded) == (3, 2)
+    assert stats(manager).warm_hits == 3
     # Newest two decoded; the third newest only as a verdict; the two oldest are gone.
     await manager.get_session(tokens[4])
     assert stats(manager).hits == 1
     await manager.get_session(tokens[2])
-    assert stats(manager).warm_hits == 1
+    assert stats(manager).warm_hits == 4
     misses = stats(manager).misses
     assert (await manager.get_session(tokens[0])).status is Status.OK
     assert stats(manager).misses == misses + 1
     assert stats(manager).verified == 3
+
+
+async def test_default_lookup_serves_the_decoded_tier_by_the_tokens_bytes(
+    make_manager: MakeManager, core_node: RunningCore
+) -> None:
+    """``default_get_session_lookup`` (what the servicer calls for a token-only GetSession)
+    answers from the decoded tier, which is keyed by the token's exact bytes: an eviction,
+    a warm hit that decodes the token again, and a revocation keep that tier and the
+    verdicts (keyed by digest) in step."""
+    manager = await make_manager(
+        core_node.url, token_cache=TokenCacheConfig(max_entries=10, decoded_entries=2)
+    )
+    lookup = manager.default_get_session_lookup()
+    assert lookup is not None
+    tokens = [await token_for(manager, f"lookup-{i}") for i in range(3)]
+    assert lookup(tokens[0].encode()) is None  # not seen yet
+    assert (await manager.get_session(tokens[0])).status is Status.OK
+    assert lookup(tokens[0].encode()) is None  # a verdict only, after a first use
+    second = await manager.get_session(tokens[0])
+    assert lookup(tokens[0].encode()) is second
+    tampered = tokens[0][:-1] + ("A" if tokens[0][-1] != "A" else "B")
+    assert lookup(tampered.encode()) is None
+    assert (await manager.get_session(tampered)).status is not Status.OK
+
+    for token in tokens[1:] * 2:  # the first token's decoded entry is pushed out
+        assert (await manager.get_session(token)).status is Status.OK
+    assert (stats(manager).verified, stats(manager).decoded) == (3, 2)
+    assert lookup(tokens[0].encode()) is None
+    warm = stats(manager).warm_hits
+    again = await manager.get_session(tokens[0])  # decoded again from its verdict
+    assert again.status is Status.OK and stats(manager).warm_hits == warm + 1
+    assert (stats(manager).verified, stats(manager).decoded) == (3, 2)
+    kept = lookup(tokens[0].encode())
+    assert kept is again
+    assert kept is not None and kept.session is not None
+
+    await manager.revoke_session(kept.session.session_handle)
+    assert lookup(tokens[0].encode()) is None
+    assert (stats(manager).verified, stats(manager).decoded) == (2, 1)
+
+    off = await make_manager(core_node.url, token_cache=TokenCacheConfig(enabled=False))
+    assert off.default_get_session_lookup() is None
 
 
 async def test_an_entry_never_outlives_its_token(
@@ -228,8 +276,9 @@ async def test_an_entry_never_outlives_its_token(
     assert first.session is not None
     expiry_ms = first.session.access_token_expiry_ms
     domain_clock.set(expiry_ms - 1)
-    assert (await cached.get_session(token)).status is Status.OK
-    assert stats(cached).hits == 1
+    for _ in range(2):
+        assert (await cached.get_session(token)).status is Status.OK
+    assert (stats(cached).warm_hits, stats(cached).hits) == (1, 1)
     domain_clock.set(expiry_ms)  # zero leeway: expired at exp itself
     expired = await cached.get_session(token)
     assert expired == await uncached.get_session(token)
@@ -315,11 +364,11 @@ async def test_revocation_drops_the_sessions_entries(
         second.session.access_token,
         bystander,
     ]
-    for token in tokens:
+    for token in tokens * 2:  # twice: verdicts, then decoded entries
         assert (await manager.get_session(token)).status is Status.OK
-    assert stats(manager).verified == 4
+    assert (stats(manager).verified, stats(manager).decoded) == (4, 4)
     await revoke(manager, [first.session.session_handle, second.session.session_handle])
-    assert stats(manager).verified == 4 - dropped
+    assert (stats(manager).verified, stats(manager).decoded) == (4 - dropped, 4 - dropped)
     hits = stats(manager).hits
     assert (await manager.get_session(bystander)).status is Status.OK
     assert stats(manager).hits == hits + 1
@@ -354,10 +403,12 @@ async def test_results_are_equal_types(make_manager: MakeManager, core_node: Run
     manager = await make_manager(core_node.url)
     token = await token_for(manager, "same", {"role": "admin"})
     miss: SessionResult = await manager.get_session(token)
+    warm: SessionResult = await manager.get_session(token)  # decoded again, then kept
     hit: SessionResult = await manager.get_session(token)
-    assert miss == hit
-    assert miss.session is not None and hit.session is not None
-    assert miss.session.render_slot is hit.session.render_slot is not None
+    assert miss == warm == hit
+    assert miss.session is not None and warm.session is not None and hit.session is not None
+    assert miss.session.render_slot is None  # a first use is not kept decoded
+    assert warm.session.render_slot is hit.session.render_slot is not None
     assert hit.session.access_token_payload["role"] == "admin"
 
 
@@ -370,6 +421,8 @@ async def test_default_request_answer_from_the_cache_only_when_nothing_else_can_
     manager = await make_manager(core_node.url)
     token = await token_for(manager, "u")
     assert manager.cached_default_get_session(token) is None  # not seen yet
+    assert (await manager.get_session(token)).status is Status.OK
+    assert manager.cached_default_get_session(token) is None  # a verdict only, so far
     first = await manager.get_session(token)
     assert first.status is Status.OK
     hits_before = stats(manager).hits
@@ -401,9 +454,10 @@ async def test_default_request_answer_from_the_cache_only_when_nothing_else_can_
         other = await make_manager(core_node.url, **overrides)
         created = await other.create_new_session("w")
         assert created.session is not None
-        await other.get_session(
-            created.session.access_token, anti_csrf_token=created.session.anti_csrf_token
-        )
+        for _ in range(2):  # kept decoded from the second use on
+            await other.get_session(
+                created.session.access_token, anti_csrf_token=created.session.anti_csrf_token
+            )
         assert other.cached_default_get_session(created.session.access_token) is None
 
     hooked = await make_manager(core_node.url)
@@ -417,6 +471,7 @@ async def test_default_request_answer_from_the_cache_only_when_nothing_else_can_
 
     apply_override(hooked, ban_everyone)
     hooked_token = await token_for(hooked, "x")
-    assert (await original(hooked_token)).status is Status.OK  # now cached
+    for _ in range(2):
+        assert (await original(hooked_token)).status is Status.OK  # now kept decoded
     assert hooked.cached_default_get_session(hooked_token) is None
     assert (await hooked.get_session(hooked_token)).status is Status.UNAUTHORISED

@@ -41,6 +41,12 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=12)
     parser.add_argument("--variant-pairs", type=int, default=6)
     parser.add_argument("--slice-seconds", type=float, default=1.0)
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="interleaved comparisons: the service on the first CPU, the load on the others",
+    )
     args = parser.parse_args()
     if args.suite == "perf":
         perf_main(args)
@@ -73,6 +79,7 @@ def perf_main(args: argparse.Namespace) -> None:
         pairs=args.pairs,
         variant_pairs=args.variant_pairs,
         slice_s=args.slice_seconds,
+        pin=args.pin,
     )
     about = perf.machine()
     print("in-process verification ...", file=sys.stderr)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import multiprocessing
+import os
 import queue
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -55,6 +56,7 @@ class Job:
     # all); ``operation`` runs during warm-up. Empty: ``operation`` throughout.
     schedule: tuple[str, ...] = ()
     slice_s: float = 0.0
+    cpus: tuple[int, ...] = ()  # the CPUs this process runs on; empty: any
 
     def operation_at(self, now: float) -> str:
         """The operation a user starting a call at ``now`` runs."""
@@ -267,6 +269,8 @@ async def _run(job: Job) -> Outcome:
 
 
 def _process_main(job: Job, results: Any) -> None:
+    if job.cpus:  # before grpc starts its threads, which inherit the mask
+        os.sched_setaffinity(0, job.cpus)
     results.put(uvloop.run(_run(job)))
 
 

@@ -26,8 +26,14 @@ TARGETS_TEXT = {
         "verification of a token seen before <= 5 us (the service's path for a GetSession "
         "with only the token; get_session_seen_us is the full algorithm on a cache hit)"
     ),
-    "sdk_over_get_session_unseen": ">= 3 x faster than the SDK (token not yet seen)",
-    "sdk_over_get_session_seen": ">= 3 x faster than the SDK (token seen before)",
+    "sdk_over_verify_unseen": (
+        ">= 3 x faster than the SDK's get_session_without_request_response: a token not yet "
+        "seen (the verification function timed against jwt.decode above)"
+    ),
+    "sdk_over_default_get_seen": (
+        ">= 3 x faster than the SDK's get_session_without_request_response: a token seen "
+        "before (the service's path for a GetSession with only the token)"
+    ),
     "create_over_core_create": (
         "CreateSession peak throughput >= 0.8 x the core's own peak create throughput over "
         "HTTP (each concurrency shown too; c=1 is one request at a time, a latency ratio)"
@@ -136,16 +142,16 @@ def targets(
             per_call["default_get_seen_us"] <= 5.0,
         ),
         (
-            "sdk_over_get_session_unseen",
-            ratios["sdk_over_get_session_unseen"],
+            "sdk_over_verify_unseen",
+            ratios["sdk_over_verify_unseen"],
             3.0,
-            ratios["sdk_over_get_session_unseen"] >= 3.0,
+            ratios["sdk_over_verify_unseen"] >= 3.0,
         ),
         (
-            "sdk_over_get_session_seen",
-            ratios["sdk_over_get_session_seen"],
+            "sdk_over_default_get_seen",
+            ratios["sdk_over_default_get_seen"],
             3.0,
-            ratios["sdk_over_get_session_seen"] >= 3.0,
+            ratios["sdk_over_default_get_seen"] >= 3.0,
         ),
         ("create_over_core_create", create_vs_core, 0.8, create_vs_core["peak"] >= 0.8),
         (
@@ -191,6 +197,8 @@ def format_report(
 ) -> str:
     lines = [format_table(results), "", "in-process, microseconds per call (best of rounds):"]
     lines += [f"  {name:<32}{value:>10.2f}" for name, value in micro["per_call"].items()]
+    lines += ["", "in-process ratios:"]
+    lines += [f"  {name:<32}{value:>10}" for name, value in micro["ratios"].items()]
     lines += ["", "service RSS (MB):"]
     lines += [f"  {name:<42}{value:>10}" for name, value in memory.items()]
     lines += ["", "targets:"]
@@ -258,6 +266,17 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "| in-process, per call | µs |", "|---|---:|"]
     lines += [
         f"| {name} | {value:.2f} |" for name, value in report["in_process"]["per_call"].items()
+    ]
+    lines += [
+        "",
+        "| the SDK's get_session_without_request_response over ours (median of "
+        f"{len(report['in_process']['sdk_pairs'])} paired runs) | ratio |",
+        "|---|---:|",
+    ]
+    lines += [
+        f"| {name.removeprefix('sdk_over_')} | {value} |"
+        for name, value in report["in_process"]["ratios"].items()
+        if name.startswith("sdk_over_")
     ]
     lines += ["", "| service RSS | MB |", "|---|---:|"]
     lines += [f"| {name} | {value} |" for name, value in report["memory_mb"].items()]

@@ -5,9 +5,11 @@ at several concurrencies; then the service's memory.
 
 Processes: one ``session-core serve`` (SQLite), the ``session-service serve`` under test
 (``--core-url`` to that core, so the service's RSS is its own), and the load generator
-(bench/loadgen.py) in processes of their own. They all share the machine's cores, as on a
-single host; ratios between operations measured in one run are what carries over to
-other machines, the absolute numbers less so.
+(bench/loadgen.py) in processes of their own. They share the machine's cores, as on a
+single host, except in the interleaved GetSession/no-op comparisons of a one-process
+service, where the service's threads run on the first CPU and the load generator on the
+others (``pinned``); ratios between operations measured in one run are what carries over
+to other machines, the absolute numbers less so.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import multiprocessing
+import os
 import statistics
 import subprocess
 import sys
@@ -67,6 +70,9 @@ class Options:
     variant_pairs: int = 6  # the same, for the cache-off and --workers services
     slice_s: float = 1.0  # interleaved comparisons: the length of one slice
     settle_s: float = 0.2  # the start of each slice not counted (calls of the last one end)
+    # Interleaved comparisons of a one-process service: its threads on the first CPU, the
+    # load generator on the others (see ``pinned``).
+    pin: bool = True
 
 
 @dataclass
@@ -128,6 +134,47 @@ class ServerCpu:
 
     def __exit__(self, *_: object) -> None:
         self._thread.join()
+
+
+def _every_cpu() -> set[int]:
+    return set(range(os.cpu_count() or 1))
+
+
+def pin_plan(options: Options) -> tuple[set[int], tuple[int, ...]] | None:
+    """(the service's CPUs, the load generator's) when ``options.pin`` and there are at
+    least two CPUs, else None."""
+    cpus = sorted(_every_cpu())
+    if not options.pin or len(cpus) < 2:
+        return None
+    return {cpus[0]}, tuple(cpus[1:])
+
+
+@contextmanager
+def pinned(pid: int, cpus: set[int] | None) -> Iterator[None]:
+    """Every thread of ``pid`` and of its children on ``cpus`` (threads started meanwhile
+    inherit it from their creator) until the block ends, then on every CPU again.
+
+    Why: the service's threads and the load generator's processes otherwise share both
+    cores at the scheduler's whim, and the throughput of the same operation swung by ±30%
+    from one second to the next; on separate cores the service is the bottleneck, and it
+    is its cost per call that a throughput ratio then compares."""
+    if cpus is None:
+        yield
+        return
+
+    def apply(mask: set[int]) -> None:
+        for process in _process_tree(pid):
+            for task in Path(f"/proc/{process}/task").iterdir():
+                try:
+                    os.sched_setaffinity(int(task.name), mask)
+                except (ProcessLookupError, FileNotFoundError):  # a thread that ended
+                    continue
+
+    apply(cpus)
+    try:
+        yield
+    finally:
+        apply(_every_cpu())
 
 
 class RssSampler:
@@ -232,6 +279,7 @@ def _jobs(
     tokens: Sequence[str] = (),
     refresh_tokens: Sequence[str] = (),
     schedule: tuple[str, ...] = (),
+    cpus: tuple[int, ...] = (),
 ) -> list[Job]:
     """``concurrency`` users split over up to ``options.processes`` processes."""
     shares = _split(concurrency, min(options.processes, concurrency))
@@ -252,6 +300,7 @@ def _jobs(
                 refresh_tokens=tuple(refresh_tokens[offset : offset + users]),
                 schedule=schedule,
                 slice_s=options.slice_s,
+                cpus=cpus,
             )
         )
         offset += users
@@ -286,19 +335,31 @@ def measure_interleaved(
     """Two operations on the same connections, switching every ``options.slice_s``, in
     ``options.pairs`` pairs of slices ordered ABBA so that a drift during the run favours
     neither. One result per slice, in slice order (a pair's two are adjacent), each with the
-    server's CPU per call in that slice."""
+    server's CPU per call in that slice. The service and the load generator run on
+    separate CPUs when ``pin_plan`` gives them."""
     first, second = operations
     schedule: list[str] = []
     for pair in range(options.pairs):
         schedule += (first, second) if pair % 2 == 0 else (second, first)
     seconds = len(schedule) * options.slice_s
-    jobs = _jobs(first, target, concurrency, options, seconds, tokens, schedule=tuple(schedule))
+    plan = pin_plan(options)
+    server_cpus, load_cpus = plan if plan is not None else (None, ())
+    jobs = _jobs(
+        first,
+        target,
+        concurrency,
+        options,
+        seconds,
+        tokens,
+        schedule=tuple(schedule),
+        cpus=load_cpus,
+    )
     start = jobs[0].start_at + options.warmup_s
     windows = [
         (start + k * options.slice_s + options.settle_s, start + (k + 1) * options.slice_s)
         for k in range(len(schedule))
     ]
-    with ServerCpu(server_pid, windows) as cpu:
+    with pinned(server_pid, server_cpus), ServerCpu(server_pid, windows) as cpu:
         outcomes = run_jobs(jobs)
     results = []
     for operation, window, cpu_ns in zip(schedule, windows, cpu.per_window, strict=True):
@@ -534,7 +595,12 @@ def run(options: Options) -> tuple[list[Result], list[Result], dict[str, float]]
         ):
             with service_process(core_url, *flags) as service:
                 print(f"service ({variant})", file=sys.stderr)
-                fewer = dataclasses.replace(options, pairs=options.variant_pairs)
+                # Two workers are there to use both cores: never pinned to one.
+                fewer = dataclasses.replace(
+                    options,
+                    pairs=options.variant_pairs,
+                    pin=options.pin and variant != "2 workers",
+                )
                 for c in options.concurrencies:
                     slices = measure_interleaved(
                         ("noop", "get_local"),

@@ -167,6 +167,7 @@ class TokenCache:
         caches, costing several times what it costs in a loop (a hit was 16 µs against the
         no-op's 12 µs with the caches flushed before each call, 1.4 µs warm).
         """
+        # Both are only ever mutated in place, never rebound, so the closure stays current.
         tier, counters = self._decoded, self._counters
         get, touch = tier.get, tier.move_to_end
 

@@ -31,7 +31,6 @@ from session_service.domain.token_cache import (
     TokenCache,
     Verdict,
     still_holds,
-    token_bytes,
     token_digest,
 )
 from session_service.domain.types import (
@@ -323,26 +322,14 @@ class SessionManager:
             raise _malformed("create")
         return SessionResult(Status.OK, session=self._issued_session(reply, "create"))
 
-    def cached_default_get_session(self, access_token: str | bytes) -> SessionResult | None:
-        """What ``get_session(access_token)`` with every option at its default answers, when
-        the verified-token cache can tell without awaiting anything: the OK result of a
-        token seen before. None otherwise, and ``get_session`` then gives the exact outcome.
-        The token may be its UTF-8 bytes as they arrived (the decoded tier's key), so a hit
-        never needs the text (a miss, which includes bytes that are not UTF-8, goes through
-        ``get_session`` with the decoded request). ``default_get_session_lookup`` gives the
-        same answers without this call's checks of the configuration.
-        """
-        lookup = self.default_get_session_lookup()
-        if lookup is None:
-            return None
-        return lookup(
-            access_token if isinstance(access_token, bytes) else token_bytes(access_token)
-        )
-
     def default_get_session_lookup(self) -> Callable[[bytes], SessionResult | None] | None:
-        """``cached_default_get_session`` for tokens given as bytes, as one function that
-        checks nothing of the configuration per call; None when no default ``get_session``
-        can be answered from the cache (the cache off, anti-CSRF via token, server-wide
+        """What ``get_session(access_token)`` with every option at its default answers, when
+        the verified-token cache can tell without awaiting anything, as one function of the
+        token's UTF-8 bytes (as they arrive off the wire: a hit never needs the text) that
+        checks nothing of the configuration per call: the OK result of a token seen before,
+        else None, and ``get_session`` then gives the exact outcome (a miss includes bytes
+        that are not UTF-8). The function is None when no default ``get_session`` can be
+        answered from the cache (the cache off, anti-CSRF via token, server-wide
         claim validators, or an override of ``get_session``). An override applied after
         this call is not seen by the function: take it once overrides are in place (the
         server applies them before it serves).
@@ -800,7 +787,6 @@ class SessionManager:
         cache = self._tokens
         max_length = self._config.max_access_token_bytes
         digest: bytes | None = None
-        token = b""
         if cache is not None and len(access_token) <= max_length:
             token = access_token.encode("utf-8", "surrogatepass")
             entry = cache.decoded(token, self._clock.now_ms, self._keys.current_key)

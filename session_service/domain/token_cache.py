@@ -51,14 +51,9 @@ _COUNTERS = ("hits", "warm_hits", "rejected_hits", "misses")
 Outcome = Literal["hits", "warm_hits", "rejected_hits", "misses"]
 
 
-def token_bytes(token: str | bytes) -> bytes:
-    """A token as its UTF-8 bytes (as it arrives off the wire), the decoded tier's key."""
-    return token if isinstance(token, bytes) else token.encode("utf-8", "surrogatepass")
-
-
-def token_digest(token: str | bytes) -> bytes:
-    """The cache key of a token (given as text, or as its UTF-8 bytes off the wire)."""
-    return hashlib.sha256(token_bytes(token)).digest()
+def token_digest(token: bytes) -> bytes:
+    """The verdict tier's key of a token (its UTF-8 bytes)."""
+    return hashlib.sha256(token).digest()
 
 
 @dataclass(slots=True, eq=False)

@@ -33,6 +33,13 @@ from tests.service.domain.domain_helpers import MakeManager, b64url, core_calls,
 VERIFY = "/recipe/session/verify"
 
 
+def kept(manager: SessionManager, token: str) -> SessionResult | None:
+    """What the token-only GetSession path answers from the cache for ``token``."""
+    lookup = manager.default_get_session_lookup()
+    assert lookup is not None
+    return lookup(token.encode())
+
+
 def stats(manager: SessionManager) -> TokenCacheStats:
     current = manager.token_cache_stats()
     assert current is not None
@@ -415,33 +422,33 @@ async def test_results_are_equal_types(make_manager: MakeManager, core_node: Run
 async def test_default_request_answer_from_the_cache_only_when_nothing_else_can_matter(
     make_manager: MakeManager, core_node: RunningCore, domain_clock: ManualClock
 ) -> None:
-    """``cached_default_get_session`` (the servicer's hot path for a request with only a
+    """``default_get_session_lookup`` (the servicer's hot path for a request with only a
     token) gives get_session's own OK result for a token seen before, and stays out of the
     way (None) whenever anything could make get_session answer differently."""
     manager = await make_manager(core_node.url)
     token = await token_for(manager, "u")
-    assert manager.cached_default_get_session(token) is None  # not seen yet
+    assert kept(manager, token) is None  # not seen yet
     assert (await manager.get_session(token)).status is Status.OK
-    assert manager.cached_default_get_session(token) is None  # a verdict only, so far
+    assert kept(manager, token) is None  # a verdict only, so far
     first = await manager.get_session(token)
     assert first.status is Status.OK
     hits_before = stats(manager).hits
-    assert manager.cached_default_get_session(token) is first
+    assert kept(manager, token) is first
     assert stats(manager).hits == hits_before + 1
-    assert manager.cached_default_get_session(token + "x") is None
-    assert manager.cached_default_get_session("a" * 20_000) is None
+    assert kept(manager, token + "x") is None
+    assert kept(manager, "a" * 20_000) is None
 
     domain_clock.advance(3600 * 1000)  # the token's exp (the core's default validity)
-    assert manager.cached_default_get_session(token) is None
+    assert kept(manager, token) is None
     expired = await manager.get_session(token)
     assert expired.status is Status.TRY_REFRESH_TOKEN
 
     fresh = await token_for(manager, "v")
     assert (await manager.get_session(fresh)).status is Status.OK
     handle = (await manager.get_session(fresh)).session
-    assert handle is not None and manager.cached_default_get_session(fresh) is not None
+    assert handle is not None and kept(manager, fresh) is not None
     await manager.revoke_session(handle.session_handle)
-    assert manager.cached_default_get_session(fresh) is None
+    assert kept(manager, fresh) is None
 
     for overrides in (
         {"anti_csrf": AntiCsrfMode.VIA_TOKEN},
@@ -458,7 +465,7 @@ async def test_default_request_answer_from_the_cache_only_when_nothing_else_can_
             await other.get_session(
                 created.session.access_token, anti_csrf_token=created.session.anti_csrf_token
             )
-        assert other.cached_default_get_session(created.session.access_token) is None
+        assert other.default_get_session_lookup() is None
 
     hooked = await make_manager(core_node.url)
     original = hooked.get_session
@@ -473,5 +480,5 @@ async def test_default_request_answer_from_the_cache_only_when_nothing_else_can_
     hooked_token = await token_for(hooked, "x")
     for _ in range(2):
         assert (await original(hooked_token)).status is Status.OK  # now kept decoded
-    assert hooked.cached_default_get_session(hooked_token) is None
+    assert hooked.default_get_session_lookup() is None
     assert (await hooked.get_session(hooked_token)).status is Status.UNAUTHORISED

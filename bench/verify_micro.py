@@ -196,6 +196,15 @@ async def _ours(
             assert answer is not None
             return answer
 
+        async def first_sight_us() -> float:
+            """get_session with an empty cache (keys fetched): every token is new to it."""
+            fresh = _manager(core_url, cache=True)
+            try:
+                await fresh.get_session(seen)
+                return await _per_call_us(fresh.get_session, unseen)
+            finally:
+                await fresh.close()
+
         wire = {seen: pb.GetSessionRequest(access_token=seen).SerializeToString()}
         # Cold caches: the token-only path over a pool of cached tokens, as a busy server
         # sees them, against the no-op's handler work (parse the request, look the status
@@ -231,12 +240,7 @@ async def _ours(
             keep("verify_unseen_us", await _per_call_us(verify, unseen))
             paired += await _paired_ratio(pyjwt, verify, unseen)
             keep("get_session_cache_off_us", await _per_call_us(off.get_session, unseen))
-            fresh = _manager(core_url, cache=True)  # an empty cache: every token is new to it
-            try:
-                await fresh.get_session(seen)
-                keep("get_session_unseen_us", await _per_call_us(fresh.get_session, unseen))
-            finally:
-                await fresh.close()
+            keep("get_session_unseen_us", await first_sight_us())
             keep("get_session_seen_us", await _per_call_us(warm.get_session, [seen] * repeat))
             keep("default_get_seen_us", await _per_call_us(default_get, [seen] * repeat))
             keep("cold_default_get_seen_us", _cold_per_call_us(cold_default_get, pool_requests))
@@ -244,12 +248,7 @@ async def _ours(
         sdk_pairs = []
         for index in range(SDK_PAIRS):  # ours then the SDK's, then the other way round
             sdk_first = sdk() if index % 2 else None
-            fresh = _manager(core_url, cache=True)
-            try:
-                await fresh.get_session(seen)
-                ours_unseen = await _per_call_us(fresh.get_session, unseen)
-            finally:
-                await fresh.close()
+            ours_unseen = await first_sight_us()
             ours = {
                 "verify_unseen_us": await _per_call_us(verify, unseen),
                 "default_get_seen_us": await _per_call_us(default_get, [seen] * repeat),

@@ -10,8 +10,9 @@ Two kinds of numbers:
   costs several times more per observation (bench/metrics_overhead.py).
 * Read at scrape time from the objects that already count them (nothing is counted twice):
   the signing-key cache (``SessionManager.key_cache_stats/health``), the verified-token
-  cache, unexpected errors (``servicer.internal_errors``), caller-auth denials, and the
-  embedded core's own registry when there is one.
+  cache, the core connections (in use, calls waiting for one), unexpected errors
+  (``servicer.internal_errors``), caller-auth denials, and the embedded core's own registry
+  when there is one.
 
 Every service has its own registry, so several can run in one process (the tests do).
 """
@@ -41,7 +42,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from session_service.domain.api import KeyCacheHealth, KeyCacheStats, TokenCacheStats
+from session_service.domain.api import (
+    CoreConnectionStats,
+    KeyCacheHealth,
+    KeyCacheStats,
+    TokenCacheStats,
+)
 
 logger = logging.getLogger("session_service.metrics")
 
@@ -77,6 +83,7 @@ class DomainSources:
     key_cache_stats: Callable[[], KeyCacheStats]
     key_cache_health: Callable[[], KeyCacheHealth]
     token_cache_stats: Callable[[], TokenCacheStats | None]
+    core_connections: Callable[[], CoreConnectionStats]
     internal_errors: Callable[[], int]
     auth_denials: Callable[[], dict[str, int]] | None
     now_ms: Callable[[], int]
@@ -151,6 +158,22 @@ class _DomainCollector(Collector):
             entries.add_metric(("decoded",), tokens.decoded)
             entries.add_metric(("rejected",), tokens.rejected)
             yield entries
+        connections = src.core_connections()
+        yield GaugeMetricFamily(
+            "session_service_core_connections_limit",
+            "Most requests for callers on the wire to the core at once (--core-max-connections).",
+            value=connections.limit,
+        )
+        yield GaugeMetricFamily(
+            "session_service_core_connections_in_use",
+            "Requests for callers on the wire to the core now.",
+            value=connections.in_use,
+        )
+        yield GaugeMetricFamily(
+            "session_service_core_connections_waiting",
+            "Calls waiting for a free connection to the core (all of them in use).",
+            value=connections.waiting,
+        )
         yield CounterMetricFamily(
             "session_service_internal_errors",
             "RPCs answered INTERNAL because of an unexpected exception (a bug; alert on it).",
@@ -225,13 +248,13 @@ class ServiceMetrics:
         self._core_requests = Counter(
             "session_service_core_requests",
             "HTTP requests to the session core, by endpoint and outcome (HTTP status code, "
-            "timeout, unreachable, error or cancelled).",
+            "timeout, unreachable, error, saturated or cancelled).",
             ("endpoint", "outcome"),
             registry=self.registry,
         )
         self._core_seconds = Histogram(
             "session_service_core_request_duration_seconds",
-            "Time of an HTTP request to the session core, by endpoint.",
+            "Time of an HTTP request to the session core, by endpoint (requests sent only).",
             ("endpoint",),
             buckets=CORE_BUCKETS,
             registry=self.registry,
@@ -266,6 +289,9 @@ class ServiceMetrics:
     def core_request(self, endpoint: str, outcome: str, seconds: float) -> None:
         self._core_requests.labels(endpoint, outcome).inc()
         self._core_seconds.labels(endpoint).observe(seconds)
+
+    def core_request_not_sent(self, endpoint: str, outcome: str) -> None:
+        self._core_requests.labels(endpoint, outcome).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

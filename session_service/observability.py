@@ -4,7 +4,8 @@
 interceptor: a grpc.aio interceptor costs a coroutine and a handler object per call). Health
 and reflection are not wrapped, so probes neither count as traffic nor make traces.
 ``CoreObserver`` is the domain's ``CoreCallObserver``: it times each core request, gives it
-a CLIENT span, and sends the request id and trace context along as headers.
+a CLIENT span, and sends the request id and trace context along as headers; a request
+that was never sent (no free connection in time) is only counted.
 
 Request ids are lazy when tracing is off: the metadata is read only if the RPC logs
 something or calls the core (a cached GetSession does neither).
@@ -159,3 +160,8 @@ class CoreObserver:
 
     def start(self, method: str, endpoint: str) -> _CoreCall:
         return _CoreCall(self._metrics, self._tracer, method, endpoint)
+
+    def not_sent(self, method: str, endpoint: str, outcome: str) -> None:
+        """Counted, neither timed nor traced: no request went to the core (the RPC's own
+        span and code tell the rest)."""
+        self._metrics.core_request_not_sent(endpoint, outcome)

@@ -68,6 +68,8 @@ LIVENESS_SERVICE = "liveness"
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 _SERVICE_UNKNOWN: int = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+# Calls that may wait in grpc-core to be taken up by the application (see _serve).
+MAX_PENDING_CALLS = 10_000
 # How often the API key file is checked for changes (SIGHUP reloads it at once).
 API_KEYS_CHECK_INTERVAL_SECONDS = 1.0
 
@@ -422,6 +424,13 @@ async def _serve(
             # the same port and steal traffic; fail to bind instead, unless this is one of
             # the --workers sharing the port on purpose (workers.py).
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+            # Calls the application has not yet taken up wait in grpc-core, which refuses
+            # them beyond 1,000 (at random) to 3,000 waiting, and the caller sees CANCELLED,
+            # as if it had cancelled. A burst that large is left to wait instead, within
+            # each caller's deadline; --max-concurrent-rpcs is the cap that answers
+            # RESOURCE_EXHAUSTED. (grpc-core's server.h names these arguments.)
+            ("grpc.server.max_pending_requests", MAX_PENDING_CALLS),
+            ("grpc.server.max_pending_requests_hard_limit", MAX_PENDING_CALLS),
             *_connection_age_options(settings),
         ],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
@@ -536,6 +545,7 @@ def _domain_sources(
         key_cache_stats=manager.key_cache_stats,
         key_cache_health=manager.key_cache_health,
         token_cache_stats=manager.token_cache_stats,
+        core_connections=manager.core_connection_stats,
         internal_errors=lambda: servicer.internal_errors,
         auth_denials=auth_denials if auth is not None else None,
         now_ms=clock.now_ms if clock is not None else lambda: time.time_ns() // 1_000_000,
@@ -548,12 +558,14 @@ async def _track_readiness(
     """SERVING while the key cache holds keys and a core answers; NOT_SERVING otherwise.
 
     Polling (rather than reacting to RPC failures) also notices a core that comes back
-    while no traffic flows. Each probe is bounded by the interval so a hung core cannot
-    freeze the state.
+    while no traffic flows. The probe never waits behind callers' calls for a connection
+    (core_client.py), and it gets the configured core timeout, the bound of every core call:
+    a busy service answers a probe late, and a replica must not be pulled for being busy;
+    a core that does not answer in that time is as unusable for the probe as for callers.
     """
     serving = False  # _serve starts every health service as NOT_SERVING
     while True:
-        ready = await _is_ready(manager, interval)
+        ready = await _is_ready(manager)
         if ready != serving:
             for name in HEALTH_SERVICES:
                 await health_servicer.set(name, _SERVING if ready else _NOT_SERVING)
@@ -566,9 +578,9 @@ async def _track_readiness(
         await asyncio.sleep(interval)
 
 
-async def _is_ready(manager: SessionManager, probe_timeout: float) -> bool:
+async def _is_ready(manager: SessionManager) -> bool:
     try:
-        await manager.check_core(timeout=probe_timeout)
+        await manager.check_core()
     except (CoreUnavailable, CoreIncompatible):
         return False
     except Exception as exc:

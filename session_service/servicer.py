@@ -2,7 +2,9 @@
 
 Every RPC goes through ``_rpc``, the single place where failures become gRPC codes:
 ``InvalidArgument`` -> INVALID_ARGUMENT (the message names the field), ``CoreUnavailable``
--> UNAVAILABLE, ``CoreIncompatible`` -> FAILED_PRECONDITION. Anything else is a bug: it is
+-> UNAVAILABLE, ``CoreSaturated`` -> RESOURCE_EXHAUSTED (every core connection stayed busy:
+back off, the core is not down), ``DeadlineExceeded`` -> DEADLINE_EXCEEDED,
+``CoreIncompatible`` -> FAILED_PRECONDITION. Anything else is a bug: it is
 logged (type and stack only, never the message, which could quote a token), counted, and
 answered INTERNAL so that callers never see grpc's catch-all UNKNOWN.
 
@@ -28,7 +30,9 @@ from session_proto.session.v1 import session_service_pb2 as pb
 from session_service import converters as conv
 from session_service.domain.api import (
     CoreIncompatible,
+    CoreSaturated,
     CoreUnavailable,
+    DeadlineExceeded,
     InvalidArgument,
     Session,
     SessionManager,
@@ -92,6 +96,10 @@ def _rpc(method: _Method[_Request, _Response]) -> _Method[_Request, _Response]:
             code, details = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
         except CoreUnavailable as exc:
             code, details = grpc.StatusCode.UNAVAILABLE, str(exc) or "session core unavailable"
+        except CoreSaturated as exc:
+            code, details = grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
+        except DeadlineExceeded as exc:
+            code, details = grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)
         except CoreIncompatible as exc:
             code, details = grpc.StatusCode.FAILED_PRECONDITION, str(exc)
         except Exception as exc:

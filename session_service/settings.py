@@ -61,6 +61,13 @@ class Settings:
     core_timeout_seconds: float = field(
         default=5.0, metadata={"help": "upper bound of every core HTTP call"}
     )
+    core_max_connections: int = field(
+        default=100,
+        metadata={
+            "help": "core requests on the wire at once; more calls wait for one within their "
+            "deadline, then get RESOURCE_EXHAUSTED"
+        },
+    )
     core_ca_file: Path | None = field(
         default=None,
         metadata={"help": "PEM CA bundle trusted for https core URLs (default: system CAs)"},
@@ -207,6 +214,8 @@ class Settings:
         for name in ("token_cache_size", "token_cache_rejected_size"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"--{_flag(name)} must not be negative")
+        if self.core_max_connections < 1:
+            raise SettingsError("--core-max-connections must be at least 1")
         if not 1 <= self.workers <= 256:
             raise SettingsError(f"--workers must be between 1 and 256 (got {self.workers})")
         for name in ("grace_period_seconds", "core_timeout_seconds"):
@@ -258,6 +267,7 @@ class Settings:
                     connection_uri=core_url if core_url is not None else self.core_url,
                     api_key=self.core_api_key,
                     timeout_seconds=self.core_timeout_seconds,
+                    max_connections=self.core_max_connections,
                     ca_file=self.core_ca_file,
                     client_cert_file=self.core_client_cert_file,
                     client_key_file=self.core_client_key_file,
@@ -334,6 +344,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "core_url": str.strip,
     "core_api_key": lambda text: text.strip() or None,
     "core_timeout_seconds": float,
+    "core_max_connections": int,
     "core_ca_file": _parse_optional_path,
     "core_client_cert_file": _parse_optional_path,
     "core_client_key_file": _parse_optional_path,

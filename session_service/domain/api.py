@@ -2,7 +2,8 @@
 
 ``SessionManager`` (sessions.py) has one async method per supertokens-python 0.14.0
 session recipe function; results carry a ``Status``; failures that are not outcomes are
-``InvalidArgument`` (→ INVALID_ARGUMENT), ``CoreUnavailable`` (→ UNAVAILABLE) and
+``InvalidArgument`` (→ INVALID_ARGUMENT), ``CoreUnavailable`` (→ UNAVAILABLE),
+``CoreSaturated`` (→ RESOURCE_EXHAUSTED), ``DeadlineExceeded`` (→ DEADLINE_EXCEEDED) and
 ``CoreIncompatible`` (→ FAILED_PRECONDITION).
 """
 
@@ -16,7 +17,9 @@ from session_service.domain.config import (
 )
 from session_service.domain.errors import (
     CoreIncompatible,
+    CoreSaturated,
     CoreUnavailable,
+    DeadlineExceeded,
     DomainError,
     InvalidArgument,
 )
@@ -27,6 +30,7 @@ from session_service.domain.types import (
     ClaimValidatorKind,
     ClaimValidatorSpec,
     ClaimValueResult,
+    CoreConnectionStats,
     CreateJwtResult,
     JSONObject,
     JsonWebKey,
@@ -59,9 +63,12 @@ __all__ = [
     "ClaimsValidationResult",
     "Clock",
     "CoreClientConfig",
+    "CoreConnectionStats",
     "CoreIncompatible",
+    "CoreSaturated",
     "CoreUnavailable",
     "CreateJwtResult",
+    "DeadlineExceeded",
     "DomainConfig",
     "DomainError",
     "InvalidArgument",

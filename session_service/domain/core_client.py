@@ -1,9 +1,19 @@
 """HTTP client of the session core(s), behaving like the SDK's querier (session-semantics §7).
 
-* One shared ``aiohttp.ClientSession`` (connection limit, keep-alive) for every call. The
-  SDK's querier uses httpx; aiohttp's client, already here for the core's server, costs a
-  quarter of httpx's per request (about 0.15 against 1.2 ms of CPU on the 2-core bench
-  machine, and httpx's pool showed as two thirds of CreateSession's CPU in the service).
+* One shared ``aiohttp.ClientSession`` (keep-alive) for every call. The SDK's querier uses
+  httpx; aiohttp's client, already here for the core's server, costs a quarter of httpx's
+  per request (about 0.15 against 1.2 ms of CPU on the 2-core bench machine, and httpx's
+  pool showed as two thirds of CreateSession's CPU in the service).
+* Connections: at most ``max_connections`` requests made for callers are on the wire at
+  once; the others wait in arrival order, within their call's time (``_ConnectionSlots``).
+  The wait is the client's own, not aiohttp's: in aiohttp (3.14.5, ``BaseConnector.connect``)
+  the ``connect`` timeout covers both the wait for a free connection under the connector's
+  ``limit`` and the connect itself (DNS, then ``sock_connect``: TCP and TLS), and both end
+  in the same ``ConnectionTimeoutError``, so a full pool would read as an unreachable core.
+  The connector is therefore unbounded and never makes a request wait, and ``connect``
+  times only the connect. Upkeep requests (the readiness probe, which also negotiates the
+  CDI version, and signing-key fetches; one of each at a time) skip the wait, so they never
+  queue behind callers.
 * Several core URLs: each request starts at the next host (round robin over a shared
   index) and moves on to the next host only when the connection itself failed (refused,
   reset, closed, or a connect timeout: what the SDK retries on), for at most
@@ -19,8 +29,11 @@ without the domain knowing about any of them.
 
 Error mapping: unreachable, timed out, 5xx or a body that is not a JSON object →
 ``CoreUnavailable``; a 400 → ``CoreRejectedRequest`` (the caller decides which request
-field to blame); no CDI 2.21 → ``CoreIncompatible``. Messages never carry request bodies,
-tokens or keys.
+field to blame); no CDI 2.21 → ``CoreIncompatible``. A call that waited for a connection
+and ran out of time (before it was sent, or after: its request then had less than the
+configured time) → ``CoreSaturated``: saturation is not an outage. The caller's deadline
+passed before a call → ``DeadlineExceeded``. Messages never carry request bodies, tokens
+or keys.
 """
 
 from __future__ import annotations
@@ -35,8 +48,13 @@ from typing import Protocol
 import aiohttp
 
 from session_service.domain.config import SUPPORTED_CDI_VERSIONS, CoreClientConfig
-from session_service.domain.errors import CoreIncompatible, CoreUnavailable
-from session_service.domain.types import JSONObject
+from session_service.domain.errors import (
+    CoreIncompatible,
+    CoreSaturated,
+    CoreUnavailable,
+    DeadlineExceeded,
+)
+from session_service.domain.types import CoreConnectionStats, JSONObject
 
 _MAX_AGE_RE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
 # Core 400 messages are fixed English sentences. Anything else (long "words" could be echoed
@@ -74,14 +92,20 @@ class CoreCall(Protocol):
 
     def finish(self, outcome: str) -> None:
         """``outcome``: the HTTP status code (``"200"``), or ``timeout``, ``unreachable``,
-        ``error`` (another transport failure) or ``cancelled`` (the deadline passed or the
-        caller went away while waiting)."""
+        ``error`` (another transport failure), ``saturated`` (the call had waited for a
+        connection and the rest of its time ran out) or ``cancelled`` (the deadline passed
+        or the caller went away while waiting)."""
         ...
 
 
 class CoreCallObserver(Protocol):
     def start(self, method: str, endpoint: str) -> CoreCall:
         """Called as a request to ``endpoint`` (a fixed CDI path) is about to be sent."""
+        ...
+
+    def not_sent(self, method: str, endpoint: str, outcome: str) -> None:
+        """A request to ``endpoint`` was never sent: ``saturated`` (no connection came
+        free within the call's time)."""
         ...
 
 
@@ -98,8 +122,47 @@ class _ConnectionFailed(Exception):
     """The connection to one host failed (the next host may be tried)."""
 
 
+class _ConnectTimedOut(_ConnectionFailed):
+    """The host did not accept a connection in time."""
+
+
 class _TimedOut(Exception):
     """A host accepted the connection but did not answer in time."""
+
+
+class _Saturated(Exception):
+    """A call that had waited for a connection ran out of time on the wire."""
+
+
+class _ConnectionSlots:
+    """At most ``limit`` requests made for callers are on the wire at once; the others wait
+    here in arrival order (``asyncio.Semaphore`` is FIFO), each within its own time."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+        self.waiting = 0
+        self._free = asyncio.Semaphore(limit)
+
+    async def take(self, budget: float) -> bool:
+        """Take a slot within ``budget`` seconds; True when the call had to wait for it.
+        Raises ``TimeoutError`` when none came free in time."""
+        queued = self._free.locked()
+        if queued:
+            self.waiting += 1
+            try:
+                async with asyncio.timeout(budget):
+                    await self._free.acquire()
+            finally:
+                self.waiting -= 1
+        else:
+            await self._free.acquire()  # a free slot: returns without suspending
+        self.in_use += 1
+        return queued
+
+    def give_back(self) -> None:
+        self.in_use -= 1
+        self._free.release()
 
 
 class _TransportError(Exception):
@@ -130,13 +193,14 @@ class CoreClient:
         self._cdi_version: str | None = None
         self._negotiation_lock = asyncio.Lock()
         self._ssl = config.ssl_context()
+        self._slots = _ConnectionSlots(config.max_connections)
         # Created on first use: an aiohttp session belongs to the running event loop.
         self._http: aiohttp.ClientSession | None = None
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
             connector = aiohttp.TCPConnector(
-                limit=self._config.max_connections,
+                limit=0,  # unbounded: _ConnectionSlots bounds the calls (module docstring)
                 limit_per_host=0,
                 keepalive_timeout=self._config.keepalive_expiry_seconds,
                 ssl=self._ssl,
@@ -154,6 +218,10 @@ class CoreClient:
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+    def connection_stats(self) -> CoreConnectionStats:
+        slots = self._slots
+        return CoreConnectionStats(slots.limit, slots.in_use, slots.waiting)
 
     def deadline(self, timeout: float | None) -> float | None:
         """Turn a caller's remaining time (seconds) into an absolute loop-time deadline."""
@@ -187,7 +255,7 @@ class CoreClient:
         """Ask a core for ``/apiversion`` now (readiness checks): the CDI version it shares
         with the service. Raises CoreUnavailable or CoreIncompatible."""
         body = await self._request_json(
-            "GET", "/apiversion", params=None, body=None, headers={}, deadline=deadline
+            "GET", "/apiversion", params=None, body=None, headers={}, deadline=deadline, upkeep=True
         )
         version = self._pick_version(body)
         if self._cdi_version is None:
@@ -212,6 +280,7 @@ class CoreClient:
                     content=None,
                     headers={},
                     limit=time_limit,
+                    queued=False,
                 )
             except (_ConnectionFailed, _TimedOut, _TransportError) as exc:
                 failures.append(str(exc))
@@ -269,7 +338,7 @@ class CoreClient:
         if deadline is not None:
             timeout = min(timeout, deadline - asyncio.get_running_loop().time())
         if timeout <= 0:
-            raise CoreUnavailable("the caller's deadline passed before the core was called")
+            raise DeadlineExceeded("the caller's deadline passed before the core was called")
         return timeout
 
     async def _request_json(
@@ -281,7 +350,9 @@ class CoreClient:
         body: JSONObject | None,
         headers: dict[str, str],
         deadline: float | None,
+        upkeep: bool = False,
     ) -> JSONObject:
+        """One call; ``upkeep`` calls (probe, negotiation) do not wait for a connection slot."""
         if self._config.api_key is not None:
             headers["api-key"] = self._config.api_key
         content: bytes | None = None
@@ -289,18 +360,74 @@ class CoreClient:
             headers["content-type"] = "application/json; charset=utf-8"
             content = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
         timeout = self._call_timeout(deadline)
+        if upkeep:
+            response = await self._send_within(
+                method, path, params=params, content=content, headers=headers, limit=timeout
+            )
+            return self._decode(method, path, response)
+        loop = asyncio.get_running_loop()
+        waited_from = loop.time()
+        try:
+            queued = await self._slots.take(timeout)
+        except TimeoutError:
+            if self._observer is not None:
+                self._observer.not_sent(method, path, "saturated")
+            raise CoreSaturated(
+                f"all {self._slots.limit} connections to the session core stayed busy "
+                f"for {timeout:.3g}s ({method} {path} was not sent)"
+            ) from None
+        try:
+            left = timeout - (loop.time() - waited_from)
+            if left <= 0:
+                if self._observer is not None:
+                    self._observer.not_sent(method, path, "saturated")
+                raise CoreSaturated(
+                    f"{method} {path} got a connection to the session core only after "
+                    f"its {timeout:.3g}s ran out"
+                )
+            response = await self._send_within(
+                method,
+                path,
+                params=params,
+                content=content,
+                headers=headers,
+                limit=left,
+                queued=queued,
+            )
+        finally:
+            self._slots.give_back()
+        return self._decode(method, path, response)
+
+    async def _send_within(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+        limit: float,
+        queued: bool = False,
+    ) -> _Answer:
         try:
             # A little later than the request's own timeout, so that one reports a hung
             # core (as "timeout"); this bounds the whole failover loop.
-            async with asyncio.timeout(timeout + _OUTER_TIMEOUT_MARGIN_SECONDS):
-                response = await self._send(
-                    method, path, params=params, content=content, headers=headers, limit=timeout
+            async with asyncio.timeout(limit + _OUTER_TIMEOUT_MARGIN_SECONDS):
+                return await self._send(
+                    method,
+                    path,
+                    params=params,
+                    content=content,
+                    headers=headers,
+                    limit=limit,
+                    queued=queued,
                 )
         except TimeoutError:
+            if queued:
+                raise CoreSaturated(_cut_short(method, path, limit)) from None
             raise CoreUnavailable(
-                f"the core did not answer {method} {path} within {timeout:.3g}s"
+                f"the core did not answer {method} {path} within {limit:.3g}s"
             ) from None
-        return self._decode(method, path, response)
 
     async def _send(
         self,
@@ -311,6 +438,7 @@ class CoreClient:
         content: bytes | None,
         headers: dict[str, str],
         limit: float,
+        queued: bool,
     ) -> _Answer:
         last_error = ""
         for _ in range(len(self._hosts)):
@@ -325,7 +453,10 @@ class CoreClient:
                     content=content,
                     headers=headers,
                     limit=limit,
+                    queued=queued,
                 )
+            except _Saturated:
+                raise CoreSaturated(_cut_short(method, path, limit)) from None
             except _ConnectionFailed as exc:
                 last_error = str(exc)
             except _TimedOut:
@@ -351,28 +482,35 @@ class CoreClient:
         content: bytes | None,
         headers: dict[str, str],
         limit: float,
+        queued: bool,
     ) -> _Answer:
-        """One HTTP request to one host, reported to the observer when there is one."""
+        """One HTTP request to one host, reported to the observer when there is one.
+
+        After a wait for a connection (``queued``), running out of the call's time is
+        ``_Saturated``: a response timeout (the request had less than the configured time),
+        or a connect timeout shorter than the configured one."""
         observer = self._observer
-        if observer is None:
-            return await self._exchange(
-                method, host + path, params=params, content=content, headers=headers, limit=limit
-            )
-        call = observer.start(method, path)
+        call = observer.start(method, path) if observer is not None else None
+        if call is not None:
+            headers = {**headers, **call.headers}
         outcome = "cancelled"
         try:
             answer = await self._exchange(
-                method,
-                host + path,
-                params=params,
-                content=content,
-                headers={**headers, **call.headers},
-                limit=limit,
+                method, host + path, params=params, content=content, headers=headers, limit=limit
             )
             outcome = str(answer.status)
             return answer
         except _TimedOut:
+            if queued:
+                outcome = "saturated"
+                raise _Saturated from None
             outcome = "timeout"
+            raise
+        except _ConnectTimedOut:
+            if queued and limit < self._config.connect_timeout_seconds:
+                outcome = "saturated"
+                raise _Saturated from None
+            outcome = "unreachable"
             raise
         except _ConnectionFailed:
             outcome = "unreachable"
@@ -381,7 +519,8 @@ class CoreClient:
             outcome = "error"
             raise
         finally:
-            call.finish(outcome)
+            if call is not None:
+                call.finish(outcome)
 
     async def _exchange(
         self,
@@ -393,8 +532,10 @@ class CoreClient:
         headers: dict[str, str],
         limit: float,
     ) -> _Answer:
-        """The HTTP exchange itself, its failures sorted into the three kinds above (the
-        messages name the failure's type only: never a URL's query, a body or a key)."""
+        """The HTTP exchange itself, its failures sorted into the kinds above (the messages
+        name the failure's type only: never a URL's query, a body or a key). The connector
+        never queues (see the module docstring), so ``connect`` times DNS and the TCP/TLS
+        connect only."""
         timeout = aiohttp.ClientTimeout(
             total=limit, connect=min(limit, self._config.connect_timeout_seconds)
         )
@@ -414,7 +555,7 @@ class CoreClient:
                     response.headers.get("cache-control"),
                 )
         except aiohttp.ConnectionTimeoutError:
-            raise _ConnectionFailed("ConnectTimeout") from None
+            raise _ConnectTimedOut("ConnectTimeout") from None
         except aiohttp.ServerTimeoutError as exc:
             raise _TimedOut(type(exc).__name__) from None
         except aiohttp.ClientConnectionError as exc:
@@ -442,6 +583,13 @@ class CoreClient:
         if body is None:
             raise CoreUnavailable(f"the core's answer to {method} {path} is not a JSON object")
         return body
+
+
+def _cut_short(method: str, path: str, limit: float) -> str:
+    return (
+        f"the core did not answer {method} {path} in the {limit:.3g}s left after waiting "
+        "for a free connection to it"
+    )
 
 
 def _is_fixed_message(text: str) -> bool:

@@ -30,6 +30,18 @@ class CoreUnavailable(DomainError):
     (5xx, a body that is not the expected JSON). gRPC: UNAVAILABLE."""
 
 
+class CoreSaturated(DomainError):
+    """Every connection to the core stayed busy until the call's time ran out: the call
+    never reached the core, or reached it too late, because it waited for one. The core is
+    not (known to be) down; the service is answering more than its connections carry.
+    gRPC: RESOURCE_EXHAUSTED."""
+
+
+class DeadlineExceeded(DomainError):
+    """The caller's deadline passed before the core could be called (e.g. between the
+    calls of one operation). gRPC: DEADLINE_EXCEEDED."""
+
+
 class CoreIncompatible(DomainError):
     """The core does not speak CDI 2.21 (its ``/apiversion`` list lacks it).
 

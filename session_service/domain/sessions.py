@@ -37,6 +37,7 @@ from session_service.domain.types import (
     ClaimsValidationResult,
     ClaimValidatorSpec,
     ClaimValueResult,
+    CoreConnectionStats,
     CreateJwtResult,
     JSONObject,
     JwksResult,
@@ -204,8 +205,8 @@ class SessionManager:
     Every method takes ``timeout``: the seconds left of the caller's deadline; it bounds
     the core HTTP call(s) together with the configured core timeout. (It is a budget that
     is passed down to the HTTP client, hence the ASYNC109 waivers.)
-    Raises ``InvalidArgument``, ``CoreUnavailable`` or ``CoreIncompatible``; every other
-    outcome is a ``Status`` in the result.
+    Raises ``InvalidArgument``, ``CoreUnavailable``, ``CoreSaturated``, ``DeadlineExceeded``
+    or ``CoreIncompatible``; every other outcome is a ``Status`` in the result.
     """
 
     def __init__(
@@ -248,6 +249,10 @@ class SessionManager:
 
     def key_cache_health(self) -> KeyCacheHealth:
         return self._keys.health()
+
+    def core_connection_stats(self) -> CoreConnectionStats:
+        """The core connections used for callers' calls: limit, in use, calls waiting."""
+        return self._core.connection_stats()
 
     def key_cache_stats(self) -> KeyCacheStats:
         return self._keys.stats()

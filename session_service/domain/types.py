@@ -304,6 +304,16 @@ class KeyCacheStats:
 
 
 @dataclass(frozen=True, slots=True)
+class CoreConnectionStats:
+    """The connections to the core that calls for callers use: at most ``limit`` at once,
+    ``in_use`` now, and ``waiting`` calls queued for one."""
+
+    limit: int
+    in_use: int
+    waiting: int
+
+
+@dataclass(frozen=True, slots=True)
 class TokenCacheStats:
     """The verified-token cache: sizes now, and monotonic counters.
 

@@ -18,6 +18,7 @@ from session_core.app import RunningCore
 from session_service.domain.api import (
     CoreIncompatible,
     CoreUnavailable,
+    DeadlineExceeded,
     InvalidArgument,
     SessionManager,
     Status,
@@ -135,9 +136,9 @@ async def test_deadlines_bound_core_calls(
     with pytest.raises(CoreUnavailable) as raised:
         await manager.create_new_session("u", timeout=0.2)
     assert "did not answer" in str(raised.value)
-    with pytest.raises(CoreUnavailable) as raised:
+    with pytest.raises(DeadlineExceeded) as passed:
         await manager.create_new_session("u", timeout=0)
-    assert "deadline" in str(raised.value)
+    assert "deadline" in str(passed.value)
     configured = await make_manager(url, core={"timeout_seconds": 0.2})
     with pytest.raises(CoreUnavailable):
         await configured.get_session_information("h")

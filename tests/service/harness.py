@@ -1,4 +1,5 @@
-"""Test helpers for the service's end-to-end tests: ports, health waits, a gated proxy.
+"""Test helpers for the service's end-to-end tests: ports, health waits, metrics scrapes,
+a gated proxy.
 
 Nothing here replaces a component we own: the service and the core are always the real
 ones on real sockets. ``GatedProxy`` only sits between them (a real HTTP hop) so a test can
@@ -16,9 +17,12 @@ import grpc
 import httpx
 from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def free_port() -> int:
@@ -45,6 +49,11 @@ class HealthWatch:
                 assert response is not grpc.aio.EOF, "health Watch stream ended"
                 self.seen.append(response.status)
 
+    async def follow(self) -> None:
+        """Record every update until the stream ends (run it as a task; cancel to stop)."""
+        while (response := await self._call.read()) is not grpc.aio.EOF:
+            self.seen.append(response.status)
+
     def cancel(self) -> None:
         self._call.cancel()
 
@@ -56,6 +65,23 @@ async def health_watch(channel: grpc.aio.Channel, service: str = "") -> AsyncIte
         yield watch
     finally:
         watch.cancel()
+
+
+async def scrape(url: str) -> Samples:
+    """A Prometheus endpoint's samples, parsed by prometheus-client as Prometheus would."""
+    async with httpx.AsyncClient() as http:
+        response = await http.get(url)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
 
 
 class GatedProxy:

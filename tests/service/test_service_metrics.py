@@ -16,7 +16,6 @@ import grpc
 import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client.parser import text_string_to_metric_families
 from session_client import SessionClient, SessionStatus
 
 from session_core.app import RunningCore, start_core
@@ -26,25 +25,7 @@ from session_service.server import RunningService, start_service
 from session_service.settings import Settings
 from tests.faults import Fault, FaultProxy
 from tests.service.conftest import MakeService, service_settings
-from tests.service.harness import SERVING, free_port, health_watch
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-async def scrape(url: str) -> Samples:
-    async with httpx.AsyncClient() as http:
-        response = await http.get(url)
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    samples: Samples = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return samples
-
-
-def value(samples: Samples, name: str, **labels: str) -> float | None:
-    return samples.get((name, frozenset(labels.items())))
+from tests.service.harness import SERVING, Samples, free_port, health_watch, scrape, value
 
 
 def series(samples: Samples, name: str) -> list[Mapping[str, str]]:

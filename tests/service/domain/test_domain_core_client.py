@@ -1,5 +1,6 @@
-"""The core client: host failover, CDI negotiation, headers, API key, deadlines, and the
-mapping of core failures to InvalidArgument / CoreUnavailable / CoreIncompatible.
+"""The core client: host failover, CDI negotiation, headers, API key, deadlines, the
+connection limit, and the mapping of core failures to InvalidArgument / CoreUnavailable /
+CoreSaturated / CoreIncompatible.
 
 Misbehaviour the real core never shows (an old CDI list, 500s, garbage, hanging) comes
 from a tiny aiohttp server (``fake_http_server``)."""
@@ -17,6 +18,7 @@ from aiohttp import web
 from session_core.app import RunningCore
 from session_service.domain.api import (
     CoreIncompatible,
+    CoreSaturated,
     CoreUnavailable,
     DeadlineExceeded,
     InvalidArgument,
@@ -25,7 +27,8 @@ from session_service.domain.api import (
 )
 from tests.service.domain.domain_helpers import MakeCore, MakeManager, closed_port, core_calls
 
-StartServer = Callable[[Callable[[web.Request], Awaitable[web.StreamResponse]]], Awaitable[str]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+StartServer = Callable[[Handler], Awaitable[str]]
 API_KEY = "a-test-api-key-of-at-least-20-chars"
 
 
@@ -143,6 +146,75 @@ async def test_deadlines_bound_core_calls(
     with pytest.raises(CoreUnavailable):
         await configured.get_session_information("h")
     hang_release.set()
+
+
+def _held_listing(held: dict[str, asyncio.Event]) -> Handler:
+    """A core whose session listing for user ``u`` waits for ``held[u]`` (when there is
+    one); ``held[u + " arrived"]`` is set as that request arrives."""
+
+    async def listing(request: web.Request) -> web.Response:
+        if request.path == "/apiversion":
+            return web.json_response({"versions": ["2.21"]})
+        user = request.query["userId"]
+        held.setdefault(user + " arrived", asyncio.Event()).set()
+        if user in held:
+            await held[user].wait()
+        return web.json_response({"status": "OK", "sessionHandles": [user + "-handle"]})
+
+    return listing
+
+
+async def test_a_full_pool_is_saturation_not_an_outage(
+    make_manager: MakeManager, fake_http_server: StartServer, hang_release: asyncio.Event
+) -> None:
+    """With every connection busy, a call waits for one within its own time and then gets
+    CoreSaturated, not CoreUnavailable; the readiness probe does not wait behind it."""
+    held = {"holder": hang_release, "holder arrived": asyncio.Event()}
+    url = await fake_http_server(_held_listing(held))
+    manager = await make_manager(url, core={"max_connections": 1})
+    holder = asyncio.create_task(manager.get_all_session_handles_for_user("holder"))
+    await held["holder arrived"].wait()
+    waiter = asyncio.create_task(manager.get_all_session_handles_for_user("late", timeout=0.3))
+    await manager.check_core()  # a probe passes while the waiter queues
+    stats = manager.core_connection_stats()
+    assert (stats.limit, stats.in_use, stats.waiting) == (1, 1, 1)
+    with pytest.raises(CoreSaturated) as raised:
+        await waiter
+    assert "all 1 connections to the session core stayed busy" in str(raised.value)
+    assert "late arrived" not in held  # never sent
+    hang_release.set()
+    assert (await holder).session_handles == ("holder-handle",)
+    stats = manager.core_connection_stats()
+    assert (stats.in_use, stats.waiting) == (0, 0)
+    assert (await manager.get_all_session_handles_for_user("next")).session_handles == (
+        "next-handle",
+    )
+
+
+async def test_time_lost_waiting_for_a_connection_is_not_blamed_on_the_core(
+    make_manager: MakeManager, fake_http_server: StartServer, hang_release: asyncio.Event
+) -> None:
+    """A call that got its connection late and then ran out of time on the wire is
+    CoreSaturated: its request had less than the core timeout. Without the wait, the same
+    hang is the core's (CoreUnavailable, as in test_deadlines_bound_core_calls)."""
+    first_done = asyncio.Event()
+    held = {"first": first_done, "first arrived": asyncio.Event(), "second": hang_release}
+    url = await fake_http_server(_held_listing(held))
+    manager = await make_manager(url, core={"max_connections": 1})
+    first = asyncio.create_task(manager.get_all_session_handles_for_user("first"))
+    await held["first arrived"].wait()
+    second = asyncio.create_task(manager.get_all_session_handles_for_user("second", timeout=1))
+    await manager.check_core()
+    assert manager.core_connection_stats().waiting == 1
+    first_done.set()
+    assert (await first).session_handles == ("first-handle",)
+    with pytest.raises(CoreSaturated) as raised:
+        await second
+    assert "left after waiting for a free connection" in str(raised.value)
+    assert held["second arrived"].is_set()  # sent, and the core held it
+    with pytest.raises(CoreUnavailable) as hung:
+        await manager.get_all_session_handles_for_user("second", timeout=0.2)
+    assert "did not answer" in str(hung.value)
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,10 @@ class _TimedOut(Exception):
     """A host accepted the connection but did not answer in time."""
 
 
+class _TransportError(Exception):
+    """Any other failure of the HTTP exchange."""
+
+
 class _Saturated(Exception):
     """A call that had waited for a connection ran out of time on the wire."""
 
@@ -163,10 +167,6 @@ class _ConnectionSlots:
     def give_back(self) -> None:
         self.in_use -= 1
         self._free.release()
-
-
-class _TransportError(Exception):
-    """Any other failure of the HTTP exchange."""
 
 
 def parse_max_age(cache_control: str | None) -> int | None:
@@ -370,20 +370,20 @@ class CoreClient:
         try:
             queued = await self._slots.take(timeout)
         except TimeoutError:
-            if self._observer is not None:
-                self._observer.not_sent(method, path, "saturated")
-            raise CoreSaturated(
+            raise self._not_sent(
+                method,
+                path,
                 f"all {self._slots.limit} connections to the session core stayed busy "
-                f"for {timeout:.3g}s ({method} {path} was not sent)"
+                f"for {timeout:.3g}s ({method} {path} was not sent)",
             ) from None
         try:
             left = timeout - (loop.time() - waited_from)
             if left <= 0:
-                if self._observer is not None:
-                    self._observer.not_sent(method, path, "saturated")
-                raise CoreSaturated(
+                raise self._not_sent(
+                    method,
+                    path,
                     f"{method} {path} got a connection to the session core only after "
-                    f"its {timeout:.3g}s ran out"
+                    f"its {timeout:.3g}s ran out",
                 )
             response = await self._send_within(
                 method,
@@ -397,6 +397,11 @@ class CoreClient:
         finally:
             self._slots.give_back()
         return self._decode(method, path, response)
+
+    def _not_sent(self, method: str, path: str, message: str) -> CoreSaturated:
+        if self._observer is not None:
+            self._observer.not_sent(method, path, "saturated")
+        return CoreSaturated(message)
 
     async def _send_within(
         self,

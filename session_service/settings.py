@@ -64,8 +64,8 @@ class Settings:
     core_max_connections: int = field(
         default=100,
         metadata={
-            "help": "core requests on the wire at once; more calls wait for one within their "
-            "deadline, then get RESOURCE_EXHAUSTED"
+            "help": "core requests on the wire at once (per serving process); more calls wait "
+            "for one within their deadline, then get RESOURCE_EXHAUSTED"
         },
     )
     core_ca_file: Path | None = field(

@@ -3,20 +3,18 @@
 #   docker build -t session-service:0.1.0 .
 # The base image is pinned by version; bump both stages together (and rebuild for fixes).
 
-# -- build: generate the gRPC code and install the project into a virtual environment ------
+# -- build: install the project into a virtual environment ----------------------------------
+# The package build (setup.py) generates the gRPC code from protos/ with grpcio-tools, a
+# build requirement that pip installs in its isolated build environment, not in /opt/venv.
 FROM python:3.11.13-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-# The code generator needs grpcio-tools, which stays in this stage.
-RUN python -m venv /opt/tools && /opt/tools/bin/pip install grpcio-tools==1.85.1
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY protos/ protos/
 COPY session_proto/ session_proto/
 COPY session_core/ session_core/
 COPY session_service/ session_service/
-RUN /opt/tools/bin/python -m session_proto.generate \
-    && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install ".[tracing]"
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install ".[tracing]"
 
 # -- runtime: the virtual environment and nothing else -----------------------------------
 FROM python:3.11.13-slim-bookworm AS runtime

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import uvloop
 
+from session_core import installed_version
 from session_core.app import start_core
 from session_core.config import CoreConfig, load_config
 from session_core.errors import ConfigError
@@ -42,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="session-core", description="A CDI 2.21-compatible session core (SuperTokens)."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the core's HTTP API")
     serve.add_argument("--host", help="interface to listen on (default localhost)")

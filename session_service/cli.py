@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import uvloop
 
+from session_core import installed_version
 from session_core.logs import configure_logging
 from session_service.server import start_service
 from session_service.settings import Settings, SettingsError, add_arguments, load_settings
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="session-service",
         description="SuperTokens-compatible (CDI 2.21) session management over gRPC.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(
         "serve",

@@ -106,7 +106,12 @@ def test_dockerfile_builds_in_one_stage_and_runs_from_a_pinned_slim_image(
     assert len({s.base for s in stages}) == 1, "both stages must use the same base image"
     build = stages[0]
     build_runs = " ".join(build.args("RUN"))
-    assert "session_proto.generate" in build_runs
+    # The package build generates the gRPC code (setup.py, grpcio-tools a build requirement):
+    # no separate generation step, and no code generator in the image.
+    assert "session_proto.generate" not in build_runs and "grpcio-tools" not in build_runs
+    assert "grpcio-tools==1.85.1" in pyproject["build-system"]["requires"]
+    copied = {source for args in build.args("COPY") for source in args.split()[:-1]}
+    assert {"pyproject.toml", "setup.py", "protos/"} <= copied
     assert 'pip install ".[tracing]"' in build_runs
     assert "tracing" in pyproject["project"]["optional-dependencies"]
 

@@ -29,9 +29,12 @@ class ServiceProcess:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(cls, port: int, data_dir: Path, *flags: str) -> ServiceProcess:
+    async def start(
+        cls, port: int, data_dir: Path, *flags: str, command: Path = SESSION_SERVICE
+    ) -> ServiceProcess:
+        """``command serve`` (by default the project environment's ``session-service``)."""
         process = await asyncio.create_subprocess_exec(
-            str(SESSION_SERVICE),
+            str(command),
             "serve",
             "--port",
             str(port),
@@ -78,8 +81,10 @@ class ServiceProcess:
 
 
 @contextlib.asynccontextmanager
-async def running_service(port: int, data_dir: Path, *flags: str) -> AsyncIterator[ServiceProcess]:
-    service = await ServiceProcess.start(port, data_dir, *flags)
+async def running_service(
+    port: int, data_dir: Path, *flags: str, command: Path = SESSION_SERVICE
+) -> AsyncIterator[ServiceProcess]:
+    service = await ServiceProcess.start(port, data_dir, *flags, command=command)
     try:
         yield service
     finally:

@@ -17,6 +17,7 @@ from session_core.app import start_core
 from session_core.config import CoreConfig, load_config
 from session_core.errors import ConfigError
 from session_core.logs import configure_logging
+from session_core.storage.base import StorageError, UnsupportedDatabaseURL
 from session_core.tracing import TracingUnavailable
 
 log = logging.getLogger("session_core")
@@ -99,7 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(config.log_level, config.log_format)
     try:
         uvloop.run(serve(config))
-    except (OSError, TracingUnavailable) as exc:
+    except (StorageError, UnsupportedDatabaseURL) as exc:
+        # The configured database cannot be used: a configuration error, like a bad flag.
+        print(f"session-core: cannot open the database: {exc}", file=sys.stderr)
+        return 2
+    except TracingUnavailable as exc:
+        print(f"session-core: invalid configuration: tracing: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
         print(f"session-core: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

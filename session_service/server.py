@@ -25,6 +25,7 @@ from grpc_reflection.v1alpha import reflection
 
 from session_core.app import RunningCore, start_core
 from session_core.config import CoreConfig
+from session_core.storage.base import StorageError, UnsupportedDatabaseURL
 from session_core.tracing import TracingUnavailable, build_tracer_provider, get_tracer
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service.auth import (
@@ -390,16 +391,29 @@ def _apply_override(manager: SessionManager, override: Override) -> None:
 async def _start_embedded_core(
     settings: Settings, tracer_provider: TracerProvider | None
 ) -> RunningCore:
+    """Start the in-process core; a database it cannot open is a ``SettingsError`` naming
+    the flag that chose it (``--core-database`` or ``--data-dir``)."""
     if settings.core_database:
-        database_url, where = settings.core_database, "the --core-database database"
+        database_url, where, flag = (
+            settings.core_database,
+            "the --core-database database",
+            "--core-database",
+        )
     else:
         data_dir = settings.data_dir.expanduser().resolve()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        flag = f"--data-dir {data_dir}"
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SettingsError(f"{flag}: cannot create it: {exc.strerror}") from None
         database_url, where = f"sqlite:///{data_dir / 'core.db'}", str(data_dir)
-    core = await start_core(
-        CoreConfig(host="127.0.0.1", port=0, database_url=database_url),
-        tracer_provider=tracer_provider,
-    )
+    try:
+        core = await start_core(
+            CoreConfig(host="127.0.0.1", port=0, database_url=database_url),
+            tracer_provider=tracer_provider,
+        )
+    except (StorageError, UnsupportedDatabaseURL) as exc:
+        raise SettingsError(f"{flag}: {exc}") from None
     logger.info("embedded session core listening on %s (data in %s)", core.url, where)
     return core
 

@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -32,7 +33,7 @@ from multiprocessing.process import BaseProcess
 import uvloop
 
 from session_service.server import _start_embedded_core
-from session_service.settings import Settings
+from session_service.settings import Settings, SettingsError
 
 logger = logging.getLogger("session_service.workers")
 
@@ -82,6 +83,9 @@ def run_workers(settings: Settings, serve_one: Callable[[Settings], int]) -> int
         worker_settings = dataclasses.replace(settings, port=port)
         if settings.embedded_core:
             core, core_url = _start_core_process(settings)
+            if isinstance(core_url, SettingsError):
+                print(f"session-service: {core_url}", file=sys.stderr)
+                return 2
             if core_url is None:
                 return 1
             worker_settings = dataclasses.replace(
@@ -182,14 +186,17 @@ def _worker_main(settings: Settings, serve_one: Callable[[Settings], int]) -> No
     raise SystemExit(serve_one(settings))
 
 
-def _start_core_process(settings: Settings) -> tuple[BaseProcess, str | None]:
-    """Fork the embedded core's process; returns it and its URL (None if it failed)."""
+def _start_core_process(
+    settings: Settings,
+) -> tuple[BaseProcess, str | SettingsError | None]:
+    """Fork the embedded core's process; returns it and its URL, or the configuration error
+    that stopped it (its database cannot be opened), or None if it failed otherwise."""
     receive, send = _FORK.Pipe(duplex=False)
     process = _FORK.Process(target=_core_main, args=(settings, send), name="session-service-core")
     process.start()
     send.close()
     try:
-        url: str | None = receive.recv()
+        url: str | SettingsError | None = receive.recv()
     except EOFError:
         url = None
     receive.close()
@@ -209,7 +216,11 @@ def _core_main(settings: Settings, report: Connection) -> None:
 async def _serve_core(settings: Settings, report: Connection) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    core = await _start_embedded_core(settings, None)
+    try:
+        core = await _start_embedded_core(settings, None)
+    except SettingsError as exc:
+        report.send(exc)  # the parent reports it as the service does: one line, status 2
+        return
     try:
         report.send(core.url)
         report.close()

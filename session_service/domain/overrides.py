@@ -97,7 +97,10 @@ def recipe_functions(manager: SessionManager) -> RecipeFunctions:
 
 def apply_override(manager: SessionManager, override: Override) -> None:
     """Make ``manager`` use what ``override`` returns for its own recipe functions."""
-    functions = override(recipe_functions(manager))
+    try:
+        functions = override(recipe_functions(manager))
+    except Exception as exc:
+        raise OverrideError(f"the override raised {type(exc).__name__}: {exc}") from None
     if not isinstance(functions, RecipeFunctions):
         raise OverrideError(
             f"the override returned {type(functions).__name__}, not RecipeFunctions"
@@ -119,6 +122,10 @@ def load_override(spec: str) -> Override:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise OverrideError(f"cannot import override module {module_name!r}: {exc}") from None
+    except Exception as exc:  # the module's own code failed while it was imported
+        raise OverrideError(
+            f"override module {module_name!r} raised {type(exc).__name__} on import: {exc}"
+        ) from None
     function: Any = getattr(module, function_name, None)
     if not callable(function):
         raise OverrideError(f"override module {module_name!r} has no function {function_name!r}")

@@ -334,6 +334,8 @@ async def start_service(
     except ApiKeysError as exc:
         raise SettingsError(f"--api-keys-file: {exc}") from None
     override = _load_override(settings.override_module)
+    # Checked before anything starts (the embedded core's URL is not known yet: any will do).
+    settings.domain_config("http://127.0.0.1" if settings.embedded_core else None)
     own_provider = None
     if tracer_provider is None:
         try:

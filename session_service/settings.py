@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -287,11 +288,34 @@ class Settings:
                 required_claim_validators=self.required_claim_validators,
             )
         except InvalidArgument as exc:
-            raise SettingsError(f"invalid configuration: {exc}") from None
+            raise SettingsError(f"--{_flag(_setting_of(exc.field))}: {exc.message}") from None
 
 
 def _flag(name: str) -> str:
     return name.replace("_", "-")
+
+
+# DomainConfig field (as InvalidArgument names it) -> the setting it comes from, where the
+# names differ; a nested field (``required_claim_validators[0].key``) maps by its prefix.
+_DOMAIN_FIELD_SETTINGS = {
+    "core.connection_uri": "core_url",
+    "core.api_key": "core_api_key",
+    "core.timeout_seconds": "core_timeout_seconds",
+    "core.ca_file": "core_ca_file",
+    "core.client_cert_file": "core_client_cert_file",
+    "key_cache.max_age_seconds": "jwks_max_age_seconds",
+    "key_cache.refetch_cooldown_seconds": "jwks_refetch_cooldown_seconds",
+    "key_cache.max_stale_seconds": "jwks_max_stale_seconds",
+    "token_cache.max_entries": "token_cache_size",
+    "token_cache.max_rejected": "token_cache_rejected_size",
+}
+
+
+def _setting_of(domain_field: str) -> str:
+    if domain_field in _DOMAIN_FIELD_SETTINGS:
+        return _DOMAIN_FIELD_SETTINGS[domain_field]
+    head = re.split(r"[.\[]", domain_field, maxsplit=1)[0]
+    return head if head in SETTING_NAMES else domain_field
 
 
 # -- parsing raw strings (flags and environment) -----------------------------------------------

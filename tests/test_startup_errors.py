@@ -139,3 +139,25 @@ def test_service_refuses_an_override_module_that_fails(
     )
     assert line.startswith("session-service: --override-module: "), line
     assert problem in line
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--core-url", "foo"], "--core-url: every entry must be an http(s) URL"),
+        (["--core-url", "http://core:3567/?x=1"], "--core-url: a core URL must not have a query"),
+        (["--core-timeout-seconds", "0"], "--core-timeout-seconds: must be positive"),
+        (["--core-ca-file", "/nonexistent/ca.pem"], "--core-ca-file: cannot be loaded"),
+        (["--jwks-max-age-seconds", "0"], "--jwks-max-age-seconds: must be positive"),
+        (["--api-domain", "localhost"], "--api-domain: must be an http(s) URL"),
+        (["--api-base-path", "auth"], "--api-base-path: must start with '/'"),
+    ],
+)
+def test_service_names_the_flag_of_a_bad_setting(
+    tmp_path: Path, flags: list[str], expected: str
+) -> None:
+    """Settings the service hands to its session logic are reported by their flag (not by
+    an internal field such as core.connection_uri), before the embedded core starts."""
+    line = start("session-service", "--data-dir", str(tmp_path / "data"), *flags)
+    assert line.startswith(f"session-service: {expected}"), line
+    assert not (tmp_path / "data").exists()

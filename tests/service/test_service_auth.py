@@ -265,7 +265,7 @@ async def test_tls_mutual_tls_and_api_key_towards_the_core(
             assert raised.value.code() is grpc.StatusCode.UNAVAILABLE, overrides
             assert CORE_KEY not in (raised.value.details() or "")
             assert "wrong-core-api-key" not in (raised.value.details() or "")
-        with pytest.raises(SettingsError, match=r"core\.ca_file"):
+        with pytest.raises(SettingsError, match=r"^--core-ca-file: cannot be loaded"):
             await make_service(core_url=proxy.url, core_ca_file=pki.server.key.parent / "nope")
     finally:
         await proxy.stop()

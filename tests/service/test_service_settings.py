@@ -82,5 +82,5 @@ def test_invalid_values_name_the_setting(
 
 def test_invalid_core_url_is_reported_when_building_the_domain_config() -> None:
     settings = load_settings({"core_url": "ftp://core"}, {})
-    with pytest.raises(SettingsError, match="connection_uri"):
+    with pytest.raises(SettingsError, match=r"^--core-url: every entry must be an http\(s\) URL$"):
         settings.domain_config()

@@ -190,6 +190,30 @@ class _DomainCollector(Collector):
             yield denials
 
 
+class _ReadinessCollector(Collector):
+    def __init__(self, cause: Callable[[], str | None], causes: tuple[str, ...]) -> None:
+        self._cause = cause
+        self._causes = causes
+
+    def collect(self) -> Iterable[Metric]:
+        cause = self._cause()
+        yield GaugeMetricFamily(
+            "session_service_ready",
+            "1 while the service reports SERVING (a core answers and signing keys are held).",
+            value=1 if cause is None else 0,
+        )
+        not_ready = GaugeMetricFamily(
+            "session_service_not_ready",
+            "1 for the reason the service is not ready (all 0 while it is): starting, "
+            "core_unavailable, core_api_key_rejected, core_incompatible, no_signing_keys, "
+            "probe_failed.",
+            labels=("cause",),
+        )
+        for name in self._causes:
+            not_ready.add_metric((name,), 1 if name == cause else 0)
+        yield not_ready
+
+
 class _RpcSeries:
     """One (method, code, status): count, sum and per-bucket (not cumulative) counts."""
 
@@ -262,6 +286,10 @@ class ServiceMetrics:
 
     def add_sources(self, sources: DomainSources) -> None:
         self.registry.register(_DomainCollector(sources))
+
+    def add_readiness(self, cause: Callable[[], str | None], causes: tuple[str, ...]) -> None:
+        """Readiness gauges: ``cause()`` is None when ready, else one of ``causes``."""
+        self.registry.register(_ReadinessCollector(cause, causes))
 
     def add_registry(self, registry: CollectorRegistry) -> None:
         """Serve another registry's metrics too (the embedded core's)."""

@@ -37,6 +37,7 @@ from session_service.auth import (
 from session_service.converters import RenderedResponse
 from session_service.domain.api import (
     Clock,
+    CoreApiKeyRejected,
     CoreIncompatible,
     CoreUnavailable,
     SessionManager,
@@ -73,6 +74,18 @@ _SERVICE_UNKNOWN: int = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 MAX_PENDING_CALLS = 10_000
 # How often the API key file is checked for changes (SIGHUP reloads it at once).
 API_KEYS_CHECK_INTERVAL_SECONDS = 1.0
+# Why the service may not be ready: the ``cause`` label of session_service_not_ready.
+NOT_READY_CAUSES = (
+    "starting",
+    "core_unavailable",
+    "core_api_key_rejected",
+    "core_incompatible",
+    "no_signing_keys",
+    "probe_failed",
+)
+# While the service stays not ready for one cause, the WARNING saying why is repeated this
+# often (each change of cause is logged at once).
+NOT_READY_REPEAT_SECONDS = 30.0
 
 
 class _RpcDrain:
@@ -242,6 +255,8 @@ class RunningService:
     _readiness: asyncio.Task[None]
     _core: RunningCore | None
     _rpcs: _RpcDrain
+    # Why the service is not ready (``cause`` None while it is).
+    readiness: Readiness
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Caller authentication (None when no --api-keys-file is configured).
@@ -411,7 +426,7 @@ async def _start_embedded_core(
         database_url, where = f"sqlite:///{data_dir / 'core.db'}", str(data_dir)
     try:
         core = await start_core(
-            CoreConfig(host="127.0.0.1", port=0, database_url=database_url),
+            CoreConfig(host="127.0.0.1", port=0, database=database_url),
             tracer_provider=tracer_provider,
         )
     except (StorageError, UnsupportedDatabaseURL) as exc:
@@ -463,6 +478,8 @@ async def _serve(
 
     add_to_server(servicer, server, wrap=wrap)
     metrics.add_sources(_domain_sources(manager, servicer, auth, clock))
+    readiness = Readiness(api_key_configured=settings.core_api_key is not None)
+    metrics.add_readiness(lambda: readiness.cause, NOT_READY_CAUSES)
     health_servicer = _DrainingHealthServicer()
     # Nothing is ready until the readiness loop has seen keys and a core.
     for name in HEALTH_SERVICES:
@@ -498,8 +515,10 @@ async def _serve(
         except OSError:
             await server.stop(None)
             raise
-    readiness = asyncio.create_task(
-        _track_readiness(manager, health_servicer, settings.health_check_interval_seconds),
+    readiness_task = asyncio.create_task(
+        _track_readiness(
+            manager, health_servicer, settings.health_check_interval_seconds, readiness
+        ),
         name="session-service-readiness",
     )
     key_watch = None
@@ -522,7 +541,8 @@ async def _serve(
         _server=server,
         _manager=manager,
         _health=health_servicer,
-        _readiness=readiness,
+        _readiness=readiness_task,
+        readiness=readiness,
         _core=core,
         _rpcs=rpcs,
         auth=auth,
@@ -568,8 +588,21 @@ def _domain_sources(
     )
 
 
+@dataclass
+class Readiness:
+    """The readiness loop's verdict: ``cause`` is None while the service is ready, else one
+    of ``NOT_READY_CAUSES`` (a metric label), with ``detail`` saying what to fix."""
+
+    api_key_configured: bool
+    cause: str | None = "starting"
+    detail: str = "the first readiness check has not finished"
+
+
 async def _track_readiness(
-    manager: SessionManager, health_servicer: _DrainingHealthServicer, interval: float
+    manager: SessionManager,
+    health_servicer: _DrainingHealthServicer,
+    interval: float,
+    readiness: Readiness,
 ) -> None:
     """SERVING while the key cache holds keys and a core answers; NOT_SERVING otherwise.
 
@@ -578,29 +611,58 @@ async def _track_readiness(
     (core_client.py), and it gets the configured core timeout, the bound of every core call:
     a busy service answers a probe late, and a replica must not be pulled for being busy;
     a core that does not answer in that time is as unusable for the probe as for callers.
+    Every change of the cause is logged (a WARNING while not ready), and a lasting one again
+    every ``NOT_READY_REPEAT_SECONDS``, so a log read at any time says why the service does
+    not serve.
     """
+    loop = asyncio.get_running_loop()
     serving = False  # _serve starts every health service as NOT_SERVING
+    # Starting is not worth a warning until it has lasted the repeat interval.
+    last_warning = loop.time()
     while True:
-        ready = await _is_ready(manager)
-        if ready != serving:
+        cause, detail = await _not_ready_cause(manager, readiness.api_key_configured)
+        changed = cause != readiness.cause
+        readiness.cause, readiness.detail = cause, detail
+        if (cause is None) != serving:
+            serving = cause is None
             for name in HEALTH_SERVICES:
-                await health_servicer.set(name, _SERVING if ready else _NOT_SERVING)
-            logger.log(
-                logging.INFO if ready else logging.WARNING,
-                "readiness: %s",
-                "SERVING" if ready else "NOT_SERVING (no signing keys or no core)",
-            )
-            serving = ready
+                await health_servicer.set(name, _SERVING if serving else _NOT_SERVING)
+        if cause is None:
+            if changed:
+                logger.info("readiness: SERVING")
+        elif changed or loop.time() - last_warning >= NOT_READY_REPEAT_SECONDS:
+            logger.warning("readiness: NOT_SERVING (%s): %s", cause, detail)
+            last_warning = loop.time()
         await asyncio.sleep(interval)
 
 
-async def _is_ready(manager: SessionManager) -> bool:
+async def _not_ready_cause(
+    manager: SessionManager, api_key_configured: bool
+) -> tuple[str | None, str]:
+    """(None, "") when ready, else (cause, what to fix)."""
     try:
         await manager.check_core()
-    except (CoreUnavailable, CoreIncompatible):
-        return False
+    except CoreApiKeyRejected:
+        if api_key_configured:
+            return "core_api_key_rejected", "the session core refused --core-api-key"
+        return "core_api_key_rejected", (
+            "the session core requires an API key: set --core-api-key "
+            "(or SESSION_SERVICE_CORE_API_KEY)"
+        )
+    except CoreUnavailable as exc:
+        return "core_unavailable", f"cannot use the session core (--core-url): {exc}"
+    except CoreIncompatible as exc:
+        return "core_incompatible", str(exc)
     except Exception as exc:
         # A bug in a probe must not end readiness tracking for the life of the process.
         logger.error("readiness probe failed with unexpected %s", type(exc).__name__)
-        return False
-    return manager.key_cache_health().has_keys
+        return "probe_failed", f"the readiness probe failed with {type(exc).__name__}"
+    if not manager.key_cache_health().has_keys:
+        stats = manager.key_cache_stats()
+        if stats.fetches_ok + stats.fetches_failed == 0:
+            return "starting", "the first fetch of the signing keys has not finished"
+        return "no_signing_keys", (
+            "the session core answers, but its signing keys (/.well-known/jwks.json) "
+            "could not be fetched"
+        )
+    return None, ""

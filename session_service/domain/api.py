@@ -16,6 +16,7 @@ from session_service.domain.config import (
     parse_anti_csrf_mode,
 )
 from session_service.domain.errors import (
+    CoreApiKeyRejected,
     CoreIncompatible,
     CoreSaturated,
     CoreUnavailable,
@@ -62,6 +63,7 @@ __all__ = [
     "ClaimValueResult",
     "ClaimsValidationResult",
     "Clock",
+    "CoreApiKeyRejected",
     "CoreClientConfig",
     "CoreConnectionStats",
     "CoreIncompatible",

@@ -28,12 +28,12 @@ tried) and may add headers to it; the service uses it for metrics, tracing and r
 without the domain knowing about any of them.
 
 Error mapping: unreachable, timed out, 5xx or a body that is not a JSON object →
-``CoreUnavailable``; a 400 → ``CoreRejectedRequest`` (the caller decides which request
-field to blame); no CDI 2.21 → ``CoreIncompatible``. A call that waited for a connection
-and ran out of time (before it was sent, or after: its request then had less than the
-configured time) → ``CoreSaturated``: saturation is not an outage. The caller's deadline
-passed before a call → ``DeadlineExceeded``. Messages never carry request bodies, tokens
-or keys.
+``CoreUnavailable`` (a 401, the API key refused, is its subclass ``CoreApiKeyRejected``); a
+400 → ``CoreRejectedRequest`` (the caller decides which request field to blame); no CDI 2.21
+→ ``CoreIncompatible``. A call that waited for a connection and ran out of time (before it
+was sent, or after: its request then had less than the configured time) →
+``CoreSaturated``: saturation is not an outage. The caller's deadline passed before a call
+→ ``DeadlineExceeded``. Messages never carry request bodies, tokens or keys.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ import aiohttp
 
 from session_service.domain.config import SUPPORTED_CDI_VERSIONS, CoreClientConfig
 from session_service.domain.errors import (
+    CoreApiKeyRejected,
     CoreIncompatible,
     CoreSaturated,
     CoreUnavailable,
@@ -581,7 +582,7 @@ class CoreClient:
             safe = text if _is_fixed_message(text) else ""
             raise CoreRejectedRequest(path, safe)
         if status == 401:
-            raise CoreUnavailable(f"the core refused the configured API key on {method} {path}")
+            raise CoreApiKeyRejected(f"the core refused the API key on {method} {path}")
         if status != 200:
             raise CoreUnavailable(f"the core answered HTTP {status} to {method} {path}")
         body = _json_object(answer.content)

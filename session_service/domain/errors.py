@@ -42,6 +42,11 @@ class DeadlineExceeded(DomainError):
     calls of one operation). gRPC: DEADLINE_EXCEEDED."""
 
 
+class CoreApiKeyRejected(CoreUnavailable):
+    """The core refused the service's API key, or asked for one when none is configured
+    (HTTP 401). Retrying will not help until the key is fixed. gRPC: UNAVAILABLE."""
+
+
 class CoreIncompatible(DomainError):
     """The core does not speak CDI 2.21 (its ``/apiversion`` list lacks it).
 

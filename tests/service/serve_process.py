@@ -59,6 +59,17 @@ class ServiceProcess:
     def log(self) -> str:
         return "".join(self.lines)
 
+    async def wait_for_line(
+        self, pattern: re.Pattern[str], within_seconds: float = 60
+    ) -> re.Match[str]:
+        """The first log line matching ``pattern``, waiting for it to be written."""
+        async with asyncio.timeout(within_seconds), self._new_line:
+            while True:
+                for line in self.lines:
+                    if match := pattern.search(line):
+                        return match
+                await self._new_line.wait()
+
     def find(self, pattern: re.Pattern[str]) -> re.Match[str]:
         """The first log line matching ``pattern`` (fails the test if there is none)."""
         for line in self.lines:

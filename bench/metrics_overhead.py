@@ -122,7 +122,7 @@ async def end_to_end(
 async def run(calls: int, seconds: float, concurrency: int, rounds: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as directory:
         core = await start_core(
-            CoreConfig(host="127.0.0.1", port=0, database_url=f"sqlite:///{directory}/core.db")
+            CoreConfig(host="127.0.0.1", port=0, database=f"sqlite:///{directory}/core.db")
         )
         settings = Settings(host="127.0.0.1", port=0, core_url=core.url)
         observed = await start_service(settings)

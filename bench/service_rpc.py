@@ -438,7 +438,7 @@ def _mint_chunk(
 
 async def _signing_key(database_url: str) -> SigningKey:
     """The core's current dynamic key, read by a second core on the same database."""
-    core = await start_core(CoreConfig(host="127.0.0.1", port=0, database_url=database_url))
+    core = await start_core(CoreConfig(host="127.0.0.1", port=0, database=database_url))
     try:
         return core.signing_keys.dynamic_signing_key()
     finally:

@@ -143,7 +143,7 @@ async def start_core(
     without one, ``config.tracing`` decides.
     """
     clock = clock or SystemClock()
-    storage = await open_storage(config.database_url)
+    storage = await open_storage(config.database)
     runner: web.AppRunner | None = None
     own_provider = None
     try:

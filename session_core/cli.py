@@ -14,7 +14,13 @@ import uvloop
 
 from session_core import installed_version
 from session_core.app import start_core
-from session_core.config import CoreConfig, load_config
+from session_core.config import (
+    CONFIG_NAMES,
+    ENV_PREFIX,
+    CoreConfig,
+    load_config,
+    unknown_core_variables,
+)
 from session_core.errors import ConfigError
 from session_core.logs import configure_logging
 from session_core.storage.base import StorageError, UnsupportedDatabaseURL
@@ -22,22 +28,28 @@ from session_core.tracing import TracingUnavailable
 
 log = logging.getLogger("session_core")
 
-# flag name -> config name (flags take precedence over env and file, §8 of the brief)
-_FLAGS = {
-    "host": "host",
-    "port": "port",
-    "database": "database_url",
-    "access_token_validity": "access_token_validity",
-    "refresh_token_validity": "refresh_token_validity",
-    "access_token_dynamic_signing_key_update_interval": (
-        "access_token_dynamic_signing_key_update_interval"
-    ),
-    "api_keys": "api_keys",
-    "base_path": "base_path",
-    "log_level": "log_level",
-    "log_format": "log_format",
-    "tracing": "tracing",
+# Every setting's flag is its name with dashes (one name everywhere: file key, flag and
+# SESSION_CORE_<NAME> variable); flags take precedence over the environment and the file.
+_HELP = {
+    "host": "interface to listen on (default localhost)",
+    "port": "TCP port (default 3567; 0 picks a free one)",
+    "data_dir": "directory of the default SQLite database core.db (default .data)",
+    "database": "sqlite:///path/core.db or postgresql://user@host:port/db "
+    "(default: core.db in --data-dir)",
+    "access_token_validity": "seconds (default 3600)",
+    "refresh_token_validity": "minutes (default 144000)",
+    "access_token_dynamic_signing_key_update_interval": "hours (default 168)",
+    "api_keys": "comma-separated; each >= 20 chars of [A-Za-z0-9=-]",
+    "base_path": "prefix of every API path, e.g. /core",
+    "dynamic_signing_key_overlap_ms": "how long a new dynamic key is published before it "
+    "signs (default 60000)",
+    "expired_session_cleanup_interval_s": "seconds between deletions of expired sessions "
+    "(default 43200)",
+    "log_level": "debug, info, warning or error (default info)",
+    "log_format": "json, text, or auto (default: text on a terminal, else json)",
+    "tracing": "off (default), otlp (OTEL_EXPORTER_OTLP_* variables) or console",
 }
+assert set(_HELP) == set(CONFIG_NAMES), "every setting needs a flag"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,33 +58,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve the core's HTTP API")
-    serve.add_argument("--host", help="interface to listen on (default localhost)")
-    serve.add_argument("--port", help="TCP port (default 3567; 0 picks a free one)")
-    serve.add_argument(
-        "--database", help="sqlite:///path/core.db or postgresql://user@host:port/db"
-    )
-    serve.add_argument("--config", help="a JSON or TOML file with SuperTokens setting names")
-    serve.add_argument("--access-token-validity", help="seconds (default 3600)")
-    serve.add_argument("--refresh-token-validity", help="minutes (default 144000)")
-    serve.add_argument(
-        "--access-token-dynamic-signing-key-update-interval", help="hours (default 168)"
-    )
-    serve.add_argument("--api-keys", help="comma-separated; each >= 20 chars of [A-Za-z0-9=-]")
-    serve.add_argument("--base-path", help="prefix of every API path, e.g. /core")
-    serve.add_argument("--log-level", help="debug, info, warning or error")
-    serve.add_argument(
-        "--log-format", help="json, text, or auto (default: text on a terminal, else json)"
+    serve = sub.add_parser(
+        "serve",
+        help="serve the core's HTTP API",
+        description="Serve the core's HTTP API. Every setting is a flag, a SESSION_CORE_<NAME> "
+        "variable and a key of the --config file, in that order of precedence.",
     )
     serve.add_argument(
-        "--tracing", help="off (default), otlp (OTEL_EXPORTER_OTLP_* variables) or console"
+        "--config",
+        metavar="FILE",
+        help="a JSON or TOML file of settings, keyed by name (env SESSION_CORE_CONFIG)",
     )
+    for name, text in _HELP.items():
+        serve.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            metavar=name.upper(),
+            help=f"{text} (env {ENV_PREFIX}{name.upper()})",
+        )
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> CoreConfig:
-    flags = {config_name: getattr(args, flag) for flag, config_name in _FLAGS.items()}
-    config_file = args.config or os.environ.get("SESSION_CORE_CONFIG") or None
+    flags = {name: getattr(args, name) for name in CONFIG_NAMES}
+    config_file = args.config or os.environ.get(f"{ENV_PREFIX}CONFIG") or None
     return load_config(flags=flags, env=os.environ, config_file=config_file)
 
 
@@ -98,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"session-core: invalid configuration: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level, config.log_format)
+    for message in unknown_core_variables(os.environ):
+        log.warning("%s", message)
     try:
         uvloop.run(serve(config))
     except (StorageError, UnsupportedDatabaseURL) as exc:

@@ -2,17 +2,21 @@
 
 Sources, highest precedence first: command-line flags, ``SESSION_CORE_<NAME>`` environment
 variables, an optional JSON or TOML file using the SuperTokens key names, the defaults.
+Every setting has one name, used three ways: the file key and ``CoreConfig`` field
+(``access_token_validity``), the flag (``--access-token-validity``) and the environment
+variable (``SESSION_CORE_ACCESS_TOKEN_VALIDITY``).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +34,14 @@ ALIASES = {
 }
 
 
-def default_database_url() -> str:
-    data_dir = Path(os.environ.get(f"{ENV_PREFIX}DATA_DIR", ".data")).resolve()
-    return f"sqlite:///{data_dir / 'core.db'}"
-
-
 @dataclass(frozen=True)
 class CoreConfig:
     host: str = "localhost"
     port: int = 3567
-    database_url: str = field(default_factory=default_database_url)
+    # Where the default SQLite database lives; not used when ``database`` is set.
+    data_dir: Path = Path(".data")
+    # sqlite:///path/core.db or postgresql://user@host:port/db; empty: core.db in data_dir.
+    database: str = ""
     access_token_validity: int = 3600  # seconds
     refresh_token_validity: float = 144000.0  # minutes
     access_token_dynamic_signing_key_update_interval: float = 168.0  # hours
@@ -52,6 +54,9 @@ class CoreConfig:
     tracing: str = "off"  # off, otlp (OTEL_EXPORTER_OTLP_* variables) or console
 
     def __post_init__(self) -> None:
+        if not self.database:
+            database = f"sqlite:///{Path(self.data_dir).expanduser().resolve() / 'core.db'}"
+            object.__setattr__(self, "database", database)
         _validate(self)
 
     @property
@@ -78,8 +83,6 @@ def _validate(c: CoreConfig) -> None:
         raise ConfigError("host must not be empty")
     if not 0 <= c.port <= 65535:
         raise ConfigError(f"port must be between 0 and 65535 (got {c.port})")
-    if not c.database_url:
-        raise ConfigError("database_url must not be empty")
     if not 1 <= c.access_token_validity <= 86_400_000:
         raise ConfigError(
             "'access_token_validity' must be between 1 and 86400000 seconds (inclusive)"
@@ -178,10 +181,18 @@ def _as_log_level(name: str, value: object) -> str:
     return _as_str(name, value).lower()
 
 
+def _as_path(name: str, value: object) -> Path:
+    path = _as_str(name, value)
+    if not path:
+        raise ConfigError(f"'{name}' must not be empty")
+    return Path(path)
+
+
 _PARSERS: dict[str, Callable[[str, object], Any]] = {
     "host": _as_str,
     "port": _as_int,
-    "database_url": _as_str,
+    "data_dir": _as_path,
+    "database": _as_str,
     "access_token_validity": _as_int,
     "refresh_token_validity": _as_float,
     "access_token_dynamic_signing_key_update_interval": _as_float,
@@ -235,14 +246,33 @@ def _collect(source: str, values: Mapping[str, object]) -> dict[str, object]:
 
 
 def env_values(env: Mapping[str, str]) -> dict[str, object]:
-    """Settings from ``SESSION_CORE_<NAME>`` variables (unknown ones are ignored: the prefix
-    is shared with e.g. ``SESSION_CORE_DATA_DIR``)."""
+    """Settings from ``SESSION_CORE_<NAME>`` variables (the CLI warns about unknown ones)."""
     out: dict[str, object] = {}
     for name in (*CONFIG_NAMES, *ALIASES):
         value = env.get(ENV_PREFIX + name.upper())
         if value is not None and value != "":
             out[name] = value
     return out
+
+
+def unknown_variables(env: Mapping[str, str], prefix: str, names: Iterable[str]) -> list[str]:
+    """One message per ``prefix*`` variable in ``env`` that is not ``prefix`` + one of
+    ``names`` (upper-cased), naming the closest known variable when one is close."""
+    known = [name.upper() for name in names]
+    messages = []
+    for variable in sorted(v for v in env if v.startswith(prefix)):
+        name = variable.removeprefix(prefix)
+        if name in known:
+            continue
+        closest = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {prefix}{closest[0]}?)" if closest else ""
+        messages.append(f"ignoring unknown environment variable {variable}{hint}")
+    return messages
+
+
+def unknown_core_variables(env: Mapping[str, str]) -> list[str]:
+    """``unknown_variables`` for the core: its settings, their aliases and ``CONFIG``."""
+    return unknown_variables(env, ENV_PREFIX, (*CONFIG_NAMES, *ALIASES, "config"))
 
 
 def load_config(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -18,7 +19,13 @@ import uvloop
 from session_core import installed_version
 from session_core.logs import configure_logging
 from session_service.server import start_service
-from session_service.settings import Settings, SettingsError, add_arguments, load_settings
+from session_service.settings import (
+    Settings,
+    SettingsError,
+    add_arguments,
+    load_settings,
+    unknown_service_variables,
+)
 from session_service.workers import run_workers
 
 logger = logging.getLogger("session_service")
@@ -70,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"session-service: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    for message in unknown_service_variables(os.environ):
+        logger.warning("%s", message)
     if settings.workers > 1:
         return run_workers(settings, serve_one)
     return serve_one(settings)

@@ -18,6 +18,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from session_core.config import unknown_variables
 from session_core.logs import LOG_FORMATS
 from session_core.tracing import TRACING_EXPORTERS
 from session_proto.session.v1 import session_service_pb2 as pb
@@ -438,6 +439,11 @@ def _describe_default(f: Any) -> str:
     if value in ((), None, ""):
         return "unset"
     return str(value)
+
+
+def unknown_service_variables(env: Mapping[str, str]) -> list[str]:
+    """A warning for each ``SESSION_SERVICE_*`` variable that names no setting."""
+    return unknown_variables(env, ENV_PREFIX, SETTING_NAMES)
 
 
 def load_settings(

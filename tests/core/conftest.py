@@ -121,7 +121,7 @@ async def make_core(database_url: str) -> AsyncIterator[CoreFactory]:
         config = CoreConfig(
             host="127.0.0.1",
             port=0,
-            database_url=url or database_url,
+            database=url or database_url,
             **overrides,
         )
         clock = clock or ManualClock()

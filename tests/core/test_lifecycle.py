@@ -32,7 +32,7 @@ async def test_background_cleanup_deletes_expired_sessions(make_core: CoreFactor
 
 
 async def test_stop_closes_the_port(sqlite_url: str) -> None:
-    core = await start_core(CoreConfig(host="127.0.0.1", port=0, database_url=sqlite_url))
+    core = await start_core(CoreConfig(host="127.0.0.1", port=0, database=sqlite_url))
     async with httpx.AsyncClient() as client:
         assert (await client.get(core.url + "/hello")).status_code == 200
         await core.stop()
@@ -43,7 +43,7 @@ async def test_stop_closes_the_port(sqlite_url: str) -> None:
 
 async def test_unsupported_database_url() -> None:
     with pytest.raises(UnsupportedDatabaseURL):
-        await start_core(CoreConfig(host="127.0.0.1", port=0, database_url="mysql://x"))
+        await start_core(CoreConfig(host="127.0.0.1", port=0, database="mysql://x"))
 
 
 async def _serve(args: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:

@@ -253,15 +253,19 @@ def test_defaults() -> None:
     assert c.api_keys == () and c.base_path == ""
     assert c.dynamic_signing_key_overlap_ms == 60_000
     assert c.expired_session_cleanup_interval_s == 43_200
-    assert c.database_url.startswith("sqlite:///") and c.database_url.endswith("/core.db")
+    assert c.database == f"sqlite:///{Path('.data').resolve() / 'core.db'}"
     assert c.dynamic_key_lifetime_ms == (168 * 3600 + 2 * 3600) * 1000
 
 
-def test_data_dir_env_sets_default_database(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("SESSION_CORE_DATA_DIR", str(tmp_path))
-    assert CoreConfig().database_url == f"sqlite:///{tmp_path / 'core.db'}"
+def test_data_dir_sets_the_default_database(tmp_path: Path) -> None:
+    expected = f"sqlite:///{tmp_path / 'core.db'}"
+    assert load_config(env={"SESSION_CORE_DATA_DIR": str(tmp_path)}).database == expected
+    assert load_config(flags={"data_dir": str(tmp_path)}, env={}).database == expected
+    assert CoreConfig(data_dir=tmp_path).database == expected
+    # An explicit database wins over the data directory.
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    config = load_config(flags={"database": other}, env={"SESSION_CORE_DATA_DIR": "/x"})
+    assert config.database == other
 
 
 def test_precedence_flag_env_file(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def core(sqlite_url: str, clock: ManualClock) -> AsyncIterator[RunningCore]:
     running = await start_core(
-        CoreConfig(host="127.0.0.1", port=0, database_url=sqlite_url), clock=clock
+        CoreConfig(host="127.0.0.1", port=0, database=sqlite_url), clock=clock
     )
     yield running
     await running.stop()

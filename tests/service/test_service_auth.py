@@ -224,7 +224,7 @@ async def test_tls_mutual_tls_and_api_key_towards_the_core(
     make_service: MakeService, pki: Pki, sqlite_url: str, clock: ManualClock
 ) -> None:
     core = await start_core(
-        CoreConfig(host="127.0.0.1", port=0, database_url=sqlite_url, api_keys=(CORE_KEY,)),
+        CoreConfig(host="127.0.0.1", port=0, database=sqlite_url, api_keys=(CORE_KEY,)),
         clock=clock,
     )
     # TLS terminates at the proxy (the core speaks HTTP); the proxy demands a client cert.

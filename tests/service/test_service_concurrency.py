@@ -87,7 +87,7 @@ async def test_verification_during_key_rotation(
         CoreConfig(
             host="127.0.0.1",
             port=0,
-            database_url=f"sqlite:///{tmp_path / 'rotating.db'}",
+            database=f"sqlite:///{tmp_path / 'rotating.db'}",
             access_token_dynamic_signing_key_update_interval=1.0,
             access_token_validity=6 * 3600,
         ),

@@ -32,7 +32,7 @@ async def test_no_secret_in_logs_or_errors(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     core = await start_core(
-        CoreConfig(host="127.0.0.1", port=0, database_url=sqlite_url, api_keys=(CORE_KEY,)),
+        CoreConfig(host="127.0.0.1", port=0, database=sqlite_url, api_keys=(CORE_KEY,)),
         clock=clock,
     )
     proxy = FaultProxy(core.url)

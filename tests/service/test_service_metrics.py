@@ -151,7 +151,7 @@ async def test_core_serves_its_own_metrics_without_an_api_key(
 ) -> None:
     api_key = "an-api-key-of-at-least-20-chars"
     core = await start_core(
-        CoreConfig(host="127.0.0.1", port=0, database_url=sqlite_url, api_keys=(api_key,)),
+        CoreConfig(host="127.0.0.1", port=0, database=sqlite_url, api_keys=(api_key,)),
         clock=clock,
     )
     try:

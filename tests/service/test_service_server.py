@@ -25,7 +25,7 @@ async def test_health_follows_the_core(
     lost and SERVING again when it is back, for "" and for the service by name."""
     core_port = free_port()
     service = await make_service(core_url=f"http://127.0.0.1:{core_port}")
-    core_config = CoreConfig(host="127.0.0.1", port=core_port, database_url=sqlite_url)
+    core_config = CoreConfig(host="127.0.0.1", port=core_port, database=sqlite_url)
 
     async with (
         grpc.aio.insecure_channel(service.address) as channel,

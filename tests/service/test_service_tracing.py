@@ -54,7 +54,7 @@ async def traced(sqlite_url: str, clock: ManualClock) -> AsyncIterator[Traced]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     core = await start_core(
-        CoreConfig(host="127.0.0.1", port=0, database_url=sqlite_url),
+        CoreConfig(host="127.0.0.1", port=0, database=sqlite_url),
         clock=clock,
         tracer_provider=provider,
     )

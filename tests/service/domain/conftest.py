@@ -31,7 +31,7 @@ async def make_core(sqlite_url: str, domain_clock: ManualClock) -> AsyncIterator
     started: list[RunningCore] = []
 
     async def make(**overrides: Any) -> RunningCore:
-        values: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "database_url": sqlite_url}
+        values: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "database": sqlite_url}
         values.update(overrides)
         running = await start_core(CoreConfig(**values), clock=domain_clock)
         started.append(running)

@@ -1,8 +1,16 @@
-"""Fixtures shared by every test: real databases, one fresh database per test.
+"""Fixtures shared by every test: real databases, one fresh database per test; markers.
 
 ``database_url`` is parametrised over both backends, so any test that asks for it runs
-against SQLite *and* PostgreSQL. PostgreSQL is the machine's local cluster (trust auth);
-set ``SESSION_TEST_PG_DSN`` to point elsewhere.
+against SQLite *and* PostgreSQL. PostgreSQL is the server at ``SESSION_TEST_PG_DSN`` (default
+the machine's local cluster, trust auth), or a throwaway cluster started for the run when
+none answers there (tests/postgres_server.py); with neither, the PostgreSQL tests are not
+run and the summary says how to enable them, unless ``SESSION_TEST_REQUIRE_POSTGRES=1``
+(``.ci/run``), which makes that an error.
+
+Markers (pyproject.toml), applied here: ``postgres`` (uses a PostgreSQL database), ``sdk``
+(tests/sdk, or anything else running the SuperTokens SDK in its own environment) and
+``process`` (starts processes), the last two found by tests/markers.py; ``slow`` is set by
+hand on long runs.
 """
 
 from __future__ import annotations
@@ -16,15 +24,20 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.markers import uses
+from tests.postgres_server import DEFAULT_DSN, ThrowawayCluster, answers, find_bindir
 from tests.reliability import STATS, summary
 
-PG_ADMIN_DSN = os.environ.get(
-    "SESSION_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+TESTS = Path(__file__).resolve().parent
+
+
+def pg_admin_dsn() -> str:
+    """The admin DSN of the PostgreSQL server of this run (see ``PostgresForTests``)."""
+    return os.environ.get("SESSION_TEST_PG_DSN", DEFAULT_DSN)
 
 
 def _pg_url_for(database: str) -> str:
-    base, _, _ = PG_ADMIN_DSN.rpartition("/")
+    base, _, _ = pg_admin_dsn().rpartition("/")
     return f"{base}/{database}"
 
 
@@ -34,7 +47,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 async def _pg_admin(statement: str) -> None:
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    admin = await asyncpg.connect(pg_admin_dsn())
     try:
         await admin.execute(statement)
     finally:
@@ -67,6 +80,95 @@ def database_url(backend: str, request: pytest.FixtureRequest) -> str:
     if backend == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("postgres_url"))
+
+
+def _uses_postgres(item: pytest.Item) -> bool:
+    if "postgres_url" in getattr(item, "fixturenames", ()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("backend") == "postgresql"
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects by these markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _uses_postgres(item):
+            item.add_marker(pytest.mark.postgres)
+        function = getattr(item, "function", None)
+        if function is None:
+            continue
+        # The test function and the fixtures it takes, by name (tests/markers.py).
+        names = {function.__name__, *getattr(item, "fixturenames", ())}
+        found = uses(Path(item.path))
+        if Path(item.path).is_relative_to(TESTS / "sdk") or names & found.sdk:
+            item.add_marker(pytest.mark.sdk)
+        if names & found.process:
+            item.add_marker(pytest.mark.process)
+
+
+class PostgresForTests:
+    """Finds or starts the PostgreSQL server once the selected tests are known (only if one
+    of them needs it), stops a throwaway one at the end, and reports what it did."""
+
+    def __init__(self) -> None:
+        self.cluster: ThrowawayCluster | None = None
+        self.unanswered = ""  # the DSN where no server answered
+        self.missing: str | None = None  # why the PostgreSQL tests did not run
+        self.not_run = 0
+
+    @pytest.hookimpl(trylast=True)  # after -m and -k have deselected
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        needing = [item for item in items if item.get_closest_marker("postgres")]
+        dsn = pg_admin_dsn()
+        if not needing or answers(dsn):
+            return
+        bindir = find_bindir(os.environ)
+        if bindir is not None:
+            self.cluster = ThrowawayCluster(bindir)
+            self.unanswered = dsn
+            os.environ["SESSION_TEST_PG_DSN"] = self.cluster.start()
+            return
+        missing = (
+            f"no PostgreSQL server answers at {dsn} and no PostgreSQL server binaries "
+            "(initdb, pg_ctl) are installed"
+        )
+        if os.environ.get("SESSION_TEST_REQUIRE_POSTGRES") == "1":
+            raise pytest.UsageError(
+                f"SESSION_TEST_REQUIRE_POSTGRES=1 but {missing}: "
+                f"{len(needing)} PostgreSQL tests cannot run"
+            )
+        self.missing, self.not_run = missing, len(needing)
+        config.hook.pytest_deselected(items=needing)
+        items[:] = [item for item in items if not item.get_closest_marker("postgres")]
+
+    def pytest_report_collectionfinish(self) -> str | None:
+        if self.cluster is None:
+            return None
+        return (
+            f"postgresql: no server answers at {self.unanswered}; a throwaway cluster runs on "
+            f"127.0.0.1:{self.cluster.port} ({self.cluster.bindir}) for this run"
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.missing is not None:
+            terminalreporter.write_line(
+                f"PostgreSQL: {self.not_run} tests not run: {self.missing}. To run them, "
+                "install the PostgreSQL server (e.g. apt-get install postgresql) or set "
+                "SESSION_TEST_PG_DSN to a server's admin DSN.",
+                yellow=True,
+                bold=True,
+            )
+
+    def pytest_unconfigure(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(PostgresForTests(), "session-postgres-for-tests")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -151,7 +151,6 @@ async def _stop(process: asyncio.subprocess.Process) -> int:
         return await process.wait()
 
 
-@pytest.mark.process
 async def test_session_core_reads_session_core_database_and_warns_about_the_old_name(
     tmp_path: Path,
 ) -> None:
@@ -192,7 +191,6 @@ async def test_session_core_reads_session_core_database_and_warns_about_the_old_
     assert not other.exists() and not (tmp_path / ".data").exists()
 
 
-@pytest.mark.process
 async def test_session_service_warns_about_an_unknown_variable(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
         str(BIN / "session-service"),

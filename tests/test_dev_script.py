@@ -1,4 +1,5 @@
-"""``./dev``: its help lists every command it runs, and an unknown command is an error."""
+"""``./dev``: its help lists every command it runs, and an unknown command is an error;
+``.ci/run`` runs its test command."""
 
 from __future__ import annotations
 
@@ -40,3 +41,11 @@ def test_an_unknown_command_is_an_error_with_the_help_on_stderr() -> None:
     assert result.stdout == ""
     assert result.stderr.startswith("dev: unknown command 'serv'\n")
     assert dev("help").stdout in result.stderr
+
+
+def test_ci_requires_the_postgresql_half() -> None:
+    """.ci/run runs ``./dev test`` with SESSION_TEST_REQUIRE_POSTGRES=1 exported, so a run
+    that would leave the PostgreSQL tests out fails (tests/test_postgres_for_tests.py)."""
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert lines[-1] == "./dev test"
+    assert "export SESSION_TEST_REQUIRE_POSTGRES=1" in lines

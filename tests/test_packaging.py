@@ -27,7 +27,7 @@ from session_client import SessionClient, SessionStatus
 from tests.service.harness import free_port
 from tests.service.serve_process import running_service, wait_serving
 
-pytestmark = [pytest.mark.slow, pytest.mark.process]
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATED = (

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.process
-
 BIN = Path(sys.executable).parent
 MISSING_DATABASE = "session_test_no_such_database"
 

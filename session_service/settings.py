@@ -302,6 +302,7 @@ _DOMAIN_FIELD_SETTINGS = {
     "core.connection_uri": "core_url",
     "core.api_key": "core_api_key",
     "core.timeout_seconds": "core_timeout_seconds",
+    "core.max_connections": "core_max_connections",
     "core.ca_file": "core_ca_file",
     "core.client_cert_file": "core_client_cert_file",
     "key_cache.max_age_seconds": "jwks_max_age_seconds",

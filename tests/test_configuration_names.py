@@ -20,7 +20,13 @@ import pytest
 from session_core.cli import _parser as core_parser
 from session_core.config import CONFIG_NAMES, CoreConfig, load_config, unknown_core_variables
 from session_service.cli import build_parser as service_parser
-from session_service.settings import SETTING_NAMES, load_settings, unknown_service_variables
+from session_service.settings import (
+    _DOMAIN_FIELD_SETTINGS,
+    SETTING_NAMES,
+    SettingsError,
+    load_settings,
+    unknown_service_variables,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -78,6 +84,14 @@ def test_every_service_setting_is_a_flag_and_a_variable() -> None:
     # The variable of each is read under that name (one that parses whatever the type).
     settings = load_settings({}, {"SESSION_SERVICE_API_BASE_PATH": "/sessions"})
     assert settings.api_base_path == "/sessions"
+
+
+def test_domain_errors_are_reported_by_the_flag_of_their_setting() -> None:
+    """The DomainConfig fields renamed from settings map to settings that exist (their
+    flags name the errors; tests/test_startup_errors.py runs the command)."""
+    assert set(_DOMAIN_FIELD_SETTINGS.values()) <= set(SETTING_NAMES)
+    with pytest.raises(SettingsError, match=r"^--core-url: every entry must be an http"):
+        load_settings({"core_url": "core:3567"}, {}).domain_config()
 
 
 def test_the_docs_tables_name_every_setting_by_its_name() -> None:

@@ -24,6 +24,7 @@ from session_service.domain.errors import (
     DomainError,
     InvalidArgument,
 )
+from session_service.domain.session_claims import ClaimFetchFailed
 from session_service.domain.sessions import Clock, SessionManager
 from session_service.domain.types import (
     ClaimError,
@@ -58,6 +59,7 @@ from session_service.domain.types import (
 __all__ = [
     "AntiCsrfMode",
     "ClaimError",
+    "ClaimFetchFailed",
     "ClaimValidatorKind",
     "ClaimValidatorSpec",
     "ClaimValueResult",

@@ -18,9 +18,14 @@ originals with a few wrapped::
 Every RPC then goes through the returned functions. As in the SDK, ``create_new_session``
 is the recipe function: it receives the payload after the configured issuer was added as
 ``iss`` (the SDK's public wrapper does that), so an override sees it and may change it.
-``get_session`` includes the claim validation. The functions take the ``SessionManager``
-method's arguments (``timeout`` is the caller's remaining deadline: pass it on) and return
-its result types; an override must return those types too.
+``get_session`` includes the claim validation, which goes through ``validate_claims`` (the
+SDK's recipe function that fetches claim values) and, when values were fetched,
+``regenerate_access_token``; ``validate_claims_for_session_handle`` and ``fetch_and_set_claim``
+go through ``get_session_information`` and ``merge_into_access_token_payload``, as in the SDK.
+The functions take the ``SessionManager`` method's arguments (``timeout`` is the caller's
+remaining deadline, ``user_context`` the request's ``user_context`` as a dict, ``{}`` when
+unset, as every SDK function takes one: pass both on) and return its result types; an
+override must return those types too.
 """
 
 from __future__ import annotations
@@ -69,6 +74,9 @@ class RecipeFunctions:
     get_claim_value: Callable[..., Awaitable[ClaimValueResult]]
     remove_claim: Callable[..., Awaitable[StatusResult]]
     validate_claims_for_session_handle: Callable[..., Awaitable[ClaimsValidationResult]]
+    validate_claims: Callable[..., Awaitable[ClaimsValidationResult]]
+    validate_claims_in_jwt_payload: Callable[..., Awaitable[ClaimsValidationResult]]
+    fetch_and_set_claim: Callable[..., Awaitable[StatusResult]]
     get_jwks: Callable[..., Awaitable[JwksResult]]
     create_jwt: Callable[..., Awaitable[CreateJwtResult]]
     get_open_id_discovery_configuration: Callable[..., Awaitable[OpenIdDiscoveryConfiguration]]

@@ -7,7 +7,9 @@ TokenTheftError / InvalidClaimsError or returns False/None, the result carries a
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 import hmac
 import json
 import time
@@ -25,6 +27,12 @@ from session_service.domain.config import AntiCsrfMode, DomainConfig
 from session_service.domain.core_client import CoreClient, CoreRejectedRequest, JwksDocument
 from session_service.domain.errors import CoreUnavailable, DomainError, InvalidArgument
 from session_service.domain.key_cache import KeyCache
+from session_service.domain.session_claims import (
+    ClaimRegistry,
+    SessionClaim,
+    fetch_claim_value,
+    should_refetch,
+)
 from session_service.domain.token_cache import (
     Decoded,
     Rejection,
@@ -91,6 +99,8 @@ NO_REFRESH_TOKEN_MESSAGE = (
 THEFT_MESSAGE = "token theft detected"
 INVALID_CLAIMS_MESSAGE = "invalid claim"
 SESSION_GONE_MESSAGE = "Session does not exist."
+# The SDK's Session methods, when the core no longer knows the session (session_class.py).
+SESSION_ENDED_MESSAGE = "Session does not exist anymore."
 _PROTECTED_LIST = ", ".join(sorted(PROTECTED_PROPS))
 
 
@@ -215,9 +225,16 @@ class SessionManager:
         *,
         clock: Clock | None = None,
         core_client: CoreClient | None = None,
+        claims: Iterable[SessionClaim] = (),
     ) -> None:
         self._config = config
         self._clock: Clock = clock or SystemClock()
+        # The claims it can fetch (--claims-module), and the server-wide validators bound to
+        # them; raises InvalidArgument when a validator does not fit its claim.
+        self._claims = ClaimRegistry(claims, self._clock.now_ms)
+        self._required_validators = self._claims.bind(
+            config.required_claim_validators, "required_claim_validators"
+        )
         self._core = core_client or CoreClient(config.core)
         self._keys = KeyCache(self._fetch_jwks, config.key_cache, self._clock)
         self._verifier = AccessTokenVerifier(self._keys, self._clock)
@@ -275,6 +292,7 @@ class SessionManager:
         session_data_in_database: JSONObject | None = None,
         disable_anti_csrf: bool = False,
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionResult:
         """OK with session (new_access_token, refresh_token, anti_csrf_token when enabled).
@@ -289,6 +307,7 @@ class SessionManager:
             {**(payload or {}), "iss": self._config.effective_issuer},
             session_data_in_database,
             disable_anti_csrf,
+            user_context=user_context,
             timeout=timeout,
         )
 
@@ -299,6 +318,7 @@ class SessionManager:
         session_data_in_database: JSONObject | None = None,
         disable_anti_csrf: bool = False,
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionResult:
         """The recipe function: create a session with exactly this payload."""
@@ -360,9 +380,16 @@ class SessionManager:
         check_database: bool = False,
         claim_validators: Sequence[ClaimValidatorSpec] = (),
         override_global_claim_validators: bool = False,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionResult:
-        """OK / UNAUTHORISED / TRY_REFRESH_TOKEN / INVALID_CLAIMS / NO_SESSION (§2)."""
+        """OK / UNAUTHORISED / TRY_REFRESH_TOKEN / INVALID_CLAIMS / NO_SESSION (§2).
+
+        Claim validators run last, as the SDK's ``get_session_without_request_response``
+        runs ``Session.assert_claims``: a value of a defined claim that is missing or too old
+        is fetched first and merged into the session, whose new access token the result
+        carries (``_assert_claims``).
+        """
         validators = self._validators(claim_validators, override_global_claim_validators)
         if not access_token:
             if not session_required:
@@ -436,15 +463,7 @@ class SessionManager:
 
         if not validators:
             return SessionResult(Status.OK, session=session)
-        errors = validate_claims(session.access_token_payload, validators, self._clock.now_ms())
-        if errors:
-            return SessionResult(
-                Status.INVALID_CLAIMS,
-                INVALID_CLAIMS_MESSAGE,
-                session=session,
-                invalid_claims=tuple(errors),
-            )
-        return SessionResult(Status.OK, session=session)
+        return await self._assert_claims(session, validators, user_context, deadline)
 
     async def refresh_session(
         self,
@@ -452,6 +471,7 @@ class SessionManager:
         anti_csrf_token: str | None = None,
         disable_anti_csrf: bool = False,
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionResult:
         """OK / UNAUTHORISED / TOKEN_THEFT_DETECTED (§5)."""
@@ -484,6 +504,7 @@ class SessionManager:
         self,
         session_handle: str,
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> RevokeResult:
         """OK when exactly this session was revoked, else SESSION_DOES_NOT_EXIST."""
@@ -500,6 +521,7 @@ class SessionManager:
         self,
         user_id: str,
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> RevokeResult:
         _required_str("user_id", user_id)
@@ -511,6 +533,7 @@ class SessionManager:
         self,
         session_handles: Sequence[str],
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> RevokeResult:
         if isinstance(session_handles, str) or not all(isinstance(h, str) for h in session_handles):
@@ -525,6 +548,7 @@ class SessionManager:
         self,
         user_id: str,
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionHandlesResult:
         _required_str("user_id", user_id)
@@ -540,6 +564,7 @@ class SessionManager:
         self,
         session_handle: str,
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionInformationResult:
         _required_str("session_handle", session_handle)
@@ -553,6 +578,7 @@ class SessionManager:
         session_handle: str,
         new_session_data: JSONObject,
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> StatusResult:
         _required_str("session_handle", session_handle)
@@ -570,6 +596,7 @@ class SessionManager:
         session_handle: str,
         access_token_payload_update: JSONObject,
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> StatusResult:
         """Shallow-merge into the stored payload; keys set to None are removed (§1)."""
@@ -585,6 +612,7 @@ class SessionManager:
         access_token: str,
         new_access_token_payload: JSONObject | None = None,
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> RegenerateAccessTokenResult:
         """Re-issue ``access_token`` with a new payload (None keeps the stored one).
@@ -642,6 +670,7 @@ class SessionManager:
         claim_key: str,
         value: Any,
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> StatusResult:
         """Merge ``{claim_key: {"v": value, "t": now_ms}}`` into the stored payload."""
@@ -658,6 +687,7 @@ class SessionManager:
         session_handle: str,
         claim_key: str,
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> ClaimValueResult:
         _required_str("session_handle", session_handle)
@@ -673,6 +703,7 @@ class SessionManager:
         session_handle: str,
         claim_key: str,
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> StatusResult:
         _required_str("session_handle", session_handle)
@@ -687,26 +718,155 @@ class SessionManager:
         *,
         claim_validators: Sequence[ClaimValidatorSpec] = (),
         override_global_claim_validators: bool = False,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> ClaimsValidationResult:
-        """Validate the stored (custom) payload; nothing is refetched or merged."""
+        """SDK ``validate_claims_for_session_handle``: read the session, run ``validate_claims``
+        on its stored (custom) payload, which fetches the values of defined claims that are
+        missing or too old, and merge a changed payload into the stored one
+        (``merge_into_access_token_payload``: tokens already issued keep their payload).
+        SESSION_DOES_NOT_EXIST when the session is gone, before or at the merge."""
         _required_str("session_handle", session_handle)
         validators = self._validators(claim_validators, override_global_claim_validators)
-        info = await self._session_information(session_handle, self._core.deadline(timeout))
-        if info is None:
-            return ClaimsValidationResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
-        errors = validate_claims(
-            info.custom_claims_in_access_token_payload, validators, self._clock.now_ms()
+        context = {} if user_context is None else user_context
+        deadline = self._core.deadline(timeout)
+        found = await self.get_session_information(
+            session_handle, user_context=context, timeout=_time_left(deadline)
         )
+        if found.info is None:
+            return ClaimsValidationResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
+        checked = await self.validate_claims(
+            found.info.user_id,
+            found.info.custom_claims_in_access_token_payload,
+            validators,
+            user_context=context,
+            timeout=_time_left(deadline),
+        )
+        update = checked.access_token_payload_update
+        if update is not None:
+            merged = await self.merge_into_access_token_payload(
+                session_handle, update, user_context=context, timeout=_time_left(deadline)
+            )
+            if merged.status is not Status.OK:
+                return ClaimsValidationResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
+        return _without_update(checked)
+
+    async def validate_claims(
+        self,
+        user_id: str,
+        access_token_payload: JSONObject,
+        claim_validators: Sequence[ClaimValidatorSpec],
+        *,
+        user_context: JSONObject | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> ClaimsValidationResult:
+        """SDK ``recipe_implementation.validate_claims``: for each validator in order whose
+        key is a defined claim and whose ``should_refetch`` holds (the value is missing, or
+        older than the validator's max age), fetch the value for ``user_id`` and, unless it is
+        None, add it to the payload (``add_to_payload_``); a later validator of the same claim
+        sees the fetched value. When the payload's JSON changed, the whole new payload is the
+        result's ``access_token_payload_update`` (it is not merged here). Then every validator
+        runs against the payload as updated: INVALID_CLAIMS with the failures in validator
+        order, else OK. ``access_token_payload`` itself is not modified.
+
+        Raises ``ClaimFetchFailed`` when a ``fetch_value`` raises.
+        """
+        context = {} if user_context is None else user_context
+        validators = self._claims.bind(claim_validators, "claim_validators")
+        payload = access_token_payload
+        if self._claims:
+            for spec in validators:
+                claim = self._claims.get(spec.key)
+                max_age = spec.max_age_seconds or None  # the SDK's None: no age limit
+                if claim is None or not should_refetch(
+                    claim, payload, max_age, self._clock.now_ms()
+                ):
+                    continue
+                value = await fetch_claim_value(claim, user_id, context)
+                if value is not None:
+                    if payload is access_token_payload:
+                        payload = dict(access_token_payload)
+                    claim.add_to_payload_(payload, value, context)
+        update = None
+        if payload is not access_token_payload and json.dumps(payload) != json.dumps(
+            access_token_payload
+        ):
+            update = payload
+        errors = validate_claims(payload, validators, self._clock.now_ms())
+        if errors:
+            return ClaimsValidationResult(
+                Status.INVALID_CLAIMS,
+                INVALID_CLAIMS_MESSAGE,
+                tuple(errors),
+                access_token_payload_update=update,
+            )
+        return ClaimsValidationResult(Status.OK, access_token_payload_update=update)
+
+    async def validate_claims_in_jwt_payload(
+        self,
+        user_id: str,
+        jwt_payload: JSONObject,
+        *,
+        claim_validators: Sequence[ClaimValidatorSpec] = (),
+        override_global_claim_validators: bool = False,
+        user_context: JSONObject | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> ClaimsValidationResult:
+        """SDK ``validate_claims_in_jwt_payload``: the validators (the server-wide ones unless
+        overridden, then ``claim_validators``) run against ``jwt_payload``, a payload the
+        caller verified itself; nothing is fetched or merged. ``user_id`` is only passed on
+        (override hooks see it). OK or INVALID_CLAIMS."""
+        if not isinstance(user_id, str):
+            raise InvalidArgument("user_id", "must be a string")
+        payload = _json_object("jwt_payload", jwt_payload)
+        assert payload is not None
+        validators = self._validators(claim_validators, override_global_claim_validators)
+        errors = validate_claims(payload, validators, self._clock.now_ms())
         if errors:
             return ClaimsValidationResult(
                 Status.INVALID_CLAIMS, INVALID_CLAIMS_MESSAGE, tuple(errors)
             )
         return ClaimsValidationResult(Status.OK)
 
+    async def fetch_and_set_claim(
+        self,
+        session_handle: str,
+        claim_key: str,
+        *,
+        user_context: JSONObject | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> StatusResult:
+        """SDK ``fetch_and_set_claim``: read the session, ``build`` the claim named
+        ``claim_key`` (a claim of the claims module) for its user, and merge the result into
+        the stored payload (``merge_into_access_token_payload``; a ``fetch_value`` that gives
+        None merges nothing). OK, or SESSION_DOES_NOT_EXIST."""
+        _required_str("session_handle", session_handle)
+        _required_str("claim_key", claim_key)
+        claim = self._claims.get(claim_key)
+        if claim is None:
+            raise InvalidArgument(
+                "claim_key", f"no claim {claim_key!r} is defined (see --claims-module)"
+            )
+        context = {} if user_context is None else user_context
+        deadline = self._core.deadline(timeout)
+        found = await self.get_session_information(
+            session_handle, user_context=context, timeout=_time_left(deadline)
+        )
+        if found.info is None:
+            return StatusResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
+        update = await claim.build(found.info.user_id, context)
+        return await self.merge_into_access_token_payload(
+            session_handle, update, user_context=context, timeout=_time_left(deadline)
+        )
+
     # -- JWT / JWKS / OpenId ------------------------------------------------------------------
 
-    async def get_jwks(self, *, timeout: float | None = None) -> JwksResult:  # noqa: ASYNC109
+    async def get_jwks(
+        self,
+        *,
+        user_context: JSONObject | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> JwksResult:
         """The core's public keys, served from the signing-key cache."""
         keys = await self._keys.get_jwks(deadline=self._core.deadline(timeout))
         return JwksResult(Status.OK, keys=keys)
@@ -717,6 +877,7 @@ class SessionManager:
         validity_seconds: int | None = None,
         use_static_signing_key: bool | None = None,
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> CreateJwtResult:
         """Sign ``payload`` (``iss`` defaults to the issuer). None means the SDK defaults:
@@ -756,6 +917,7 @@ class SessionManager:
     async def get_open_id_discovery_configuration(
         self,
         *,
+        user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> OpenIdDiscoveryConfiguration:
         """``{issuer, jwks_uri = issuer + "/jwt/jwks.json"}``; no core call."""
@@ -770,12 +932,105 @@ class SessionManager:
         self, requested: Sequence[ClaimValidatorSpec], override: bool
     ) -> tuple[ClaimValidatorSpec, ...]:
         if not requested and not override:
-            return self._config.required_claim_validators  # checked with the config
+            return self._required_validators  # checked with the config
         requested = tuple(requested)
         check_claim_validators(requested, "claim_validators")
+        requested = self._claims.bind(requested, "claim_validators")
         if override:
             return requested
-        return self._config.required_claim_validators + requested
+        return self._required_validators + requested
+
+    async def _assert_claims(
+        self,
+        session: Session,
+        validators: Sequence[ClaimValidatorSpec],
+        user_context: JSONObject | None,
+        deadline: float | None,
+    ) -> SessionResult:
+        """SDK ``Session.assert_claims``: ``validate_claims`` on the session's payload; an
+        update (claims were fetched) loses the protected claims and is merged into the
+        session (``_merge_into_session``); then INVALID_CLAIMS when any validator failed.
+        A session with a new access token comes back with every outcome but UNAUTHORISED and
+        TRY_REFRESH_TOKEN, so the token is not lost."""
+        context = {} if user_context is None else user_context
+        checked = await self.validate_claims(
+            session.user_id,
+            session.access_token_payload,
+            validators,
+            user_context=context,
+            timeout=_time_left(deadline),
+        )
+        update = checked.access_token_payload_update
+        if update is not None:
+            kept = {key: value for key, value in update.items() if key not in PROTECTED_PROPS}
+            merged = await self._merge_into_session(session, kept, context, deadline)
+            if isinstance(merged, SessionResult):
+                return merged
+            session = merged
+        if checked.invalid_claims:
+            return SessionResult(
+                Status.INVALID_CLAIMS,
+                INVALID_CLAIMS_MESSAGE,
+                session=session,
+                invalid_claims=checked.invalid_claims,
+            )
+        return SessionResult(Status.OK, session=session)
+
+    async def _merge_into_session(
+        self,
+        session: Session,
+        update: JSONObject,
+        user_context: JSONObject,
+        deadline: float | None,
+    ) -> Session | SessionResult:
+        """SDK ``Session.merge_into_access_token_payload``: the session's payload without the
+        protected claims, with ``update`` merged in (None values remove keys), goes to
+        ``regenerate_access_token`` with the session's access token. The core's new token
+        becomes the session's, with its payload and front token; when the old token had
+        expired meanwhile (no new token), only the payload is updated. The session gone:
+        UNAUTHORISED "Session does not exist anymore."."""
+        payload = {
+            key: value
+            for key, value in session.access_token_payload.items()
+            if key not in PROTECTED_PROPS
+        }
+        payload.update(update)
+        for key, value in update.items():
+            if value is None:
+                del payload[key]
+        regenerated = await self.regenerate_access_token(
+            session.access_token, payload, user_context=user_context, timeout=_time_left(deadline)
+        )
+        if regenerated.status is Status.UNAUTHORISED:
+            return SessionResult(Status.UNAUTHORISED, SESSION_ENDED_MESSAGE)
+        result = regenerated.result
+        if regenerated.status is not Status.OK or result is None:
+            return SessionResult(regenerated.status, regenerated.message)
+        token = result.new_access_token
+        if token is None:
+            return dataclasses.replace(
+                session,
+                access_token_payload={
+                    **session.access_token_payload,
+                    **result.access_token_payload,
+                },
+                render_slot=None,  # no longer what the cache entry rendered
+            )
+        try:
+            parsed = parse_access_token(token.token, max_length=len(token.token))
+        except TokenParseError:
+            raise _malformed("regenerate") from None
+        new_payload = parsed.payload if parsed.version >= 3 else result.access_token_payload
+        return Session(
+            session_handle=session.session_handle,
+            user_id=session.user_id,
+            access_token_payload=new_payload,
+            access_token=token.token,
+            access_token_expiry_ms=token.expiry_ms,
+            front_token=build_front_token(session.user_id, token.expiry_ms, new_payload),
+            new_access_token=token,
+            anti_csrf_token=session.anti_csrf_token,
+        )
 
     def _forget_sessions(self, session_handles: Iterable[str]) -> None:
         """Drop cached verifications of sessions revoked through this service."""
@@ -1083,6 +1338,19 @@ class SessionManager:
             return await self._core.post(path, body, deadline=deadline)
         except CoreRejectedRequest as exc:
             raise _blame(exc, fields or {}, payload_field) from None
+
+
+def _time_left(deadline: float | None) -> float | None:
+    """What is left until ``deadline`` (loop time), as the ``timeout`` of a recipe function
+    that another one calls."""
+    if deadline is None:
+        return None
+    return max(0.0, deadline - asyncio.get_running_loop().time())
+
+
+def _without_update(checked: ClaimsValidationResult) -> ClaimsValidationResult:
+    """A ``validate_claims`` result as the public functions give it (no payload update)."""
+    return dataclasses.replace(checked, access_token_payload_update=None)
 
 
 def _decoded_entry(digest: bytes, verdict: Verdict, verified: VerifiedAccessToken) -> Decoded:

@@ -216,11 +216,16 @@ class ClaimValueResult:
 
 @dataclass(frozen=True, slots=True)
 class ClaimsValidationResult:
-    """OK (no failures), INVALID_CLAIMS (``invalid_claims`` set) or SESSION_DOES_NOT_EXIST."""
+    """OK (no failures), INVALID_CLAIMS (``invalid_claims`` set) or SESSION_DOES_NOT_EXIST.
+
+    ``access_token_payload_update``: set only by ``validate_claims`` (the SDK's recipe
+    function), when claim values were fetched: the whole payload with them, to be merged.
+    """
 
     status: Status
     message: str = ""
     invalid_claims: tuple[ClaimError, ...] = ()
+    access_token_payload_update: JSONObject | None = None
 
 
 @dataclass(frozen=True, slots=True)

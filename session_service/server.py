@@ -40,6 +40,8 @@ from session_service.domain.api import (
     CoreApiKeyRejected,
     CoreIncompatible,
     CoreUnavailable,
+    DomainConfig,
+    InvalidArgument,
     SessionManager,
 )
 from session_service.domain.core_client import CoreClient
@@ -49,6 +51,7 @@ from session_service.domain.overrides import (
     apply_override,
     load_override,
 )
+from session_service.domain.session_claims import ClaimsModuleError, SessionClaim, load_claims
 from session_service.metrics import DomainSources, MetricsServer, RecordRpc, ServiceMetrics
 from session_service.observability import STATUS_LABELS, CoreObserver, RpcObserver
 from session_service.servicer import SessionServicer, add_to_server
@@ -351,6 +354,7 @@ async def start_service(
     override = _load_override(settings.override_module)
     # Checked before anything starts (the embedded core's URL is not known yet: any will do).
     settings.domain_config("http://127.0.0.1" if settings.embedded_core else None)
+    claims = _load_claims(settings.claims_module)
     own_provider = None
     if tracer_provider is None:
         try:
@@ -366,10 +370,11 @@ async def start_service(
             core = await _start_embedded_core(settings, tracer_provider)
             metrics.add_registry(core.metrics.registry)
         domain_config = settings.domain_config(core.url if core is not None else None)
-        manager = SessionManager(
+        manager = _session_manager(
             domain_config,
             clock=clock,
             core_client=CoreClient(domain_config.core, observer=CoreObserver(metrics, tracer)),
+            claims=claims,
         )
         if override is not None:
             _apply_override(manager, override)
@@ -396,6 +401,30 @@ def _load_override(spec: str | None) -> Override | None:
         return load_override(spec)
     except OverrideError as exc:
         raise SettingsError(f"--override-module: {exc}") from None
+
+
+def _load_claims(spec: str | None) -> tuple[SessionClaim, ...]:
+    if spec is None:
+        return ()
+    try:
+        return load_claims(spec)
+    except ClaimsModuleError as exc:
+        raise SettingsError(f"--claims-module: {exc}") from None
+
+
+def _session_manager(
+    domain_config: DomainConfig,
+    *,
+    clock: Clock | None,
+    core_client: CoreClient,
+    claims: tuple[SessionClaim, ...],
+) -> SessionManager:
+    """The manager; a server-wide validator that does not fit its claim (``has_value`` of
+    a primitive-array claim, ...) is a configuration error."""
+    try:
+        return SessionManager(domain_config, clock=clock, core_client=core_client, claims=claims)
+    except InvalidArgument as exc:
+        raise SettingsError(f"--required-claim-validators with --claims-module: {exc}") from None
 
 
 def _apply_override(manager: SessionManager, override: Override) -> None:

@@ -203,6 +203,13 @@ class Settings:
             "recipe functions to use (docs/operations.md)"
         },
     )
+    claims_module: str | None = field(
+        default=None,
+        metadata={
+            "help": "Python module (or module:attribute) whose 'claims' list defines the "
+            "session claims the service fetches (docs/claims.md)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not self.host.strip():
@@ -404,6 +411,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "metrics_port": _parse_optional_int,
     "tracing": _parse_log_level,
     "override_module": lambda text: text.strip() or None,
+    "claims_module": lambda text: text.strip() or None,
 }
 SETTING_NAMES = tuple(f.name for f in fields(Settings))
 assert set(SETTING_NAMES) == set(_PARSERS), "every setting needs a parser"

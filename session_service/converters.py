@@ -123,6 +123,12 @@ def optional_struct(message: Any, name: str) -> JSONObject | None:
     return struct_to_dict(getattr(message, name), name)
 
 
+def user_context(message: Any) -> JSONObject:
+    """A request's ``user_context`` as the fresh dict the SDK's functions take (``{}`` when
+    unset): one per call, so override hooks and ``fetch_value`` may add to it."""
+    return optional_struct(message, "user_context") or {}
+
+
 def python_to_value(data: Any) -> struct_pb2.Value:
     """Plain JSON-compatible Python as a ``google.protobuf.Value``."""
     value = struct_pb2.Value()

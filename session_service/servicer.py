@@ -29,6 +29,7 @@ from google.protobuf.message import DecodeError
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service import converters as conv
 from session_service.domain.api import (
+    ClaimFetchFailed,
     CoreIncompatible,
     CoreSaturated,
     CoreUnavailable,
@@ -102,6 +103,13 @@ def _rpc(method: _Method[_Request, _Response]) -> _Method[_Request, _Response]:
             code, details = grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)
         except CoreIncompatible as exc:
             code, details = grpc.StatusCode.FAILED_PRECONDITION, str(exc)
+        except ClaimFetchFailed as exc:
+            # The operator's claim source failed (their code, maybe a database that is down):
+            # worth a retry, and worth a log line. Its message stays out of the log.
+            cause = exc.__cause__
+            stack = traceback.format_tb(cause.__traceback__) if cause is not None else []
+            logger.error("%s: %s (message withheld)\n%s", method.__name__, exc, "".join(stack))
+            code, details = grpc.StatusCode.UNAVAILABLE, str(exc)
         except Exception as exc:
             self.internal_errors += 1
             logger.error(
@@ -149,6 +157,7 @@ class SessionServicer:
             access_token_payload=conv.optional_struct(request, "access_token_payload"),
             session_data_in_database=conv.optional_struct(request, "session_data_in_database"),
             disable_anti_csrf=request.disable_anti_csrf,
+            user_context=conv.user_context(request),
             timeout=_remaining(context),
         )
         session = _ok_session(result)
@@ -219,6 +228,7 @@ class SessionServicer:
                 else ()
             ),
             override_global_claim_validators=request.override_global_claim_validators,
+            user_context=conv.user_context(request),
             timeout=_remaining(context),
         )
 
@@ -232,6 +242,7 @@ class SessionServicer:
                 request.anti_csrf_token if request.HasField("anti_csrf_token") else None
             ),
             disable_anti_csrf=request.disable_anti_csrf,
+            user_context=conv.user_context(request),
             timeout=_remaining(context),
         )
         response = pb.RefreshSessionResponse(
@@ -255,7 +266,9 @@ class SessionServicer:
         self, request: pb.RevokeSessionRequest, context: Any
     ) -> pb.RevokeSessionResponse:
         result = await self._manager.revoke_session(
-            request.session_handle, timeout=_remaining(context)
+            request.session_handle,
+            user_context=conv.user_context(request),
+            timeout=_remaining(context),
         )
         return pb.RevokeSessionResponse(
             status=conv.status_to_pb(result.status), message=result.message
@@ -266,7 +279,7 @@ class SessionServicer:
         self, request: pb.RevokeAllSessionsForUserRequest, context: Any
     ) -> pb.RevokeAllSessionsForUserResponse:
         result = await self._manager.revoke_all_sessions_for_user(
-            request.user_id, timeout=_remaining(context)
+            request.user_id, user_context=conv.user_context(request), timeout=_remaining(context)
         )
         return pb.RevokeAllSessionsForUserResponse(session_handles=result.revoked_session_handles)
 
@@ -275,7 +288,9 @@ class SessionServicer:
         self, request: pb.RevokeMultipleSessionsRequest, context: Any
     ) -> pb.RevokeMultipleSessionsResponse:
         result = await self._manager.revoke_multiple_sessions(
-            list(request.session_handles), timeout=_remaining(context)
+            list(request.session_handles),
+            user_context=conv.user_context(request),
+            timeout=_remaining(context),
         )
         return pb.RevokeMultipleSessionsResponse(session_handles=result.revoked_session_handles)
 
@@ -284,7 +299,7 @@ class SessionServicer:
         self, request: pb.GetAllSessionHandlesForUserRequest, context: Any
     ) -> pb.GetAllSessionHandlesForUserResponse:
         result = await self._manager.get_all_session_handles_for_user(
-            request.user_id, timeout=_remaining(context)
+            request.user_id, user_context=conv.user_context(request), timeout=_remaining(context)
         )
         return pb.GetAllSessionHandlesForUserResponse(session_handles=result.session_handles)
 
@@ -293,7 +308,9 @@ class SessionServicer:
         self, request: pb.GetSessionInformationRequest, context: Any
     ) -> pb.GetSessionInformationResponse:
         result = await self._manager.get_session_information(
-            request.session_handle, timeout=_remaining(context)
+            request.session_handle,
+            user_context=conv.user_context(request),
+            timeout=_remaining(context),
         )
         response = pb.GetSessionInformationResponse(
             status=conv.status_to_pb(result.status), message=result.message
@@ -309,6 +326,7 @@ class SessionServicer:
         result = await self._manager.update_session_data_in_database(
             request.session_handle,
             conv.optional_struct(request, "new_session_data") or {},
+            user_context=conv.user_context(request),
             timeout=_remaining(context),
         )
         return pb.UpdateSessionDataInDatabaseResponse(
@@ -322,6 +340,7 @@ class SessionServicer:
         result = await self._manager.merge_into_access_token_payload(
             request.session_handle,
             conv.optional_struct(request, "access_token_payload_update") or {},
+            user_context=conv.user_context(request),
             timeout=_remaining(context),
         )
         return pb.MergeIntoAccessTokenPayloadResponse(
@@ -335,6 +354,7 @@ class SessionServicer:
         result = await self._manager.regenerate_access_token(
             request.access_token,
             conv.optional_struct(request, "new_access_token_payload"),
+            user_context=conv.user_context(request),
             timeout=_remaining(context),
         )
         response = pb.RegenerateAccessTokenResponse(
@@ -358,6 +378,7 @@ class SessionServicer:
             request.session_handle,
             request.claim_key,
             conv.value_to_python(request.value, "value"),
+            user_context=conv.user_context(request),
             timeout=_remaining(context),
         )
         return pb.SetClaimValueResponse(
@@ -369,7 +390,10 @@ class SessionServicer:
         self, request: pb.GetClaimValueRequest, context: Any
     ) -> pb.GetClaimValueResponse:
         result = await self._manager.get_claim_value(
-            request.session_handle, request.claim_key, timeout=_remaining(context)
+            request.session_handle,
+            request.claim_key,
+            user_context=conv.user_context(request),
+            timeout=_remaining(context),
         )
         response = pb.GetClaimValueResponse(
             status=conv.status_to_pb(result.status), message=result.message
@@ -383,7 +407,10 @@ class SessionServicer:
         self, request: pb.RemoveClaimRequest, context: Any
     ) -> pb.RemoveClaimResponse:
         result = await self._manager.remove_claim(
-            request.session_handle, request.claim_key, timeout=_remaining(context)
+            request.session_handle,
+            request.claim_key,
+            user_context=conv.user_context(request),
+            timeout=_remaining(context),
         )
         return pb.RemoveClaimResponse(
             status=conv.status_to_pb(result.status), message=result.message
@@ -399,6 +426,7 @@ class SessionServicer:
                 request.claim_validators, "claim_validators"
             ),
             override_global_claim_validators=request.override_global_claim_validators,
+            user_context=conv.user_context(request),
             timeout=_remaining(context),
         )
         return pb.ValidateClaimsForSessionHandleResponse(
@@ -408,8 +436,44 @@ class SessionServicer:
         )
 
     @_rpc
+    async def FetchAndSetClaim(
+        self, request: pb.FetchAndSetClaimRequest, context: Any
+    ) -> pb.FetchAndSetClaimResponse:
+        result = await self._manager.fetch_and_set_claim(
+            request.session_handle,
+            request.claim_key,
+            user_context=conv.user_context(request),
+            timeout=_remaining(context),
+        )
+        return pb.FetchAndSetClaimResponse(
+            status=conv.status_to_pb(result.status), message=result.message
+        )
+
+    @_rpc
+    async def ValidateClaimsInJwtPayload(
+        self, request: pb.ValidateClaimsInJwtPayloadRequest, context: Any
+    ) -> pb.ValidateClaimsInJwtPayloadResponse:
+        result = await self._manager.validate_claims_in_jwt_payload(
+            request.user_id,
+            conv.optional_struct(request, "jwt_payload") or {},
+            claim_validators=conv.claim_validators_from_pb(
+                request.claim_validators, "claim_validators"
+            ),
+            override_global_claim_validators=request.override_global_claim_validators,
+            user_context=conv.user_context(request),
+            timeout=_remaining(context),
+        )
+        return pb.ValidateClaimsInJwtPayloadResponse(
+            status=conv.status_to_pb(result.status),
+            message=result.message,
+            invalid_claims=conv.claim_errors_to_pb(result.invalid_claims),
+        )
+
+    @_rpc
     async def GetJWKS(self, request: pb.GetJWKSRequest, context: Any) -> pb.GetJWKSResponse:
-        result = await self._manager.get_jwks(timeout=_remaining(context))
+        result = await self._manager.get_jwks(
+            user_context=conv.user_context(request), timeout=_remaining(context)
+        )
         return pb.GetJWKSResponse(keys=[conv.json_web_key_to_pb(key) for key in result.keys])
 
     @_rpc
@@ -424,6 +488,7 @@ class SessionServicer:
                 if request.HasField("use_static_signing_key")
                 else None
             ),
+            user_context=conv.user_context(request),
             timeout=_remaining(context),
         )
         return pb.CreateJWTResponse(
@@ -435,7 +500,7 @@ class SessionServicer:
         self, request: pb.GetOpenIdDiscoveryConfigurationRequest, context: Any
     ) -> pb.GetOpenIdDiscoveryConfigurationResponse:
         result = await self._manager.get_open_id_discovery_configuration(
-            timeout=_remaining(context)
+            user_context=conv.user_context(request), timeout=_remaining(context)
         )
         return pb.GetOpenIdDiscoveryConfigurationResponse(
             issuer=result.issuer, jwks_uri=result.jwks_uri

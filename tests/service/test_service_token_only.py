@@ -38,6 +38,13 @@ def test_the_token_of_a_token_only_request_is_read_off_the_wire(size: int) -> No
     assert lone_access_token(wire) == token.encode()
 
 
+def _with_user_context() -> bytes:
+    request = pb.GetSessionRequest(access_token="tok")
+    request.user_context.update({"request_id": "r-1"})
+    wire: bytes = request.SerializeToString()
+    return wire
+
+
 @pytest.mark.parametrize(
     "wire",
     [
@@ -49,6 +56,8 @@ def test_the_token_of_a_token_only_request_is_read_off_the_wire(size: int) -> No
         pb.GetSessionRequest(access_token="tok", session_required=True).SerializeToString(),
         b"\x12\x03tok",  # anti_csrf_token alone
         b"\x0a\x83",  # a length with no second byte
+        _with_user_context(),  # for the override hooks and fetch_value
+        _field_1(b"tok") + b"\x42\x00",  # an empty user_context (field 8): still set
     ],
 )
 def test_any_other_wire_form_is_left_to_the_parser(wire: bytes) -> None:

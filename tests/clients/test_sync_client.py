@@ -19,6 +19,8 @@ from session_client import (
 
 from session_core.clock import ManualClock
 from session_service.server import RunningService
+from tests.service import fetched_claims
+from tests.service.conftest import MakeService
 from tests.service.harness import free_port
 
 RPC_NAMES = sorted(
@@ -32,7 +34,7 @@ RPC_NAMES = sorted(
 
 
 def test_both_clients_offer_every_rpc_with_the_same_signature() -> None:
-    assert len(RPC_NAMES) == 18
+    assert len(RPC_NAMES) == 20
     for name in RPC_NAMES:
         async_method = getattr(SessionClient, name)
         sync_method = getattr(SyncSessionClient, name)
@@ -46,6 +48,7 @@ def test_both_clients_offer_every_rpc_with_the_same_signature() -> None:
         "refresh_token",
         "anti_csrf_token",
         "disable_anti_csrf",
+        "user_context",
     ]
     assert signature.return_annotation == "RefreshSessionResult"
 
@@ -156,3 +159,41 @@ def test_wait_until_connected_gives_up_with_timeout_error() -> None:
         pytest.raises(TimeoutError),
     ):
         client.wait_until_connected(timeout=0.2)
+
+
+def _fetched_claims(address: str, now_ms: int) -> None:
+    with SyncSessionClient.insecure(address) as client:
+        created = client.create_session("fetch-user")
+        handle = created.session.session_handle
+        context = {"plan": "pro"}
+        assert client.fetch_and_set_claim(handle, "plan", user_context=context).status is (
+            SessionStatus.OK
+        )
+        info = client.get_session_information(handle)
+        assert info.info is not None
+        assert info.info.custom_claims_in_access_token_payload["plan"] == {"v": "pro", "t": now_ms}
+
+        verified = client.get_session(
+            created.session.access_token, claim_validators=[has_value("verified", True)]
+        )
+        assert verified.status is SessionStatus.OK
+        assert verified.new_access_token is not None
+        assert verified.session is not None
+        assert verified.session.access_token_payload["verified"] == {"v": True, "t": now_ms}
+
+        checked = client.validate_claims_in_jwt_payload(
+            "fetch-user", verified.session.access_token_payload, [includes("roles", "admin")]
+        )
+        assert checked.status is SessionStatus.INVALID_CLAIMS  # never fetched: no roles there
+        assert [e.id for e in checked.invalid_claims] == ["roles"]
+
+
+async def test_fetched_claims_and_user_context(
+    make_service: MakeService, clock: ManualClock
+) -> None:
+    fetched_claims.reset()
+    service = await make_service(claims_module="tests.service.fetched_claims")
+    await asyncio.to_thread(_fetched_claims, service.address, clock.now_ms())
+    assert fetched_claims.fetch_calls == {"plan": 1, "verified": 1}
+    assert fetched_claims.seen_contexts[0] == ("plan", "fetch-user", {"plan": "pro"})
+    fetched_claims.reset()

@@ -1,6 +1,9 @@
 """One function per ``session.v1.SessionService`` RPC: it builds the request and says how to
 read the response, and does no I/O. ``SessionClient`` (asyncio) and ``SyncSessionClient``
 run the same ``Call`` objects, so both have these signatures and docstrings, written once.
+
+Every call takes ``user_context``, the SDK's user_context: a JSON object the service hands
+to its override hooks and to the claims' ``fetch_value`` (unset: ``{}``).
 """
 
 from __future__ import annotations
@@ -53,6 +56,17 @@ def method_signature(build: Callable[..., Call[Any]]) -> inspect.Signature:
     )
 
 
+UserContext = Mapping[str, Any] | None
+
+
+def _call(
+    method: str, request: Any, parse: Callable[[Any], T], user_context: UserContext
+) -> Call[T]:
+    if user_context is not None:
+        request.user_context.CopyFrom(to_struct(user_context))
+    return Call(method, request, parse)
+
+
 def _status_result(response: Any) -> StatusResult:
     return StatusResult(status=SessionStatus.from_pb(response.status), message=response.message)
 
@@ -69,6 +83,8 @@ def create_session(
     access_token_payload: Mapping[str, Any] | None = None,
     session_data_in_database: Mapping[str, Any] | None = None,
     disable_anti_csrf: bool = False,
+    *,
+    user_context: UserContext = None,
 ) -> Call[CreatedSession]:
     """A new session. ``disable_anti_csrf`` when the tokens travel in headers (a cross-site
     page cannot set those), as the SDK's request layer does."""
@@ -77,7 +93,7 @@ def create_session(
         request.access_token_payload.CopyFrom(to_struct(access_token_payload))
     if session_data_in_database is not None:
         request.session_data_in_database.CopyFrom(to_struct(session_data_in_database))
-    return Call("CreateSession", request, CreatedSession.from_pb)
+    return _call("CreateSession", request, CreatedSession.from_pb, user_context)
 
 
 def get_session(
@@ -89,6 +105,7 @@ def get_session(
     check_database: bool = False,
     claim_validators: Iterable[pb.ClaimValidator] = (),
     override_global_claim_validators: bool = False,
+    user_context: UserContext = None,
 ) -> Call[GetSessionResult]:
     """Verify an access token. ``None`` for the optional flags means the SDK default
     (check anti-CSRF, session required)."""
@@ -101,13 +118,15 @@ def get_session(
         claim_validators=list(claim_validators),
         override_global_claim_validators=override_global_claim_validators,
     )
-    return Call("GetSession", request, GetSessionResult.from_pb)
+    return _call("GetSession", request, GetSessionResult.from_pb, user_context)
 
 
 def refresh_session(
     refresh_token: str,
     anti_csrf_token: str | None = None,
     disable_anti_csrf: bool = False,
+    *,
+    user_context: UserContext = None,
 ) -> Call[RefreshSessionResult]:
     """Rotate the tokens. TOKEN_THEFT_DETECTED means an old refresh token was reused:
     revoke ``token_theft.session_handle``."""
@@ -116,74 +135,92 @@ def refresh_session(
         anti_csrf_token=anti_csrf_token,
         disable_anti_csrf=disable_anti_csrf,
     )
-    return Call("RefreshSession", request, RefreshSessionResult.from_pb)
+    return _call("RefreshSession", request, RefreshSessionResult.from_pb, user_context)
 
 
-def revoke_session(session_handle: str) -> Call[StatusResult]:
+def revoke_session(session_handle: str, *, user_context: UserContext = None) -> Call[StatusResult]:
     """OK, or SESSION_DOES_NOT_EXIST when there was no such live session."""
     request = pb.RevokeSessionRequest(session_handle=session_handle)
-    return Call("RevokeSession", request, _status_result)
+    return _call("RevokeSession", request, _status_result, user_context)
 
 
-def revoke_all_sessions_for_user(user_id: str) -> Call[list[str]]:
+def revoke_all_sessions_for_user(
+    user_id: str, *, user_context: UserContext = None
+) -> Call[list[str]]:
     """The handles revoked."""
     request = pb.RevokeAllSessionsForUserRequest(user_id=user_id)
-    return Call("RevokeAllSessionsForUser", request, _handles)
+    return _call("RevokeAllSessionsForUser", request, _handles, user_context)
 
 
-def revoke_multiple_sessions(session_handles: Sequence[str]) -> Call[list[str]]:
+def revoke_multiple_sessions(
+    session_handles: Sequence[str], *, user_context: UserContext = None
+) -> Call[list[str]]:
     """The handles revoked."""
     request = pb.RevokeMultipleSessionsRequest(session_handles=list(session_handles))
-    return Call("RevokeMultipleSessions", request, _handles)
+    return _call("RevokeMultipleSessions", request, _handles, user_context)
 
 
-def get_all_session_handles_for_user(user_id: str) -> Call[list[str]]:
+def get_all_session_handles_for_user(
+    user_id: str, *, user_context: UserContext = None
+) -> Call[list[str]]:
     request = pb.GetAllSessionHandlesForUserRequest(user_id=user_id)
-    return Call("GetAllSessionHandlesForUser", request, _handles)
+    return _call("GetAllSessionHandlesForUser", request, _handles, user_context)
 
 
-def get_session_information(session_handle: str) -> Call[SessionInformationResult]:
+def get_session_information(
+    session_handle: str, *, user_context: UserContext = None
+) -> Call[SessionInformationResult]:
     request = pb.GetSessionInformationRequest(session_handle=session_handle)
-    return Call("GetSessionInformation", request, SessionInformationResult.from_pb)
+    return _call("GetSessionInformation", request, SessionInformationResult.from_pb, user_context)
 
 
 def update_session_data_in_database(
-    session_handle: str, new_session_data: Mapping[str, Any]
+    session_handle: str, new_session_data: Mapping[str, Any], *, user_context: UserContext = None
 ) -> Call[StatusResult]:
     request = pb.UpdateSessionDataInDatabaseRequest(
         session_handle=session_handle, new_session_data=to_struct(new_session_data)
     )
-    return Call("UpdateSessionDataInDatabase", request, _status_result)
+    return _call("UpdateSessionDataInDatabase", request, _status_result, user_context)
 
 
 def merge_into_access_token_payload(
-    session_handle: str, access_token_payload_update: Mapping[str, Any]
+    session_handle: str,
+    access_token_payload_update: Mapping[str, Any],
+    *,
+    user_context: UserContext = None,
 ) -> Call[StatusResult]:
     """Keys whose value is None are removed from the stored payload."""
     request = pb.MergeIntoAccessTokenPayloadRequest(
         session_handle=session_handle,
         access_token_payload_update=to_struct(access_token_payload_update),
     )
-    return Call("MergeIntoAccessTokenPayload", request, _status_result)
+    return _call("MergeIntoAccessTokenPayload", request, _status_result, user_context)
 
 
 def regenerate_access_token(
-    access_token: str, new_access_token_payload: Mapping[str, Any] | None = None
+    access_token: str,
+    new_access_token_payload: Mapping[str, Any] | None = None,
+    *,
+    user_context: UserContext = None,
 ) -> Call[RegenerateAccessTokenResult]:
     request = pb.RegenerateAccessTokenRequest(access_token=access_token)
     if new_access_token_payload is not None:
         request.new_access_token_payload.CopyFrom(to_struct(new_access_token_payload))
-    return Call("RegenerateAccessToken", request, RegenerateAccessTokenResult.from_pb)
+    return _call(
+        "RegenerateAccessToken", request, RegenerateAccessTokenResult.from_pb, user_context
+    )
 
 
 # -- claims ---------------------------------------------------------------------------------
 
 
-def set_claim_value(session_handle: str, claim_key: str, value: Any) -> Call[StatusResult]:
+def set_claim_value(
+    session_handle: str, claim_key: str, value: Any, *, user_context: UserContext = None
+) -> Call[StatusResult]:
     request = pb.SetClaimValueRequest(
         session_handle=session_handle, claim_key=claim_key, value=to_value(value)
     )
-    return Call("SetClaimValue", request, _status_result)
+    return _call("SetClaimValue", request, _status_result, user_context)
 
 
 def _claim_value(response: Any) -> ClaimValueResult:
@@ -194,27 +231,69 @@ def _claim_value(response: Any) -> ClaimValueResult:
     )
 
 
-def get_claim_value(session_handle: str, claim_key: str) -> Call[ClaimValueResult]:
+def get_claim_value(
+    session_handle: str, claim_key: str, *, user_context: UserContext = None
+) -> Call[ClaimValueResult]:
     request = pb.GetClaimValueRequest(session_handle=session_handle, claim_key=claim_key)
-    return Call("GetClaimValue", request, _claim_value)
+    return _call("GetClaimValue", request, _claim_value, user_context)
 
 
-def remove_claim(session_handle: str, claim_key: str) -> Call[StatusResult]:
+def remove_claim(
+    session_handle: str, claim_key: str, *, user_context: UserContext = None
+) -> Call[StatusResult]:
     request = pb.RemoveClaimRequest(session_handle=session_handle, claim_key=claim_key)
-    return Call("RemoveClaim", request, _status_result)
+    return _call("RemoveClaim", request, _status_result, user_context)
 
 
 def validate_claims_for_session_handle(
     session_handle: str,
     claim_validators: Iterable[pb.ClaimValidator] = (),
     override_global_claim_validators: bool = False,
+    *,
+    user_context: UserContext = None,
 ) -> Call[ClaimsValidationResult]:
+    """Validate claims against the session's stored payload; values of the service's claims
+    that are missing or too old are fetched and stored first (SDK
+    ``validate_claims_for_session_handle``). OK, INVALID_CLAIMS or SESSION_DOES_NOT_EXIST."""
     request = pb.ValidateClaimsForSessionHandleRequest(
         session_handle=session_handle,
         claim_validators=list(claim_validators),
         override_global_claim_validators=override_global_claim_validators,
     )
-    return Call("ValidateClaimsForSessionHandle", request, ClaimsValidationResult.from_pb)
+    return _call(
+        "ValidateClaimsForSessionHandle", request, ClaimsValidationResult.from_pb, user_context
+    )
+
+
+def fetch_and_set_claim(
+    session_handle: str, claim_key: str, *, user_context: UserContext = None
+) -> Call[StatusResult]:
+    """Fetch the current value of ``claim_key``, a claim of the service's claims module, for
+    the session's user and store it in the session's payload (SDK ``fetch_and_set_claim``).
+    OK, or SESSION_DOES_NOT_EXIST; a key the service does not define is INVALID_ARGUMENT."""
+    request = pb.FetchAndSetClaimRequest(session_handle=session_handle, claim_key=claim_key)
+    return _call("FetchAndSetClaim", request, _status_result, user_context)
+
+
+def validate_claims_in_jwt_payload(
+    user_id: str,
+    jwt_payload: Mapping[str, Any],
+    claim_validators: Iterable[pb.ClaimValidator] = (),
+    override_global_claim_validators: bool = False,
+    *,
+    user_context: UserContext = None,
+) -> Call[ClaimsValidationResult]:
+    """Check claims of a JWT payload the caller verified itself; nothing is fetched (SDK
+    ``validate_claims_in_jwt_payload``). OK or INVALID_CLAIMS."""
+    request = pb.ValidateClaimsInJwtPayloadRequest(
+        user_id=user_id,
+        jwt_payload=to_struct(jwt_payload),
+        claim_validators=list(claim_validators),
+        override_global_claim_validators=override_global_claim_validators,
+    )
+    return _call(
+        "ValidateClaimsInJwtPayload", request, ClaimsValidationResult.from_pb, user_context
+    )
 
 
 # -- JWT / JWKS / OpenId ------------------------------------------------------------------
@@ -226,8 +305,8 @@ def _jwks(response: Any) -> list[JsonWebKey]:
     ]
 
 
-def get_jwks() -> Call[list[JsonWebKey]]:
-    return Call("GetJWKS", pb.GetJWKSRequest(), _jwks)
+def get_jwks(*, user_context: UserContext = None) -> Call[list[JsonWebKey]]:
+    return _call("GetJWKS", pb.GetJWKSRequest(), _jwks, user_context)
 
 
 def _jwt(response: Any) -> CreateJwtResult:
@@ -240,19 +319,23 @@ def create_jwt(
     payload: Mapping[str, Any],
     validity_seconds: int | None = None,
     use_static_signing_key: bool | None = None,
+    *,
+    user_context: UserContext = None,
 ) -> Call[CreateJwtResult]:
     request = pb.CreateJWTRequest(
         payload=to_struct(payload),
         validity_seconds=validity_seconds,
         use_static_signing_key=use_static_signing_key,
     )
-    return Call("CreateJWT", request, _jwt)
+    return _call("CreateJWT", request, _jwt, user_context)
 
 
 def _discovery(response: Any) -> OpenIdDiscoveryConfiguration:
     return OpenIdDiscoveryConfiguration(issuer=response.issuer, jwks_uri=response.jwks_uri)
 
 
-def get_open_id_discovery_configuration() -> Call[OpenIdDiscoveryConfiguration]:
+def get_open_id_discovery_configuration(
+    *, user_context: UserContext = None
+) -> Call[OpenIdDiscoveryConfiguration]:
     request = pb.GetOpenIdDiscoveryConfigurationRequest()
-    return Call("GetOpenIdDiscoveryConfiguration", request, _discovery)
+    return _call("GetOpenIdDiscoveryConfiguration", request, _discovery, user_context)

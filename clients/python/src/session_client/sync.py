@@ -108,6 +108,8 @@ class SyncSessionClient:
     get_claim_value = _rpc(_calls.get_claim_value)
     remove_claim = _rpc(_calls.remove_claim)
     validate_claims_for_session_handle = _rpc(_calls.validate_claims_for_session_handle)
+    fetch_and_set_claim = _rpc(_calls.fetch_and_set_claim)
+    validate_claims_in_jwt_payload = _rpc(_calls.validate_claims_in_jwt_payload)
     get_jwks = _rpc(_calls.get_jwks)
     create_jwt = _rpc(_calls.create_jwt)
     get_open_id_discovery_configuration = _rpc(_calls.get_open_id_discovery_configuration)

@@ -332,14 +332,17 @@ class ClaimValueResult:
 
 @dataclass(frozen=True)
 class ClaimsValidationResult:
-    """OK / INVALID_CLAIMS (``invalid_claims`` set) / SESSION_DOES_NOT_EXIST."""
+    """OK / INVALID_CLAIMS (``invalid_claims`` set) / SESSION_DOES_NOT_EXIST (by handle)."""
 
     status: SessionStatus
     message: str
     invalid_claims: tuple[ClaimValidationError, ...]
 
     @classmethod
-    def from_pb(cls, message: pb.ValidateClaimsForSessionHandleResponse) -> ClaimsValidationResult:
+    def from_pb(
+        cls,
+        message: pb.ValidateClaimsForSessionHandleResponse | pb.ValidateClaimsInJwtPayloadResponse,
+    ) -> ClaimsValidationResult:
         return cls(
             status=SessionStatus.from_pb(message.status),
             message=message.message,

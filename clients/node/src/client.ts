@@ -44,7 +44,23 @@ export interface SessionClientOptions {
   readonly channelOptions?: ChannelOptions;
 }
 
-export interface GetSessionOptions {
+/** What every call takes. */
+export interface UserContextOption {
+  /**
+   * The SDK's user_context: a JSON object the service hands to its override hooks and to the
+   * `fetch_value` of its claims. Unset means `{}`.
+   */
+  readonly userContext?: JsonObject;
+}
+
+/** Options of the claim validation calls. */
+export interface ClaimValidationOptions extends UserContextOption {
+  readonly claimValidators?: readonly ClaimValidator[];
+  /** Run only `claimValidators`, ignoring the server-wide validators. */
+  readonly overrideGlobalClaimValidators?: boolean;
+}
+
+export interface GetSessionOptions extends UserContextOption {
   /** The anti-CSRF token the client sent (checked only when the service runs VIA_TOKEN). */
   readonly antiCsrfToken?: string;
   /** Unset: check (the SDK default). */
@@ -53,6 +69,10 @@ export interface GetSessionOptions {
   readonly sessionRequired?: boolean;
   /** Ask the core whether the session still exists (catches revocation; costs a core call). */
   readonly checkDatabase?: boolean;
+  /**
+   * For a claim the service defines (its claims module), a value that is missing or older than
+   * the validator's max age is fetched first; the result then has a `newAccessToken`.
+   */
   readonly claimValidators?: readonly ClaimValidator[];
   /** Run only `claimValidators`, ignoring the server-wide validators. */
   readonly overrideGlobalClaimValidators?: boolean;
@@ -128,7 +148,7 @@ export class SessionClient {
       sessionDataInDatabase?: JsonObject;
       /** Issue no anti-CSRF token (use it when tokens travel in headers). */
       disableAntiCsrf?: boolean;
-    } = {},
+    } & UserContextOption = {},
   ): Promise<CreatedSession> {
     const rpc = "CreateSession";
     const response = await this.call(rpc, this.stub.createSession, {
@@ -136,6 +156,7 @@ export class SessionClient {
       accessTokenPayload: optionalObject(options.accessTokenPayload),
       sessionDataInDatabase: optionalObject(options.sessionDataInDatabase),
       disableAntiCsrf: options.disableAntiCsrf ?? false,
+      userContext: optionalObject(options.userContext),
     });
     return {
       session: session(rpc, response.session),
@@ -156,6 +177,7 @@ export class SessionClient {
       checkDatabase: options.checkDatabase ?? false,
       claimValidators: [...(options.claimValidators ?? [])],
       overrideGlobalClaimValidators: options.overrideGlobalClaimValidators ?? false,
+      userContext: optionalObject(options.userContext),
     });
     const newAccessToken = response.newAccessToken && { newAccessToken: tokenInfo(rpc, "new_access_token", response.newAccessToken) };
     const name = statusName(response.status);
@@ -181,13 +203,14 @@ export class SessionClient {
 
   async refreshSession(
     refreshToken: string,
-    options: { antiCsrfToken?: string; disableAntiCsrf?: boolean } = {},
+    options: { antiCsrfToken?: string; disableAntiCsrf?: boolean } & UserContextOption = {},
   ): Promise<RefreshSessionResult> {
     const rpc = "RefreshSession";
     const response = await this.call(rpc, this.stub.refreshSession, {
       refreshToken,
       antiCsrfToken: options.antiCsrfToken,
       disableAntiCsrf: options.disableAntiCsrf ?? false,
+      userContext: optionalObject(options.userContext),
     });
     const name = statusName(response.status);
     switch (name) {
@@ -215,29 +238,33 @@ export class SessionClient {
     }
   }
 
-  async revokeSession(sessionHandle: string): Promise<SessionExistsResult> {
-    return existsResult(await this.call("RevokeSession", this.stub.revokeSession, { sessionHandle }));
+  async revokeSession(sessionHandle: string, options: UserContextOption = {}): Promise<SessionExistsResult> {
+    const request = { sessionHandle, userContext: optionalObject(options.userContext) };
+    return existsResult(await this.call("RevokeSession", this.stub.revokeSession, request));
   }
 
   /** The handles that were revoked (empty when the user had no live session). */
-  async revokeAllSessionsForUser(userId: string): Promise<string[]> {
-    return (await this.call("RevokeAllSessionsForUser", this.stub.revokeAllSessionsForUser, { userId })).sessionHandles;
+  async revokeAllSessionsForUser(userId: string, options: UserContextOption = {}): Promise<string[]> {
+    const request = { userId, userContext: optionalObject(options.userContext) };
+    return (await this.call("RevokeAllSessionsForUser", this.stub.revokeAllSessionsForUser, request)).sessionHandles;
   }
 
   /** The handles that were actually revoked; unknown handles are ignored. */
-  async revokeMultipleSessions(sessionHandles: readonly string[]): Promise<string[]> {
-    const request = { sessionHandles: [...sessionHandles] };
+  async revokeMultipleSessions(sessionHandles: readonly string[], options: UserContextOption = {}): Promise<string[]> {
+    const request = { sessionHandles: [...sessionHandles], userContext: optionalObject(options.userContext) };
     return (await this.call("RevokeMultipleSessions", this.stub.revokeMultipleSessions, request)).sessionHandles;
   }
 
-  async getAllSessionHandlesForUser(userId: string): Promise<string[]> {
-    return (await this.call("GetAllSessionHandlesForUser", this.stub.getAllSessionHandlesForUser, { userId }))
+  async getAllSessionHandlesForUser(userId: string, options: UserContextOption = {}): Promise<string[]> {
+    const request = { userId, userContext: optionalObject(options.userContext) };
+    return (await this.call("GetAllSessionHandlesForUser", this.stub.getAllSessionHandlesForUser, request))
       .sessionHandles;
   }
 
-  async getSessionInformation(sessionHandle: string): Promise<SessionInformationResult> {
+  async getSessionInformation(sessionHandle: string, options: UserContextOption = {}): Promise<SessionInformationResult> {
     const rpc = "GetSessionInformation";
-    const response = await this.call(rpc, this.stub.getSessionInformation, { sessionHandle });
+    const request = { sessionHandle, userContext: optionalObject(options.userContext) };
+    const response = await this.call(rpc, this.stub.getSessionInformation, request);
     const name = statusName(response.status);
     switch (name) {
       case "OK": {
@@ -263,23 +290,44 @@ export class SessionClient {
   }
 
   /** Replaces the session data kept in the database. */
-  async updateSessionDataInDatabase(sessionHandle: string, newSessionData: JsonObject): Promise<SessionExistsResult> {
-    const request = { sessionHandle, newSessionData: toJsonObject(newSessionData) };
+  async updateSessionDataInDatabase(
+    sessionHandle: string,
+    newSessionData: JsonObject,
+    options: UserContextOption = {},
+  ): Promise<SessionExistsResult> {
+    const request = {
+      sessionHandle,
+      newSessionData: toJsonObject(newSessionData),
+      userContext: optionalObject(options.userContext),
+    };
     return existsResult(await this.call("UpdateSessionDataInDatabase", this.stub.updateSessionDataInDatabase, request));
   }
 
   /** Shallow-merges into the stored payload; a key set to null is removed. Issued tokens do not change. */
-  async mergeIntoAccessTokenPayload(sessionHandle: string, update: JsonObject): Promise<SessionExistsResult> {
-    const request = { sessionHandle, accessTokenPayloadUpdate: toJsonObject(update) };
+  async mergeIntoAccessTokenPayload(
+    sessionHandle: string,
+    update: JsonObject,
+    options: UserContextOption = {},
+  ): Promise<SessionExistsResult> {
+    const request = {
+      sessionHandle,
+      accessTokenPayloadUpdate: toJsonObject(update),
+      userContext: optionalObject(options.userContext),
+    };
     return existsResult(await this.call("MergeIntoAccessTokenPayload", this.stub.mergeIntoAccessTokenPayload, request));
   }
 
   /** Re-issues `accessToken` with a new payload (unset: keep the stored one) and the same expiry. */
-  async regenerateAccessToken(accessToken: string, newAccessTokenPayload?: JsonObject): Promise<RegenerateAccessTokenResult> {
+  async regenerateAccessToken(
+    accessToken: string,
+    newAccessTokenPayload?: JsonObject,
+    options: UserContextOption = {},
+  ): Promise<RegenerateAccessTokenResult> {
     const rpc = "RegenerateAccessToken";
     const response = await this.call(rpc, this.stub.regenerateAccessToken, {
       accessToken,
       newAccessTokenPayload: optionalObject(newAccessTokenPayload),
+      userContext: optionalObject(options.userContext),
     });
     const name = statusName(response.status);
     switch (name) {
@@ -303,13 +351,19 @@ export class SessionClient {
   // -- claims -------------------------------------------------------------------------------
 
   /** Stores `{"v": value, "t": now_ms}` under `claimKey` in the stored payload. */
-  async setClaimValue(sessionHandle: string, claimKey: string, value: JsonValue): Promise<SessionExistsResult> {
-    const request = { sessionHandle, claimKey, value: toJsonValue(value) };
+  async setClaimValue(
+    sessionHandle: string,
+    claimKey: string,
+    value: JsonValue,
+    options: UserContextOption = {},
+  ): Promise<SessionExistsResult> {
+    const request = { sessionHandle, claimKey, value: toJsonValue(value), userContext: optionalObject(options.userContext) };
     return existsResult(await this.call("SetClaimValue", this.stub.setClaimValue, request));
   }
 
-  async getClaimValue(sessionHandle: string, claimKey: string): Promise<ClaimValueResult> {
-    const response = await this.call("GetClaimValue", this.stub.getClaimValue, { sessionHandle, claimKey });
+  async getClaimValue(sessionHandle: string, claimKey: string, options: UserContextOption = {}): Promise<ClaimValueResult> {
+    const request = { sessionHandle, claimKey, userContext: optionalObject(options.userContext) };
+    const response = await this.call("GetClaimValue", this.stub.getClaimValue, request);
     const name = statusName(response.status);
     switch (name) {
       case "OK":
@@ -321,47 +375,69 @@ export class SessionClient {
     }
   }
 
-  async removeClaim(sessionHandle: string, claimKey: string): Promise<SessionExistsResult> {
-    return existsResult(await this.call("RemoveClaim", this.stub.removeClaim, { sessionHandle, claimKey }));
+  async removeClaim(sessionHandle: string, claimKey: string, options: UserContextOption = {}): Promise<SessionExistsResult> {
+    const request = { sessionHandle, claimKey, userContext: optionalObject(options.userContext) };
+    return existsResult(await this.call("RemoveClaim", this.stub.removeClaim, request));
   }
 
+  /**
+   * Validates claims against the stored payload; values of claims the service defines that are
+   * missing or too old are fetched and stored first (SDK `validate_claims_for_session_handle`).
+   */
   async validateClaimsForSessionHandle(
     sessionHandle: string,
-    options: { claimValidators?: readonly ClaimValidator[]; overrideGlobalClaimValidators?: boolean } = {},
+    options: ClaimValidationOptions = {},
   ): Promise<ValidateClaimsResult> {
     const response = await this.call("ValidateClaimsForSessionHandle", this.stub.validateClaimsForSessionHandle, {
       sessionHandle,
-      claimValidators: [...(options.claimValidators ?? [])],
-      overrideGlobalClaimValidators: options.overrideGlobalClaimValidators ?? false,
+      ...validation(options),
     });
-    const name = statusName(response.status);
-    switch (name) {
-      case "OK":
-        return { status: name };
-      case "INVALID_CLAIMS":
-        return { status: name, message: response.message, invalidClaims: claimErrors(response.invalidClaims) };
-      case "SESSION_DOES_NOT_EXIST":
-        return { status: name, message: response.message };
-      default:
-        return unknown(response);
-    }
+    return validateClaimsResult(response);
+  }
+
+  /**
+   * Fetches the current value of `claimKey`, a claim the service defines, for the session's
+   * user and stores it in the session's payload (SDK `fetch_and_set_claim`). A key the service
+   * does not define rejects with INVALID_ARGUMENT.
+   */
+  async fetchAndSetClaim(sessionHandle: string, claimKey: string, options: UserContextOption = {}): Promise<SessionExistsResult> {
+    const request = { sessionHandle, claimKey, userContext: optionalObject(options.userContext) };
+    return existsResult(await this.call("FetchAndSetClaim", this.stub.fetchAndSetClaim, request));
+  }
+
+  /**
+   * Checks the claims of a JWT payload the caller verified itself; nothing is fetched (SDK
+   * `validate_claims_in_jwt_payload`). OK or INVALID_CLAIMS.
+   */
+  async validateClaimsInJwtPayload(
+    userId: string,
+    jwtPayload: JsonObject,
+    options: ClaimValidationOptions = {},
+  ): Promise<ValidateClaimsResult> {
+    const response = await this.call("ValidateClaimsInJwtPayload", this.stub.validateClaimsInJwtPayload, {
+      userId,
+      jwtPayload: toJsonObject(jwtPayload),
+      ...validation(options),
+    });
+    return validateClaimsResult(response);
   }
 
   // -- JWT / OpenID ---------------------------------------------------------------------------
 
-  async getJWKS(): Promise<JsonWebKey[]> {
-    const response = await this.call("GetJWKS", this.stub.getJwks, {});
+  async getJWKS(options: UserContextOption = {}): Promise<JsonWebKey[]> {
+    const response = await this.call("GetJWKS", this.stub.getJwks, { userContext: optionalObject(options.userContext) });
     return response.keys.map(({ kty, kid, n, e, alg, use }) => ({ kty, kid, n, e, alg, use }));
   }
 
   async createJWT(
     payload: JsonObject,
-    options: { validitySeconds?: number; useStaticSigningKey?: boolean } = {},
+    options: { validitySeconds?: number; useStaticSigningKey?: boolean } & UserContextOption = {},
   ): Promise<CreateJwtResult> {
     const response = await this.call("CreateJWT", this.stub.createJwt, {
       payload: toJsonObject(payload),
       validitySeconds: options.validitySeconds,
       useStaticSigningKey: options.useStaticSigningKey,
+      userContext: optionalObject(options.userContext),
     });
     const name = statusName(response.status);
     switch (name) {
@@ -374,8 +450,9 @@ export class SessionClient {
     }
   }
 
-  async getOpenIdDiscoveryConfiguration(): Promise<OpenIdDiscoveryConfiguration> {
-    const response = await this.call("GetOpenIdDiscoveryConfiguration", this.stub.getOpenIdDiscoveryConfiguration, {});
+  async getOpenIdDiscoveryConfiguration(options: UserContextOption = {}): Promise<OpenIdDiscoveryConfiguration> {
+    const request = { userContext: optionalObject(options.userContext) };
+    const response = await this.call("GetOpenIdDiscoveryConfiguration", this.stub.getOpenIdDiscoveryConfiguration, request);
     return { issuer: response.issuer, jwksUri: response.jwksUri };
   }
 }
@@ -409,6 +486,32 @@ function tokenInfo(rpc: string, field: string, message: pb.TokenInfo | undefined
 
 function claimErrors(messages: pb.ClaimValidationError[]): ClaimValidationError[] {
   return messages.map((m) => (m.reason === undefined ? { id: m.id } : { id: m.id, reason: m.reason as JsonObject }));
+}
+
+function validation(options: ClaimValidationOptions) {
+  return {
+    claimValidators: [...(options.claimValidators ?? [])],
+    overrideGlobalClaimValidators: options.overrideGlobalClaimValidators ?? false,
+    userContext: optionalObject(options.userContext),
+  };
+}
+
+function validateClaimsResult(response: {
+  status: number;
+  message: string;
+  invalidClaims: pb.ClaimValidationError[];
+}): ValidateClaimsResult {
+  const name = statusName(response.status);
+  switch (name) {
+    case "OK":
+      return { status: name };
+    case "INVALID_CLAIMS":
+      return { status: name, message: response.message, invalidClaims: claimErrors(response.invalidClaims) };
+    case "SESSION_DOES_NOT_EXIST":
+      return { status: name, message: response.message };
+    default:
+      return unknown(response);
+  }
 }
 
 function existsResult(response: { status: number; message: string }): SessionExistsResult {

@@ -1,4 +1,10 @@
-export { SessionClient, type GetSessionOptions, type SessionClientOptions } from "./client";
+export {
+  SessionClient,
+  type ClaimValidationOptions,
+  type GetSessionOptions,
+  type SessionClientOptions,
+  type UserContextOption,
+} from "./client";
 export * as claims from "./claims";
 export type { ClaimCheckOptions, ClaimValidator } from "./claims";
 export { MalformedResponseError, SessionServiceError } from "./errors";

@@ -1,0 +1,178 @@
+"""Run the claims parity scenarios with the unmodified supertokens-python 0.14.0 SDK against a
+running core.
+
+Runs inside the SDK's own virtual environment, so it imports nothing from this project.
+Usage: ``sdk_claims_driver.py <core-url>`` with ``{"claims": [...], "scenarios": [...]}``
+(``tests/sdk/claims_parity_cases.py`` as JSON) on stdin. Prints one JSON object: the
+observations of every scenario, normalised as ``test_sdk_claims_parity.observe`` does for the
+service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+from supertokens_python import InputAppInfo, SupertokensConfig, init
+from supertokens_python.recipe import session
+from supertokens_python.recipe.session import asyncio as st
+from supertokens_python.recipe.session.claims import (
+    BooleanClaim,
+    PrimitiveArrayClaim,
+    PrimitiveClaim,
+)
+from supertokens_python.recipe.session.exceptions import InvalidClaimsError
+from supertokens_python.recipe.session.interfaces import SessionDoesNotExistError
+
+fetches: Counter[str] = Counter()
+CLASSES = {"boolean": BooleanClaim, "primitive": PrimitiveClaim, "array": PrimitiveArrayClaim}
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def jwt_payload(token: str) -> dict[str, Any]:
+    part = token.split(".")[1]
+    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return decoded
+
+
+def fetcher(key: str, value: Any) -> Any:
+    async def fetch_value(user_id: str, user_context: dict[str, Any]) -> Any:
+        fetches[key] += 1
+        return value
+
+    return fetch_value
+
+
+def materialise(payload: dict[str, Any], start: int) -> dict[str, Any]:
+    return {
+        key: {"v": item["v"], "t": start - item["age_ms"]} if isinstance(item, dict) else item
+        for key, item in payload.items()
+    }
+
+
+def normalise(payload: dict[str, Any], keys: set[str], start: int) -> dict[str, Any]:
+    """The claims of a payload (and ``keep``), each as its value and whether it was fetched
+    during the scenario."""
+    result: dict[str, Any] = {}
+    for key, item in payload.items():
+        if key == "keep":
+            result[key] = item
+        elif key in keys:
+            result[key] = {"v": item["v"], "fetched": item["t"] >= start}
+    return result
+
+
+def reasons(errors: list[Any]) -> list[Any]:
+    result = []
+    for error in errors:
+        reason = dict(error.reason) if error.reason is not None else None
+        if reason is not None and "ageInSeconds" in reason:
+            reason["ageInSeconds"] = round(reason["ageInSeconds"])
+        result.append([error.id, reason])
+    return result
+
+
+def validator(claims: dict[str, Any], spec: dict[str, Any]) -> Any:
+    claim = claims[spec["key"]]
+    if spec["kind"] == "has_value":
+        return claim.validators.has_value(spec["value"], spec["max_age"])
+    return getattr(claim.validators, spec["kind"])(spec["value"], spec["max_age"])
+
+
+async def run(index: int, scenario: dict[str, Any], claims: dict[str, Any]) -> dict[str, Any]:
+    start = now_ms()
+    user_id = f"sdk-claims-{index}"
+    created = await st.create_new_session_without_request_response(
+        user_id, materialise(scenario["payload"], start), {}
+    )
+    handle = "no-such-handle" if scenario.get("unknown_handle") else created.get_handle()
+    validators = [validator(claims, spec) for spec in scenario.get("validators", [])]
+    before = Counter(fetches)
+    keys = set(claims)
+    obs: dict[str, Any] = {}
+    function = scenario["function"]
+    if function == "get_session":
+        # get_session_without_request_response is the recipe's get_session followed by
+        # Session.assert_claims; the two steps keep the session observable on failure.
+        got = await st.get_session_without_request_response(
+            created.get_access_token(), override_global_claim_validators=lambda *_: []
+        )
+        assert got is not None
+        try:
+            await got.assert_claims(validators)
+            obs["status"] = "OK"
+        except InvalidClaimsError as error:
+            obs["status"] = "INVALID_CLAIMS"
+            obs["invalid"] = reasons(error.payload)
+        tokens = got.get_all_session_tokens_dangerously()
+        obs["new_token"] = tokens["accessAndFrontTokenUpdated"]
+        obs["token_claims"] = normalise(jwt_payload(tokens["accessToken"]), keys, start)
+        obs["session_claims"] = normalise(got.get_access_token_payload(), keys, start)
+    elif function == "validate_claims_for_session_handle":
+        result = await st.validate_claims_for_session_handle(
+            handle, override_global_claim_validators=lambda *_: validators
+        )
+        if isinstance(result, SessionDoesNotExistError):
+            obs["status"] = "SESSION_DOES_NOT_EXIST"
+        else:
+            obs["status"] = "INVALID_CLAIMS" if result.invalid_claims else "OK"
+            if result.invalid_claims:
+                obs["invalid"] = reasons(result.invalid_claims)
+    elif function == "validate_claims_in_jwt_payload":
+        result = await st.validate_claims_in_jwt_payload(
+            user_id,
+            jwt_payload(created.get_access_token()),
+            override_global_claim_validators=lambda *_: validators,
+        )
+        obs["status"] = "INVALID_CLAIMS" if result.invalid_claims else "OK"
+        if result.invalid_claims:
+            obs["invalid"] = reasons(result.invalid_claims)
+    else:
+        done = await st.fetch_and_set_claim(handle, claims[scenario["claim"]])
+        obs["status"] = "OK" if done else "SESSION_DOES_NOT_EXIST"
+    obs["fetches"] = dict(fetches - before)
+    info = await st.get_session_information(created.get_handle())
+    assert info is not None
+    obs["stored"] = normalise(info.custom_claims_in_access_token_payload, keys, start)
+    return obs
+
+
+async def main(core_url: str) -> None:
+    init(
+        app_info=InputAppInfo(
+            app_name="sdk-claims-parity",
+            api_domain="http://localhost:3001",
+            website_domain="http://localhost:3000",
+        ),
+        framework="fastapi",
+        supertokens_config=SupertokensConfig(connection_uri=core_url),
+        recipe_list=[session.init(anti_csrf="NONE")],
+        mode="asgi",
+        telemetry=False,
+    )
+    cases = json.load(sys.stdin)
+    claims = {
+        c["key"]: CLASSES[c["kind"]](
+            c["key"], fetcher(c["key"], c["fetched"]), c["default_max_age_in_sec"]
+        )
+        for c in cases["claims"]
+    }
+    report: dict[str, Any] = {}
+    for index, scenario in enumerate(cases["scenarios"]):
+        try:
+            report[scenario["name"]] = await run(index, scenario, claims)
+        except Exception as error:  # a failed scenario is reported, never hidden
+            report[scenario["name"]] = {"error": f"{type(error).__name__}: {error}"}
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))

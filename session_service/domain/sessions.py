@@ -42,6 +42,7 @@ from session_service.domain.token_cache import (
     token_digest,
 )
 from session_service.domain.types import (
+    ClaimError,
     ClaimsValidationResult,
     ClaimValidatorSpec,
     ClaimValueResult,
@@ -792,15 +793,9 @@ class SessionManager:
             access_token_payload
         ):
             update = payload
+        # The declarative validators (claims.validate_claims), on the updated payload.
         errors = validate_claims(payload, validators, self._clock.now_ms())
-        if errors:
-            return ClaimsValidationResult(
-                Status.INVALID_CLAIMS,
-                INVALID_CLAIMS_MESSAGE,
-                tuple(errors),
-                access_token_payload_update=update,
-            )
-        return ClaimsValidationResult(Status.OK, access_token_payload_update=update)
+        return _claims_validation_result(errors, update)
 
     async def validate_claims_in_jwt_payload(
         self,
@@ -822,11 +817,7 @@ class SessionManager:
         assert payload is not None
         validators = self._validators(claim_validators, override_global_claim_validators)
         errors = validate_claims(payload, validators, self._clock.now_ms())
-        if errors:
-            return ClaimsValidationResult(
-                Status.INVALID_CLAIMS, INVALID_CLAIMS_MESSAGE, tuple(errors)
-            )
-        return ClaimsValidationResult(Status.OK)
+        return _claims_validation_result(errors)
 
     async def fetch_and_set_claim(
         self,
@@ -1346,6 +1337,19 @@ def _time_left(deadline: float | None) -> float | None:
     if deadline is None:
         return None
     return max(0.0, deadline - asyncio.get_running_loop().time())
+
+
+def _claims_validation_result(
+    errors: Sequence[ClaimError], update: JSONObject | None = None
+) -> ClaimsValidationResult:
+    if errors:
+        return ClaimsValidationResult(
+            Status.INVALID_CLAIMS,
+            INVALID_CLAIMS_MESSAGE,
+            tuple(errors),
+            access_token_payload_update=update,
+        )
+    return ClaimsValidationResult(Status.OK, access_token_payload_update=update)
 
 
 def _without_update(checked: ClaimsValidationResult) -> ClaimsValidationResult:

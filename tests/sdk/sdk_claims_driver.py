@@ -1,20 +1,19 @@
 """Run the claims parity scenarios with the unmodified supertokens-python 0.14.0 SDK against a
 running core.
 
-Runs inside the SDK's own virtual environment, so it imports nothing from this project.
-Usage: ``sdk_claims_driver.py <core-url>`` with ``{"claims": [...], "scenarios": [...]}``
-(``tests/sdk/claims_parity_cases.py`` as JSON) on stdin. Prints one JSON object: the
-observations of every scenario, normalised as ``test_sdk_claims_parity.observe`` does for the
-service.
+Runs inside the SDK's own virtual environment, so the only thing it imports from this
+project is ``claims_parity_observe`` (standard library only), which reads both sides alike.
+Usage, from the repository's root: ``python -m tests.sdk.sdk_claims_driver <core-url>`` with
+``{"claims": [...], "scenarios": [...]}`` (``tests/sdk/claims_parity_cases.py`` as JSON) on
+stdin. Prints one JSON object: the observations of every scenario, as
+``test_sdk_claims_parity.observe`` makes them for the service.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import sys
-import time
 from collections import Counter
 from typing import Any
 
@@ -29,18 +28,10 @@ from supertokens_python.recipe.session.claims import (
 from supertokens_python.recipe.session.exceptions import InvalidClaimsError
 from supertokens_python.recipe.session.interfaces import SessionDoesNotExistError
 
+from tests.sdk.claims_parity_observe import jwt_payload, materialise, normalise, now_ms, reasons
+
 fetches: Counter[str] = Counter()
 CLASSES = {"boolean": BooleanClaim, "primitive": PrimitiveClaim, "array": PrimitiveArrayClaim}
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def jwt_payload(token: str) -> dict[str, Any]:
-    part = token.split(".")[1]
-    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    return decoded
 
 
 def fetcher(key: str, value: Any) -> Any:
@@ -49,35 +40,6 @@ def fetcher(key: str, value: Any) -> Any:
         return value
 
     return fetch_value
-
-
-def materialise(payload: dict[str, Any], start: int) -> dict[str, Any]:
-    return {
-        key: {"v": item["v"], "t": start - item["age_ms"]} if isinstance(item, dict) else item
-        for key, item in payload.items()
-    }
-
-
-def normalise(payload: dict[str, Any], keys: set[str], start: int) -> dict[str, Any]:
-    """The claims of a payload (and ``keep``), each as its value and whether it was fetched
-    during the scenario."""
-    result: dict[str, Any] = {}
-    for key, item in payload.items():
-        if key == "keep":
-            result[key] = item
-        elif key in keys:
-            result[key] = {"v": item["v"], "fetched": item["t"] >= start}
-    return result
-
-
-def reasons(errors: list[Any]) -> list[Any]:
-    result = []
-    for error in errors:
-        reason = dict(error.reason) if error.reason is not None else None
-        if reason is not None and "ageInSeconds" in reason:
-            reason["ageInSeconds"] = round(reason["ageInSeconds"])
-        result.append([error.id, reason])
-    return result
 
 
 def validator(claims: dict[str, Any], spec: dict[str, Any]) -> Any:

@@ -6,10 +6,8 @@ inputs are ``claims_parity_cases.py``."""
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -31,9 +29,10 @@ from session_service.server import start_service
 from session_service.settings import Settings
 from tests.processes import core_process
 from tests.sdk import claims_parity_cases as cases
-from tests.sdk.sdk_venv import sdk_python
+from tests.sdk.claims_parity_observe import jwt_payload, materialise, normalise, now_ms, reasons
+from tests.sdk.sdk_venv import ROOT, sdk_python
 
-DRIVER = Path(__file__).with_name("sdk_claims_driver.py")
+DRIVER = "tests.sdk.sdk_claims_driver"
 KEYS = {c["key"] for c in cases.CLAIMS}
 BUILDERS = {
     "has_value": has_value,
@@ -68,55 +67,18 @@ async def client(core_url: str) -> AsyncIterator[SessionClient]:
     assert service.servicer.internal_errors == 0
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _jwt_payload(token: str) -> dict[str, Any]:
-    part = token.split(".")[1]
-    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    return decoded
-
-
-def _materialise(payload: dict[str, Any], start: int) -> dict[str, Any]:
-    return {
-        key: {"v": item["v"], "t": start - item["age_ms"]} if isinstance(item, dict) else item
-        for key, item in payload.items()
-    }
-
-
-def _normalise(payload: dict[str, Any], start: int) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, item in payload.items():
-        if key == "keep":
-            result[key] = item
-        elif key in KEYS:
-            result[key] = {"v": item["v"], "fetched": item["t"] >= start}
-    return result
-
-
-def _reasons(errors: tuple[ClaimValidationError, ...]) -> list[Any]:
-    result: list[Any] = []
-    for error in errors:
-        reason = dict(error.reason) if error.reason is not None else None
-        if reason is not None and "ageInSeconds" in reason:
-            reason["ageInSeconds"] = round(reason["ageInSeconds"])
-        result.append([error.id, reason])
-    return result
-
-
 def _status(status: SessionStatus, invalid: tuple[ClaimValidationError, ...]) -> dict[str, Any]:
     observed: dict[str, Any] = {"status": status.name}
     if invalid:
-        observed["invalid"] = _reasons(invalid)
+        observed["invalid"] = reasons(invalid)
     return observed
 
 
 async def observe(client: SessionClient, index: int, scenario: dict[str, Any]) -> dict[str, Any]:
     """What the driver observes of the SDK, observed of the service."""
-    start = _now_ms()
+    start = now_ms()
     user_id = f"service-claims-{index}"
-    created = await client.create_session(user_id, _materialise(scenario["payload"], start))
+    created = await client.create_session(user_id, materialise(scenario["payload"], start))
     session_handle = created.session.session_handle
     handle = "no-such-handle" if scenario.get("unknown_handle") else session_handle
     validators = [
@@ -135,8 +97,8 @@ async def observe(client: SessionClient, index: int, scenario: dict[str, Any]) -
         assert got.session is not None
         obs = _status(got.status, got.invalid_claims)
         obs["new_token"] = got.new_access_token is not None
-        obs["token_claims"] = _normalise(_jwt_payload(got.session.access_token), start)
-        obs["session_claims"] = _normalise(got.session.access_token_payload, start)
+        obs["token_claims"] = normalise(jwt_payload(got.session.access_token), KEYS, start)
+        obs["session_claims"] = normalise(got.session.access_token_payload, KEYS, start)
     elif function == "validate_claims_for_session_handle":
         checked = await client.validate_claims_for_session_handle(
             handle, validators, override_global_claim_validators=True
@@ -145,7 +107,7 @@ async def observe(client: SessionClient, index: int, scenario: dict[str, Any]) -
     elif function == "validate_claims_in_jwt_payload":
         checked = await client.validate_claims_in_jwt_payload(
             user_id,
-            _jwt_payload(created.session.access_token),
+            jwt_payload(created.session.access_token),
             validators,
             override_global_claim_validators=True,
         )
@@ -156,13 +118,14 @@ async def observe(client: SessionClient, index: int, scenario: dict[str, Any]) -
     obs["fetches"] = dict(cases.fetches - before)
     info = await client.get_session_information(session_handle)
     assert info.info is not None
-    obs["stored"] = _normalise(info.info.custom_claims_in_access_token_payload, start)
+    obs["stored"] = normalise(info.info.custom_claims_in_access_token_payload, KEYS, start)
     return obs
 
 
 def _run_sdk(core_url: str) -> dict[str, dict[str, Any]]:
     completed = subprocess.run(
-        [str(sdk_python()), str(DRIVER), core_url],
+        [str(sdk_python()), "-m", DRIVER, core_url],
+        cwd=ROOT,
         input=json.dumps({"claims": cases.CLAIMS, "scenarios": cases.SCENARIOS}),
         capture_output=True,
         text=True,

@@ -113,6 +113,30 @@ async def test_a_missing_value_is_fetched_and_the_answer_carries_a_new_token(
     assert fetch_calls == {"verified": 2}
 
 
+async def test_the_first_use_after_a_refresh_is_promoted_and_then_gets_the_fetched_value(
+    claims_client: SessionClient,
+) -> None:
+    created = await claims_client.create_session("amy")
+    refreshed = await claims_client.refresh_session(created.refresh_token.token)
+    assert refreshed.session is not None
+    assert payload_of(refreshed.session.access_token)["parentRefreshTokenHash1"] is not None
+
+    result = await claims_client.get_session(
+        refreshed.session.access_token, claim_validators=[has_value("verified", True)]
+    )
+
+    assert result.status is SessionStatus.OK
+    assert fetch_calls == {"verified": 1}
+    assert result.new_access_token is not None
+    final = payload_of(result.new_access_token.token)
+    assert final["verified"]["v"] is True
+    assert final["parentRefreshTokenHash1"] is None  # the core promoted, then regenerated
+    again = await claims_client.get_session(
+        result.new_access_token.token, claim_validators=[has_value("verified", True)]
+    )
+    assert (again.status, again.new_access_token) == (SessionStatus.OK, None)
+
+
 async def test_a_value_is_fetched_again_once_older_than_the_max_age(
     claims_client: SessionClient, clock: ManualClock
 ) -> None:

@@ -384,7 +384,8 @@ class SessionManager:
         user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionResult:
-        """OK / UNAUTHORISED / TRY_REFRESH_TOKEN / INVALID_CLAIMS / NO_SESSION (§2).
+        """OK / UNAUTHORISED / TRY_REFRESH_TOKEN / INVALID_CLAIMS / NO_SESSION: the SDK's
+        ``get_session`` algorithm.
 
         Claim validators run last, as the SDK's ``get_session_without_request_response``
         runs ``Session.assert_claims``: a value of a defined claim that is missing or too old

@@ -31,16 +31,11 @@ from session_service.server import RunningService
 from session_service.settings import SettingsError
 from tests.service import fetched_claims
 from tests.service.conftest import MakeService
+from tests.service.domain.domain_helpers import decode_payload as payload_of
 from tests.service.fetched_claims import fetch_calls, seen_contexts
 
 CLAIMS = "tests.service.fetched_claims"
 ISSUER = "http://localhost:3001/auth"
-
-
-def payload_of(token: str) -> dict[str, Any]:
-    part = token.split(".")[1]
-    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    return decoded
 
 
 def front_token_payload(front_token: str) -> dict[str, Any]:

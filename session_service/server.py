@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +36,11 @@ from session_service.auth import (
 )
 from session_service.converters import RenderedResponse
 from session_service.domain.api import (
+    ClaimValidatorSpec,
     Clock,
     CoreApiKeyRejected,
     CoreIncompatible,
     CoreUnavailable,
-    DomainConfig,
     InvalidArgument,
     SessionManager,
 )
@@ -51,7 +51,12 @@ from session_service.domain.overrides import (
     apply_override,
     load_override,
 )
-from session_service.domain.session_claims import ClaimsModuleError, SessionClaim, load_claims
+from session_service.domain.session_claims import (
+    ClaimRegistry,
+    ClaimsModuleError,
+    SessionClaim,
+    load_claims,
+)
 from session_service.metrics import DomainSources, MetricsServer, RecordRpc, ServiceMetrics
 from session_service.observability import STATUS_LABELS, CoreObserver, RpcObserver
 from session_service.servicer import SessionServicer, add_to_server
@@ -354,7 +359,7 @@ async def start_service(
     override = _load_override(settings.override_module)
     # Checked before anything starts (the embedded core's URL is not known yet: any will do).
     settings.domain_config("http://127.0.0.1" if settings.embedded_core else None)
-    claims = _load_claims(settings.claims_module)
+    claims = _load_claims(settings.claims_module, settings.required_claim_validators)
     own_provider = None
     if tracer_provider is None:
         try:
@@ -370,7 +375,7 @@ async def start_service(
             core = await _start_embedded_core(settings, tracer_provider)
             metrics.add_registry(core.metrics.registry)
         domain_config = settings.domain_config(core.url if core is not None else None)
-        manager = _session_manager(
+        manager = SessionManager(
             domain_config,
             clock=clock,
             core_client=CoreClient(domain_config.core, observer=CoreObserver(metrics, tracer)),
@@ -403,28 +408,22 @@ def _load_override(spec: str | None) -> Override | None:
         raise SettingsError(f"--override-module: {exc}") from None
 
 
-def _load_claims(spec: str | None) -> tuple[SessionClaim, ...]:
+def _load_claims(
+    spec: str | None, required_validators: Sequence[ClaimValidatorSpec]
+) -> tuple[SessionClaim, ...]:
+    """The claims of the claims module; a server-wide validator that does not fit its claim
+    (``has_value`` of a primitive-array claim, ...) is a configuration error too."""
     if spec is None:
         return ()
     try:
-        return load_claims(spec)
+        claims = load_claims(spec)
     except ClaimsModuleError as exc:
         raise SettingsError(f"--claims-module: {exc}") from None
-
-
-def _session_manager(
-    domain_config: DomainConfig,
-    *,
-    clock: Clock | None,
-    core_client: CoreClient,
-    claims: tuple[SessionClaim, ...],
-) -> SessionManager:
-    """The manager; a server-wide validator that does not fit its claim (``has_value`` of
-    a primitive-array claim, ...) is a configuration error."""
     try:
-        return SessionManager(domain_config, clock=clock, core_client=core_client, claims=claims)
+        ClaimRegistry(claims).bind(required_validators, "required_claim_validators")
     except InvalidArgument as exc:
         raise SettingsError(f"--required-claim-validators with --claims-module: {exc}") from None
+    return claims
 
 
 def _apply_override(manager: SessionManager, override: Override) -> None:

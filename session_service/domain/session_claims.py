@@ -207,13 +207,15 @@ class ClaimsModuleError(ValueError):
 
 
 class ClaimRegistry:
-    """The claims the service can fetch, by key, on the service's clock."""
+    """The claims the service can fetch, by key."""
 
-    def __init__(self, claims: Iterable[SessionClaim], now_ms: Callable[[], int]) -> None:
-        self._by_key: dict[str, SessionClaim] = {}
-        for claim in claims:
+    def __init__(self, claims: Iterable[SessionClaim]) -> None:
+        self._by_key = {claim.key: claim for claim in claims}
+
+    def use_clock(self, now_ms: Callable[[], int]) -> None:
+        """Put every claim on this clock (the ``t`` it writes)."""
+        for claim in self._by_key.values():
             claim.now_ms = now_ms
-            self._by_key[claim.key] = claim
 
     def __bool__(self) -> bool:
         return bool(self._by_key)

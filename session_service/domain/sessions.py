@@ -232,7 +232,8 @@ class SessionManager:
         self._clock: Clock = clock or SystemClock()
         # The claims it can fetch (--claims-module), and the server-wide validators bound to
         # them; raises InvalidArgument when a validator does not fit its claim.
-        self._claims = ClaimRegistry(claims, self._clock.now_ms)
+        self._claims = ClaimRegistry(claims)
+        self._claims.use_clock(self._clock.now_ms)
         self._required_validators = self._claims.bind(
             config.required_claim_validators, "required_claim_validators"
         )

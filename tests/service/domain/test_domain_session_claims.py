@@ -118,8 +118,7 @@ def test_bind_gives_validators_their_claims_default_max_age_and_kind() -> None:
         [
             BooleanClaim("verified", _returning(True), default_max_age_in_sec=300),
             PrimitiveArrayClaim("roles", _returning(["admin"])),
-        ],
-        _at(NOW),
+        ]
     )
     specs = (
         ClaimValidatorSpec(HAS, "verified", value=True),
@@ -139,7 +138,9 @@ def test_bind_gives_validators_their_claims_default_max_age_and_kind() -> None:
 
 def test_the_registry_puts_claims_on_the_services_clock() -> None:
     claim = PrimitiveClaim("plan", _returning("pro"))
-    ClaimRegistry([claim], _at(NOW))
+    registry = ClaimRegistry([claim])
+    assert claim.add_to_payload_({}, "pro")["plan"]["t"] != NOW  # the system clock until then
+    registry.use_clock(_at(NOW))
     assert claim.add_to_payload_({}, "pro") == {"plan": {"v": "pro", "t": NOW}}
 
 

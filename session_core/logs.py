@@ -6,7 +6,11 @@ caller's ``x-request-id`` metadata (or makes one), sends it to the core as the
 call. ``REQUEST_ID`` is a context variable, so concurrent requests never see each other's id;
 it may hold a ``LazyRequestId`` so that a request that never logs nor calls the core never
 pays for finding or making its id.
-Messages are written by our own code, which never puts tokens or keys in them.
+
+The chosen level applies to our own loggers (``session_service*``, ``session_core*``), whose
+messages never carry tokens, keys or session data. Every other logger is held at WARNING or
+above: libraries log what they handle at DEBUG and INFO (aiosqlite every SQL statement with
+its parameters: private signing keys, the refresh-token master key, session data).
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
 _PREFIX = os.urandom(6).hex()
 _counter = itertools.count(1)
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(request_id_suffix)s: %(message)s"
+# The loggers the chosen level applies to; every other one logs WARNING and above only.
+OWN_LOGGERS = ("session_service", "session_core")
+LIBRARY_MIN_LEVEL = logging.WARNING
 
 
 def current_request_id() -> str | None:
@@ -112,11 +119,32 @@ def log_handler(stream: TextIO, log_format: str) -> logging.Handler:
     return handler
 
 
+class _LibraryLevelFilter(logging.Filter):
+    """Drops records below ``minimum`` from loggers that are not ours, whatever level a
+    library set on its own logger (the root level only governs loggers that set none)."""
+
+    def __init__(self, minimum: int) -> None:
+        super().__init__()
+        self._minimum = minimum
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self._minimum:
+            return True
+        name = record.name
+        return any(name == own or name.startswith(own + ".") for own in OWN_LOGGERS)
+
+
 def configure_logging(level: str, log_format: str) -> None:
-    """Send every log record to stderr through ``log_handler``, at ``level``."""
+    """Send log records to stderr through ``log_handler``: our own loggers' at ``level``,
+    every other logger's at WARNING or ``level``, whichever is higher."""
+    chosen = logging.getLevelNamesMapping()[level.upper()]
+    libraries = max(chosen, LIBRARY_MIN_LEVEL)
     handler = log_handler(sys.stderr, log_format)
+    handler.addFilter(_LibraryLevelFilter(libraries))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level.upper())
+    root.setLevel(libraries)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(chosen)

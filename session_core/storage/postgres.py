@@ -79,9 +79,11 @@ def _where(url: str) -> str:
 
 
 def _error(action: str, exc: BaseException) -> StorageError:
-    # asyncpg/OS messages name hosts, users, tables and constraints, not passwords or data
-    # (asyncpg does not echo parameter values), so they are safe to surface.
-    return StorageError(f"PostgreSQL {action} failed: {type(exc).__name__}: {exc}")
+    # asyncpg/OS messages name hosts, users, tables and constraints, not passwords or data,
+    # so they are safe to surface; except data errors (SQLSTATE class 22, and asyncpg's own
+    # for a query argument it cannot encode), whose messages quote the value: a key or token.
+    detail = "message withheld" if isinstance(exc, asyncpg.DataError) else str(exc)
+    return StorageError(f"PostgreSQL {action} failed: {type(exc).__name__}: {detail}")
 
 
 def _rowcount(status: str) -> int:

@@ -237,6 +237,19 @@ async def test_unreachable_postgres_is_storage_error_without_password() -> None:
     assert "s3cret-pw" not in repr(info.value.__cause__)
 
 
+async def test_postgres_data_error_does_not_quote_the_value(postgres_url: str) -> None:
+    """Data errors quote the value they refused (here asyncpg's own, for an argument it
+    cannot encode); the value could be a key or a token, so the message is withheld."""
+    storage = await open_storage(postgres_url)
+    try:
+        with pytest.raises(StorageError) as info:
+            await storage.get_or_create_value("name", lambda: "value", "not-a-time-secret")  # type: ignore[arg-type]
+    finally:
+        await storage.close()
+    assert "DataError" in str(info.value)
+    assert "not-a-time-secret" not in str(info.value)
+
+
 async def test_unopenable_sqlite_is_storage_error(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

@@ -1,13 +1,15 @@
-"""``session-service serve`` as a user runs it, for the tests that need a real process
-(CLI, shutdown, crash): start it, read its log as it is written, wait for SERVING."""
+"""``session-service serve`` (or ``session-core serve``) as a user runs it, for the tests
+that need a real process (CLI, shutdown, crash, logs): start it, read its log as it is
+written, wait for SERVING."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import grpc
@@ -15,6 +17,7 @@ import grpc
 from tests.service.harness import SERVING, health_watch
 
 SESSION_SERVICE = Path(sys.executable).with_name("session-service")
+SESSION_CORE = Path(sys.executable).with_name("session-core")
 EXIT_WAIT_SECONDS = 60
 
 
@@ -30,11 +33,17 @@ class ServiceProcess:
 
     @classmethod
     async def start(
-        cls, port: int, data_dir: Path, *flags: str, command: Path = SESSION_SERVICE
+        cls,
+        port: int,
+        data_dir: Path,
+        *flags: str,
+        command: Path = SESSION_SERVICE,
+        env: Mapping[str, str] | None = None,
     ) -> ServiceProcess:
-        """``command serve`` (by default the project environment's ``session-service``)."""
-        process = await asyncio.create_subprocess_exec(
-            str(command),
+        """``command serve`` (by default the project environment's ``session-service``);
+        ``env`` is added to the environment."""
+        return await cls.run(
+            command,
             "serve",
             "--port",
             str(port),
@@ -43,8 +52,19 @@ class ServiceProcess:
             "--health-check-interval-seconds",
             "0.1",
             *flags,
+            env=env,
+        )
+
+    @classmethod
+    async def run(
+        cls, program: Path, *args: str, env: Mapping[str, str] | None = None
+    ) -> ServiceProcess:
+        process = await asyncio.create_subprocess_exec(
+            str(program),
+            *args,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
         return cls(process)
 

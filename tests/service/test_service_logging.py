@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from session_core.logs import REQUEST_ID, log_handler
+from session_core.logs import OWN_LOGGERS, REQUEST_ID, configure_logging, log_handler
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_proto.session.v1 import session_service_pb2_grpc as pb_grpc
 from session_service.server import RunningService
@@ -116,3 +116,44 @@ def test_auto_is_json_unless_the_stream_is_a_terminal() -> None:
             return True
 
     assert _record(Terminal(), "auto").endswith("[req-9]: hello world\n")
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """Put back what ``configure_logging`` changes (pytest's own handlers, the levels)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    own = {name: logging.getLogger(name).level for name in OWN_LOGGERS}
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    for name, own_level in own.items():
+        logging.getLogger(name).setLevel(own_level)
+
+
+@pytest.mark.usefixtures("restored_logging")
+@pytest.mark.parametrize("level", ["debug", "info", "warning", "error"])
+def test_the_level_is_ours_libraries_log_warnings_and_above(
+    level: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(level, "json")
+    library = logging.getLogger("a_library.sql")
+    library.setLevel(logging.DEBUG)  # a library that sets its own level is held back too
+    for logger in (library, logging.getLogger("session_core.x"), logging.getLogger("session_s")):
+        for record_level in ("debug", "info", "warning", "error"):
+            getattr(logger, record_level)("%s", record_level)
+    logged = {
+        (entry["logger"], entry["message"])
+        for entry in map(json.loads, capsys.readouterr().err.splitlines())
+    }
+    levels = ["debug", "info", "warning", "error"]
+    chosen = levels[levels.index(level) :]
+    at_least_warning = [name for name in chosen if name in ("warning", "error")]
+    assert logged == {
+        *(("session_core.x", name) for name in chosen),
+        *(("a_library.sql", name) for name in at_least_warning),
+        *(("session_s", name) for name in at_least_warning),
+    }

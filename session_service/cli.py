@@ -1,7 +1,8 @@
 """``session-service serve``: run the gRPC service until SIGTERM/SIGINT.
 
 With no ``--core-url`` the project's own session core runs in the same process on a
-loopback port, with SQLite under ``--data-dir``, so a first run needs nothing else.
+loopback port, with SQLite under ``--data-dir``, so a first run needs nothing else; it
+accepts only this service (``server.embedded_core_key``).
 """
 
 from __future__ import annotations

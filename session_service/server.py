@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -357,8 +359,12 @@ async def start_service(
     except ApiKeysError as exc:
         raise SettingsError(f"--api-keys-file: {exc}") from None
     override = _load_override(settings.override_module)
-    # Checked before anything starts (the embedded core's URL is not known yet: any will do).
-    settings.domain_config("http://127.0.0.1" if settings.embedded_core else None)
+    # Checked before anything starts (the embedded core's URL and key are not known yet:
+    # any will do).
+    if settings.embedded_core:
+        using_embedded_core(settings, "http://127.0.0.1", embedded_core_key()).domain_config()
+    else:
+        settings.domain_config()
     claims = _load_claims(settings.claims_module, settings.required_claim_validators)
     own_provider = None
     if tracer_provider is None:
@@ -371,10 +377,13 @@ async def start_service(
     tracer = get_tracer(tracer_provider) if tracer_provider is not None else None
     metrics = ServiceMetrics()
     try:
+        core_settings = settings
         if settings.embedded_core:
-            core = await _start_embedded_core(settings, tracer_provider)
+            core_key = embedded_core_key()
+            core = await _start_embedded_core(settings, tracer_provider, core_key)
             metrics.add_registry(core.metrics.registry)
-        domain_config = settings.domain_config(core.url if core is not None else None)
+            core_settings = using_embedded_core(settings, core.url, core_key)
+        domain_config = core_settings.domain_config()
         manager = SessionManager(
             domain_config,
             clock=clock,
@@ -433,11 +442,26 @@ def _apply_override(manager: SessionManager, override: Override) -> None:
         raise SettingsError(f"--override-module: {exc}") from None
 
 
+def embedded_core_key() -> str:
+    """A new API key for the embedded core, made at each start. It stays in memory: the
+    service's own (forked) processes inherit it; it is never logged, written to disk, or put
+    in argv or the environment (both readable in /proc), so nothing else on the host can
+    call the core's session API."""
+    return secrets.token_hex(32)
+
+
+def using_embedded_core(settings: Settings, core_url: str, core_key: str) -> Settings:
+    """``settings`` of a service that calls the embedded core at ``core_url``."""
+    return dataclasses.replace(settings, core_url=core_url, core_api_key=core_key, core_database="")
+
+
 async def _start_embedded_core(
-    settings: Settings, tracer_provider: TracerProvider | None
+    settings: Settings, tracer_provider: TracerProvider | None, api_key: str
 ) -> RunningCore:
-    """Start the in-process core; a database it cannot open is a ``SettingsError`` naming
-    the flag that chose it (``--core-database`` or ``--data-dir``)."""
+    """The embedded core on a loopback port, accepting only ``api_key`` (open paths such as
+    /hello, the public JWKS and /metrics hold no secret and change nothing). A database it
+    cannot open is a ``SettingsError`` naming the flag that chose it (``--core-database`` or
+    ``--data-dir``)."""
     if settings.core_database:
         database_url, where, flag = (
             settings.core_database,
@@ -454,7 +478,7 @@ async def _start_embedded_core(
         database_url, where = f"sqlite:///{data_dir / 'core.db'}", str(data_dir)
     try:
         core = await start_core(
-            CoreConfig(host="127.0.0.1", port=0, database=database_url),
+            CoreConfig(host="127.0.0.1", port=0, database=database_url, api_keys=(api_key,)),
             tracer_provider=tracer_provider,
         )
     except (StorageError, UnsupportedDatabaseURL) as exc:

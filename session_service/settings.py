@@ -58,7 +58,10 @@ class Settings:
     core_api_key: str | None = field(
         default=None,
         repr=False,
-        metadata={"help": "API key for the core (prefer the environment variable)"},
+        metadata={
+            "help": "API key for the --core-url core (prefer the environment variable); the "
+            "embedded core gets a new random one at each start"
+        },
     )
     core_timeout_seconds: float = field(
         default=5.0, metadata={"help": "upper bound of every core HTTP call"}
@@ -251,6 +254,11 @@ class Settings:
         ):
             if (getattr(self, cert) is None) != (getattr(self, key) is None):
                 raise SettingsError(f"--{_flag(cert)} and --{_flag(key)} go together")
+        if self.core_api_key is not None and self.embedded_core:
+            raise SettingsError(
+                "--core-api-key is for --core-url (the embedded core gets a new random key "
+                "at each start)"
+            )
         if self.core_database and not self.embedded_core:
             raise SettingsError("--core-database is for the embedded core (not with --core-url)")
         if self.core_database and not self.core_database.startswith(
@@ -265,15 +273,15 @@ class Settings:
         """No core URL given: the service runs the project's core in-process."""
         return not self.core_url.strip()
 
-    def domain_config(self, core_url: str | None = None) -> DomainConfig:
-        """The domain configuration; ``core_url`` replaces ``self.core_url`` (the embedded
-        core's address is only known once it runs)."""
+    def domain_config(self) -> DomainConfig:
+        """The domain configuration (for the embedded core, of the settings that name it:
+        ``server.using_embedded_core``)."""
         try:
             return DomainConfig(
                 api_domain=self.api_domain,
                 api_base_path=self.api_base_path,
                 core=CoreClientConfig(
-                    connection_uri=core_url if core_url is not None else self.core_url,
+                    connection_uri=self.core_url,
                     api_key=self.core_api_key,
                     timeout_seconds=self.core_timeout_seconds,
                     max_connections=self.core_max_connections,

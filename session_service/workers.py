@@ -9,10 +9,11 @@ client channel stays on one worker, so a client that wants every worker needs se
 channels (or a proxy that balances per RPC).
 
 Without ``--core-url`` the embedded core runs once, in a process of its own forked first,
-and every worker uses it. SIGTERM or SIGINT to the parent drains every worker (each stops
-gracefully, as a single process does) and then stops the core; SIGHUP is passed on (API key
-reload). A worker or the core that exits on its own brings the whole group down with status
-1, so the process manager restarts it whole instead of it running short-handed.
+and every worker uses it with the API key all of them inherit from the parent's memory.
+SIGTERM or SIGINT to the parent drains every worker (each stops gracefully, as a single
+process does) and then stops the core; SIGHUP is passed on (API key reload). A worker or
+the core that exits on its own brings the whole group down with status 1, so the process
+manager restarts it whole instead of it running short-handed.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from multiprocessing.process import BaseProcess
 
 import uvloop
 
-from session_service.server import _start_embedded_core
+from session_service.server import _start_embedded_core, embedded_core_key, using_embedded_core
 from session_service.settings import Settings, SettingsError
 
 logger = logging.getLogger("session_service.workers")
@@ -82,15 +83,14 @@ def run_workers(settings: Settings, serve_one: Callable[[Settings], int]) -> int
         signal.set_wakeup_fd(wakeup_write.fileno())
         worker_settings = dataclasses.replace(settings, port=port)
         if settings.embedded_core:
-            core, core_url = _start_core_process(settings)
+            core_key = embedded_core_key()
+            core, core_url = _start_core_process(settings, core_key)
             if isinstance(core_url, SettingsError):
                 print(f"session-service: {core_url}", file=sys.stderr)
                 return 2
             if core_url is None:
                 return 1
-            worker_settings = dataclasses.replace(
-                worker_settings, core_url=core_url, core_database=""
-            )
+            worker_settings = using_embedded_core(worker_settings, core_url, core_key)
         for index in range(settings.workers):
             worker = _FORK.Process(
                 target=_worker_main,
@@ -187,12 +187,15 @@ def _worker_main(settings: Settings, serve_one: Callable[[Settings], int]) -> No
 
 
 def _start_core_process(
-    settings: Settings,
+    settings: Settings, api_key: str
 ) -> tuple[BaseProcess, str | SettingsError | None]:
-    """Fork the embedded core's process; returns it and its URL, or the configuration error
-    that stopped it (its database cannot be opened), or None if it failed otherwise."""
+    """Fork the embedded core's process (accepting only ``api_key``, which the fork hands
+    over in memory); returns it and its URL, or the configuration error that stopped it (its
+    database cannot be opened), or None if it failed otherwise."""
     receive, send = _FORK.Pipe(duplex=False)
-    process = _FORK.Process(target=_core_main, args=(settings, send), name="session-service-core")
+    process = _FORK.Process(
+        target=_core_main, args=(settings, api_key, send), name="session-service-core"
+    )
     process.start()
     send.close()
     try:
@@ -205,19 +208,19 @@ def _start_core_process(
     return process, url
 
 
-def _core_main(settings: Settings, report: Connection) -> None:
+def _core_main(settings: Settings, api_key: str, report: Connection) -> None:
     _reset_signals()
     # Ctrl-C reaches the whole process group; the core must outlive the workers' drain,
     # so only the parent's SIGTERM stops it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    uvloop.run(_serve_core(settings, report))
+    uvloop.run(_serve_core(settings, api_key, report))
 
 
-async def _serve_core(settings: Settings, report: Connection) -> None:
+async def _serve_core(settings: Settings, api_key: str, report: Connection) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     try:
-        core = await _start_embedded_core(settings, None)
+        core = await _start_embedded_core(settings, None, api_key)
     except SettingsError as exc:
         report.send(exc)  # the parent reports it as the service does: one line, status 2
         return

@@ -71,6 +71,8 @@ def test_required_claim_validators_from_json() -> None:
         ({"required_claim_validators": '[{"nope": {}}]'}, {}, "--required-claim-validators"),
         ({"log_level": "loud"}, {}, "--log-level"),
         ({"max_receive_message_bytes": "10"}, {}, "--max-receive-message-bytes"),
+        # The embedded core accepts only the random key it gets at each start.
+        ({}, {"SESSION_SERVICE_CORE_API_KEY": "k" * 24}, "--core-api-key is for --core-url"),
     ],
 )
 def test_invalid_values_name_the_setting(

@@ -10,7 +10,6 @@ inodes to ports and states).
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -19,55 +18,10 @@ import grpc
 from session_client import SessionClient, SessionStatus
 
 from tests.service.harness import SERVING, free_port, health_watch
+from tests.service.process_tree import ESTABLISHED, LISTEN, children, owners
 
 SESSION_SERVICE = Path(sys.executable).with_name("session-service")
-LISTEN, ESTABLISHED = "0A", "01"
 MAX_CHANNELS = 64  # each new connection lands on either worker: 2**-63 to miss one
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # exited while we looked
-        # "pid (comm) state ppid ...": comm may contain spaces, so split after ')'.
-        if int(stat.rpartition(")")[2].split()[1]) == pid:
-            found.append(int(entry.name))
-    return sorted(found)
-
-
-def socket_inodes(pid: int) -> set[str]:
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    return inodes
-
-
-def tcp_sockets(port: int, state: str) -> set[str]:
-    """Inodes of IPv4/IPv6 TCP sockets whose local port is ``port`` in ``state``."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == state:
-                inodes.add(fields[9])
-    return inodes
-
-
-def owners(pids: list[int], port: int, state: str) -> dict[int, int]:
-    """How many sockets on ``port`` in ``state`` each process holds."""
-    wanted = tcp_sockets(port, state)
-    return {pid: len(socket_inodes(pid) & wanted) for pid in pids}
 
 
 async def test_two_workers_share_the_port_and_one_core(tmp_path: Path) -> None:

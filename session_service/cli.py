@@ -21,6 +21,7 @@ from session_core import installed_version
 from session_core.logs import configure_logging
 from session_service.server import start_service
 from session_service.settings import (
+    ListenError,
     Settings,
     SettingsError,
     add_arguments,
@@ -89,7 +90,7 @@ def serve_one(settings: Settings) -> int:
     """One serving process (the whole service, or one of ``--workers``); the exit status."""
     try:
         uvloop.run(serve(settings))
-    except SettingsError as exc:
+    except (SettingsError, ListenError) as exc:
         # The domain configuration is checked by start_service, before it listens.
         print(f"session-service: {exc}", file=sys.stderr)
         return 2

@@ -48,6 +48,7 @@ from session_service.domain.api import (
     KeyCacheStats,
     TokenCacheStats,
 )
+from session_service.settings import ListenError
 
 logger = logging.getLogger("session_service.metrics")
 
@@ -349,7 +350,7 @@ class MetricsServer:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            raise OSError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
+            raise ListenError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
         self._runner = runner
         self.port = int(runner.addresses[0][1])
         logger.info("metrics on http://%s:%d/metrics", host, self.port)

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import logging
 import secrets
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,7 +63,7 @@ from session_service.domain.session_claims import (
 from session_service.metrics import DomainSources, MetricsServer, RecordRpc, ServiceMetrics
 from session_service.observability import STATUS_LABELS, CoreObserver, RpcObserver
 from session_service.servicer import SessionServicer, add_to_server
-from session_service.settings import Settings, SettingsError
+from session_service.settings import ListenError, Settings, SettingsError
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -548,6 +549,10 @@ async def _serve(
             server,
         )
     address = f"{settings.host}:{settings.port}"
+    if settings.workers == 1 and settings.port:
+        # Workers share a port their parent checked and holds; a single process checks
+        # here, so a port in use is one line of ours rather than gRPC's log and ours.
+        check_port_free(settings.host, settings.port)
     try:
         if settings.tls_cert_file is not None and settings.tls_key_file is not None:
             credentials = server_credentials(
@@ -557,7 +562,7 @@ async def _serve(
         else:
             port = server.add_insecure_port(address)
     except RuntimeError as exc:
-        raise OSError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
+        raise ListenError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
     await server.start()
     metrics_server = None
     if settings.metrics_port is not None:
@@ -603,6 +608,25 @@ async def _serve(
         metrics_port=metrics_server.port if metrics_server is not None else None,
         _metrics_server=metrics_server,
     )
+
+
+def check_port_free(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
+    """Bind ``host:port`` without ``SO_REUSEPORT`` and release it at once: raises
+    ``ListenError`` while anything listens there, even sockets that would let an
+    ``SO_REUSEPORT`` bind join them. ``SO_REUSEADDR`` lets connections of an earlier run in
+    TIME_WAIT be ignored. Returns the address family and the address bound (with the port
+    picked, for port 0)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+            return family, probe.getsockname()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 def _connection_age_options(settings: Settings) -> list[tuple[str, int]]:

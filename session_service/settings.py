@@ -42,6 +42,11 @@ class SettingsError(ValueError):
     """A setting has an invalid value; the message names it."""
 
 
+class ListenError(OSError):
+    """A configured port cannot be bound (in use, or not an address of this host); the
+    message names it. Like a ``SettingsError``, the CLI reports it in one line, status 2."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Everything ``start_service`` needs. Field docs double as ``--help`` text."""

@@ -13,7 +13,8 @@ and every worker uses it with the API key all of them inherit from the parent's 
 SIGTERM or SIGINT to the parent drains every worker (each stops gracefully, as a single
 process does) and then stops the core; SIGHUP is passed on (API key reload). A worker or
 the core that exits on its own brings the whole group down with status 1, so the process
-manager restarts it whole instead of it running short-handed.
+manager restarts it whole instead of it running short-handed; a parent that dies without
+stopping them (kill -9, a crash) takes them along within ``ORPHAN_EXIT_SECONDS``.
 """
 
 from __future__ import annotations
@@ -27,14 +28,21 @@ import os
 import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
 import uvloop
 
-from session_service.server import _start_embedded_core, embedded_core_key, using_embedded_core
-from session_service.settings import Settings, SettingsError
+from session_service.server import (
+    _start_embedded_core,
+    check_port_free,
+    embedded_core_key,
+    using_embedded_core,
+)
+from session_service.settings import ListenError, Settings, SettingsError
 
 logger = logging.getLogger("session_service.workers")
 
@@ -43,21 +51,27 @@ logger = logging.getLogger("session_service.workers")
 _FORK = multiprocessing.get_context("fork")
 # Beyond each worker's own grace period, how long the parent waits before killing it.
 _STOP_MARGIN_SECONDS = 30.0
+# How long a child whose parent died may take to stop gracefully before it exits anyway.
+ORPHAN_EXIT_SECONDS = 1.0
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
     """Bind (without listening) an SO_REUSEPORT socket so the port stays ours, and every
-    worker can bind it too; port 0 picks a free one."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
+    worker can bind it too; port 0 picks a free one. Raises ``ListenError``.
+
+    SO_REUSEPORT alone would also join listeners that another instance of the same user
+    holds (a running one, or workers a killed parent left behind), and the kernel would
+    split connections between the generations. So the port is first checked with a bind
+    without it (``check_port_free``), and reserved right after.
+    """
+    family, address = check_port_free(host, port)
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return sock
 
 
@@ -65,11 +79,13 @@ def run_workers(settings: Settings, serve_one: Callable[[Settings], int]) -> int
     """Run ``settings.workers`` copies of ``serve_one`` (the single-process service)."""
     try:
         reserved = reserve_port(settings.host, settings.port)
-    except OSError as exc:
-        logger.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc)
-        return 1
+    except ListenError as exc:
+        print(f"session-service: {exc}", file=sys.stderr)
+        return 2
     port = int(reserved.getsockname()[1])
     wakeup_read, wakeup_write = socket.socketpair()
+    # Every child holds the read end and watches it; only this process holds the write end.
+    alive = os.pipe()
     stop_signals = (signal.SIGTERM, signal.SIGINT)
     requested: list[int] = []
     core: BaseProcess | None = None
@@ -84,7 +100,7 @@ def run_workers(settings: Settings, serve_one: Callable[[Settings], int]) -> int
         worker_settings = dataclasses.replace(settings, port=port)
         if settings.embedded_core:
             core_key = embedded_core_key()
-            core, core_url = _start_core_process(settings, core_key)
+            core, core_url = _start_core_process(settings, core_key, alive)
             if isinstance(core_url, SettingsError):
                 print(f"session-service: {core_url}", file=sys.stderr)
                 return 2
@@ -94,7 +110,7 @@ def run_workers(settings: Settings, serve_one: Callable[[Settings], int]) -> int
         for index in range(settings.workers):
             worker = _FORK.Process(
                 target=_worker_main,
-                args=(_numbered(worker_settings, index), serve_one),
+                args=(_numbered(worker_settings, index), serve_one, alive),
                 name=f"session-service-worker-{index}",
             )
             worker.start()
@@ -112,6 +128,8 @@ def run_workers(settings: Settings, serve_one: Callable[[Settings], int]) -> int
         _stop_all(workers, core, settings.grace_period_seconds)
         for sock in (reserved, wakeup_read, wakeup_write):
             sock.close()
+        for fd in alive:
+            os.close(fd)
 
 
 def _numbered(settings: Settings, index: int) -> Settings:
@@ -181,20 +199,48 @@ def _join(process: BaseProcess, timeout: float) -> None:
         process.join()
 
 
-def _worker_main(settings: Settings, serve_one: Callable[[Settings], int]) -> None:
+def _worker_main(
+    settings: Settings, serve_one: Callable[[Settings], int], alive: tuple[int, int]
+) -> None:
     _reset_signals()
+    _exit_with_parent(alive)
     raise SystemExit(serve_one(settings))
 
 
+def _exit_with_parent(alive: tuple[int, int]) -> None:
+    """Stop this child when the parent dies, however it dies (kill -9 included): the kernel
+    then closes the parent's write end of the ``alive`` pipe and a read of it returns EOF.
+    The child is asked to stop gracefully (SIGTERM, as the parent would) and exits anyway
+    after ``ORPHAN_EXIT_SECONDS``, so no orphan keeps serving or holding a port.
+
+    A pipe rather than Linux's ``PR_SET_PDEATHSIG``: it works on every platform, does not
+    depend on which thread of the parent forked, and lets the child drain first. A parent
+    that died before this point still counts: the read only ends once every copy of the
+    write end, this child's included, is closed.
+    """
+    read_end, write_end = alive
+    os.close(write_end)  # this child's copy; the parent's is the only one left
+
+    def watch() -> None:
+        while os.read(read_end, 1):  # nobody writes; b"" means every writer is gone
+            pass
+        logger.error("the parent process died; stopping")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(ORPHAN_EXIT_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _start_core_process(
-    settings: Settings, api_key: str
+    settings: Settings, api_key: str, alive: tuple[int, int]
 ) -> tuple[BaseProcess, str | SettingsError | None]:
     """Fork the embedded core's process (accepting only ``api_key``, which the fork hands
     over in memory); returns it and its URL, or the configuration error that stopped it (its
     database cannot be opened), or None if it failed otherwise."""
     receive, send = _FORK.Pipe(duplex=False)
     process = _FORK.Process(
-        target=_core_main, args=(settings, api_key, send), name="session-service-core"
+        target=_core_main, args=(settings, api_key, send, alive), name="session-service-core"
     )
     process.start()
     send.close()
@@ -208,8 +254,11 @@ def _start_core_process(
     return process, url
 
 
-def _core_main(settings: Settings, api_key: str, report: Connection) -> None:
+def _core_main(
+    settings: Settings, api_key: str, report: Connection, alive: tuple[int, int]
+) -> None:
     _reset_signals()
+    _exit_with_parent(alive)
     # Ctrl-C reaches the whole process group; the core must outlive the workers' drain,
     # so only the parent's SIGTERM stops it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import re
+import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import grpc
 
 from tests.service.harness import SERVING, health_watch
+from tests.service.process_tree import tree
 
 SESSION_SERVICE = Path(sys.executable).with_name("session-service")
 SESSION_CORE = Path(sys.executable).with_name("session-core")
@@ -104,9 +106,12 @@ class ServiceProcess:
         return code
 
     async def close(self) -> None:
-        """Kill the process if a failed test left it running."""
+        """Kill the process and its children (``--workers``) if a failed test left them
+        running: children still holding the output pipe would keep the reader waiting."""
         if self.process.returncode is None:
-            self.process.kill()
+            for pid in tree(self.process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             await self.process.wait()
         await self._reader
 

@@ -50,3 +50,16 @@ async def test_python_dash_m_reports_a_bad_flag_by_name() -> None:
         _, stderr = await process.communicate()
     assert process.returncode == 2
     assert b"--port" in stderr
+
+
+async def test_a_port_in_use_is_one_line_and_status_2(tmp_path: Path) -> None:
+    server = await asyncio.start_server(lambda _r, _w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with running_service(port, tmp_path / "data", "--log-level", "warning") as served:
+            assert await served.exit_code() == 2, served.log
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert len(served.lines) == 1
+    assert served.lines[0].startswith(f"session-service: cannot listen on 127.0.0.1:{port}: ")

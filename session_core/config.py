@@ -164,8 +164,12 @@ def _as_api_keys(name: str, value: object) -> tuple[str, ...]:
     else:
         parts = _as_str(name, value).split(",")
     # SuperTokens strips all whitespace from the list before splitting it.
-    keys = [re.sub(r"\s", "", p) for p in parts]
-    return tuple(k for k in keys if k)
+    keys = tuple(k for k in (re.sub(r"\s", "", p) for p in parts) if k)
+    if not keys:
+        # Given but empty (e.g. an unset secret substituted as ""): an error, as in
+        # SuperTokens, never a silent "no API key".
+        raise ConfigError(f"'{name}' is empty: give at least one key, or leave it unset")
+    return keys
 
 
 def _as_base_path(name: str, value: object) -> str:
@@ -250,7 +254,7 @@ def env_values(env: Mapping[str, str]) -> dict[str, object]:
     out: dict[str, object] = {}
     for name in (*CONFIG_NAMES, *ALIASES):
         value = env.get(ENV_PREFIX + name.upper())
-        if value is not None and value != "":
+        if value is not None and (value != "" or name == "api_keys"):
             out[name] = value
     return out
 

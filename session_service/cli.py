@@ -19,7 +19,7 @@ import uvloop
 
 from session_core import installed_version
 from session_core.logs import configure_logging
-from session_service.server import start_service
+from session_service.server import exposure_warning, start_service
 from session_service.settings import (
     ListenError,
     Settings,
@@ -81,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format)
     for message in unknown_service_variables(os.environ):
         logger.warning("%s", message)
+    if (warning := exposure_warning(settings)) is not None:
+        logger.warning("%s", warning)
     if settings.workers > 1:
         return run_workers(settings, serve_one)
     return serve_one(settings)

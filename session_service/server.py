@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ipaddress
 import logging
 import secrets
 import socket
@@ -608,6 +609,32 @@ async def _serve(
         metrics_port=metrics_server.port if metrics_server is not None else None,
         _metrics_server=metrics_server,
     )
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """What the gRPC port lacks when it is reachable beyond loopback: caller authentication
+    (API keys or mutual TLS) and TLS. None on loopback, or with both."""
+    if _is_loopback(settings.host):
+        return None
+    missing = []
+    if settings.api_keys_file is None and settings.tls_client_ca_file is None:
+        missing.append(
+            "without caller authentication (--api-keys-file or --tls-client-ca-file): "
+            "anyone who reaches it can create, refresh and revoke sessions"
+        )
+    if settings.tls_cert_file is None:
+        missing.append("without TLS (--tls-cert-file): tokens cross the network in plaintext")
+    if not missing:
+        return None
+    return f"listening beyond loopback on {settings.host}:{settings.port} " + "; ".join(missing)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        addresses = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False  # binding will fail and say so
+    return all(ipaddress.ip_address(address[4][0]).is_loopback for address in addresses)
 
 
 def check_port_free(host: str, port: int) -> tuple[socket.AddressFamily, Any]:

@@ -380,20 +380,20 @@ def _parse_log_level(text: str) -> str:
     return text.strip().lower()
 
 
-def _parse_optional_path(text: str) -> Path | None:
-    return Path(text.strip()) if text.strip() else None
+def _parse_path(text: str) -> Path:
+    return Path(text.strip())
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "host": str.strip,
     "port": int,
     "core_url": str.strip,
-    "core_api_key": lambda text: text.strip() or None,
+    "core_api_key": str.strip,
     "core_timeout_seconds": float,
     "core_max_connections": int,
-    "core_ca_file": _parse_optional_path,
-    "core_client_cert_file": _parse_optional_path,
-    "core_client_key_file": _parse_optional_path,
+    "core_ca_file": _parse_path,
+    "core_client_cert_file": _parse_path,
+    "core_client_key_file": _parse_path,
     "data_dir": Path,
     "core_database": str.strip,
     "api_domain": str.strip,
@@ -411,10 +411,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_receive_message_bytes": int,
     "max_concurrent_rpcs": _parse_optional_int,
     "reflection": _parse_bool,
-    "api_keys_file": _parse_optional_path,
-    "tls_cert_file": _parse_optional_path,
-    "tls_key_file": _parse_optional_path,
-    "tls_client_ca_file": _parse_optional_path,
+    "api_keys_file": _parse_path,
+    "tls_cert_file": _parse_path,
+    "tls_key_file": _parse_path,
+    "tls_client_ca_file": _parse_path,
     "grace_period_seconds": float,
     "health_check_interval_seconds": float,
     "log_level": _parse_log_level,
@@ -428,9 +428,27 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 }
 SETTING_NAMES = tuple(f.name for f in fields(Settings))
 assert set(SETTING_NAMES) == set(_PARSERS), "every setting needs a parser"
+# Settings that turn a protection on. Given empty or blank (a flag, or a variable set to an
+# unset secret's empty substitution), they are an error, never a silent "off".
+SECURITY_SETTINGS = frozenset(
+    {
+        "api_keys_file",
+        "tls_cert_file",
+        "tls_key_file",
+        "tls_client_ca_file",
+        "core_api_key",
+        "core_ca_file",
+        "core_client_cert_file",
+        "core_client_key_file",
+    }
+)
 
 
 def _parse(name: str, text: str, source: str) -> Any:
+    if name in SECURITY_SETTINGS and not text.strip():
+        raise SettingsError(
+            f"{source} is empty: a security setting needs a value, or must be left unset"
+        )
     try:
         return _PARSERS[name](text)
     except InvalidArgument as exc:
@@ -477,7 +495,7 @@ def load_settings(
     for name in SETTING_NAMES:
         env_name = ENV_PREFIX + name.upper()
         env_value = environment.get(env_name)
-        if env_value is not None and env_value != "":
+        if env_value is not None and (env_value != "" or name in SECURITY_SETTINGS):
             values[name] = _parse(name, env_value, env_name)
     for name, text in (flags or {}).items():
         if text is not None and name in _PARSERS:

@@ -319,6 +319,19 @@ def test_invalid_settings_are_clear_errors(settings: dict[str, str], fragment: s
     assert fragment in str(err.value)
 
 
+@pytest.mark.parametrize("blank", ["", " ", " , "])
+def test_empty_api_keys_are_an_error_not_no_keys(tmp_path: Path, blank: str) -> None:
+    cfg = tmp_path / "core.json"
+    cfg.write_text(json.dumps({"api_keys": blank}))
+    for source in (
+        {"flags": {"api_keys": blank}, "env": {}},
+        {"env": {"SESSION_CORE_API_KEYS": blank}},
+        {"env": {}, "config_file": cfg},
+    ):
+        with pytest.raises(ConfigError, match="'api_keys' is empty"):
+            load_config(**source)
+
+
 def test_api_keys_with_whitespace_inside_are_stripped() -> None:
     # SuperTokens removes all whitespace from the list (§8).
     c = load_config(flags={"api_keys": "aaaaaaaaaa aaaaaaaaaa"}, env={})

@@ -118,9 +118,13 @@ class ServiceProcess:
 
 @contextlib.asynccontextmanager
 async def running_service(
-    port: int, data_dir: Path, *flags: str, command: Path = SESSION_SERVICE
+    port: int,
+    data_dir: Path,
+    *flags: str,
+    command: Path = SESSION_SERVICE,
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[ServiceProcess]:
-    service = await ServiceProcess.start(port, data_dir, *flags, command=command)
+    service = await ServiceProcess.start(port, data_dir, *flags, command=command, env=env)
     try:
         yield service
     finally:

@@ -4,11 +4,14 @@ core, health over gRPC, and a clean exit on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import signal
 import sys
 from pathlib import Path
 
 import grpc
+import pytest
 from session_client import SessionClient, SessionStatus
 
 from tests.service.harness import free_port
@@ -33,6 +36,7 @@ async def test_serve_with_the_embedded_core_then_sigterm(tmp_path: Path) -> None
     assert (tmp_path / "data" / "core.db").exists()
     assert created.session.access_token not in served.log
     assert created.refresh_token.token not in served.log
+    assert "beyond loopback" not in served.log  # 127.0.0.1 needs no warning
 
 
 async def test_python_dash_m_reports_a_bad_flag_by_name() -> None:
@@ -63,3 +67,43 @@ async def test_a_port_in_use_is_one_line_and_status_2(tmp_path: Path) -> None:
         await server.wait_closed()
     assert len(served.lines) == 1
     assert served.lines[0].startswith(f"session-service: cannot listen on 127.0.0.1:{port}: ")
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "named"),
+    [
+        (("--api-keys-file", ""), {}, "--api-keys-file"),
+        (("--tls-cert-file", " ", "--tls-key-file", "key.pem"), {}, "--tls-cert-file"),
+        ((), {"SESSION_SERVICE_API_KEYS_FILE": ""}, "SESSION_SERVICE_API_KEYS_FILE"),
+        ((), {"SESSION_SERVICE_TLS_CERT_FILE": " "}, "SESSION_SERVICE_TLS_CERT_FILE"),
+        (
+            ("--core-url", "http://127.0.0.1:9"),
+            {"SESSION_SERVICE_CORE_API_KEY": ""},
+            "CORE_API_KEY",
+        ),
+    ],
+)
+async def test_an_empty_security_value_stops_the_start(
+    tmp_path: Path, flags: tuple[str, ...], env: dict[str, str], named: str
+) -> None:
+    """Empty used to mean "off": plaintext, no caller authentication, no core API key."""
+    async with running_service(free_port(), tmp_path / "data", *flags, env=env) as served:
+        assert await served.exit_code(within_seconds=30) == 2, served.log
+    assert len(served.lines) == 1, served.log
+    assert re.fullmatch(rf"session-service: \S*{named} is empty: .*\n", served.lines[0])
+
+
+async def test_beyond_loopback_without_auth_or_tls_warns_at_start(tmp_path: Path) -> None:
+    port = free_port()
+    flags = ("--host", "0.0.0.0", "--log-format", "json")
+    async with running_service(port, tmp_path / "data", *flags) as served:
+        await wait_serving(f"127.0.0.1:{port}")
+        served.process.send_signal(signal.SIGTERM)
+        assert await served.exit_code() == 0, served.log
+    warnings = [
+        entry["message"]
+        for entry in map(json.loads, served.lines)
+        if entry["level"] == "warning" and "beyond loopback" in entry["message"]
+    ]
+    assert len(warnings) == 1, served.log
+    assert "without caller authentication" in warnings[0] and "without TLS" in warnings[0]

@@ -3,10 +3,21 @@ setting."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from session_service.domain.api import AntiCsrfMode, ClaimValidatorKind, ClaimValidatorSpec
-from session_service.settings import Settings, SettingsError, load_settings
+from session_service.server import exposure_warning
+from session_service.settings import (
+    SECURITY_SETTINGS,
+    SETTING_NAMES,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 
 
 def test_defaults() -> None:
@@ -86,3 +97,49 @@ def test_invalid_core_url_is_reported_when_building_the_domain_config() -> None:
     settings = load_settings({"core_url": "ftp://core"}, {})
     with pytest.raises(SettingsError, match=r"^--core-url: every entry must be an http\(s\) URL$"):
         settings.domain_config()
+
+
+@pytest.mark.parametrize("name", sorted(SECURITY_SETTINGS))
+@pytest.mark.parametrize("blank", ["", " ", "\t"])
+def test_a_blank_security_setting_is_an_error_not_off(name: str, blank: str) -> None:
+    """An empty file or key (a flag typed empty, a variable holding an unset secret's empty
+    substitution) would otherwise mean "no TLS", "no caller auth", "system CAs"..."""
+    flag, env = f"--{name.replace('_', '-')}", f"SESSION_SERVICE_{name.upper()}"
+    with pytest.raises(SettingsError, match=f"^{flag} is empty"):
+        load_settings({name: blank}, {})
+    with pytest.raises(SettingsError, match=f"^{env} is empty"):
+        load_settings({}, {env: blank})
+
+
+def test_every_file_and_key_setting_is_a_security_setting() -> None:
+    files_and_keys = {n for n in SETTING_NAMES if n.endswith(("_file", "_api_key"))}
+    assert files_and_keys == SECURITY_SETTINGS
+
+
+CERT: dict[str, Any] = {"tls_cert_file": Path("cert.pem"), "tls_key_file": Path("key.pem")}
+
+
+@pytest.mark.parametrize(
+    ("host", "protections", "missing"),
+    [
+        ("127.0.0.1", {}, []),
+        ("::1", {}, []),
+        ("localhost", {}, []),
+        ("0.0.0.0", {}, ["caller authentication", "TLS"]),
+        ("::", {}, ["caller authentication", "TLS"]),
+        ("0.0.0.0", {"api_keys_file": Path("keys")}, ["TLS"]),
+        ("0.0.0.0", CERT, ["caller authentication"]),
+        ("0.0.0.0", {**CERT, "api_keys_file": Path("keys")}, []),
+        ("0.0.0.0", {**CERT, "tls_client_ca_file": Path("ca.pem")}, []),
+    ],
+)
+def test_a_port_beyond_loopback_without_auth_or_tls_is_warned_about(
+    host: str, protections: dict[str, Any], missing: list[str]
+) -> None:
+    warning = exposure_warning(Settings(host=host, **protections))
+    if not missing:
+        assert warning is None
+        return
+    assert warning is not None
+    assert warning.startswith(f"listening beyond loopback on {host}:50051 ")
+    assert re.findall(r"without ([a-zA-Z ]+) \(", warning) == missing

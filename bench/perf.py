@@ -246,7 +246,7 @@ def chart(results: list[Result], path: Path) -> None:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The README's Performance tables, from a perf.json report."""
+    """The tables of docs/performance.md, from a perf.json report."""
     results = [
         Result(**{k: v for k, v in r.items() if k != "per_second"}) for r in report["results"]
     ]

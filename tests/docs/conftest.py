@@ -1,0 +1,14 @@
+"""The docs' counters (tests/docs/test_snippets.py), printed at the end of the run."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.docs.test_snippets import COUNTS
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if COUNTS:
+        terminalreporter.section("docs that run")
+        for name, count in sorted(COUNTS.items()):
+            terminalreporter.write_line(f"{name}: {count}")

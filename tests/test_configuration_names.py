@@ -1,7 +1,8 @@
 """One name per setting, everywhere: the core's file key, flag and ``SESSION_CORE_<NAME>``
-variable, the service's flag and ``SESSION_SERVICE_<NAME>`` variable, and the tables in
-docs/core.md and docs/operations.md. A variable with the prefix that names no setting is
-reported at start as a WARNING naming the closest setting, never silently ignored.
+variable, the service's flag and ``SESSION_SERVICE_<NAME>`` variable (the tables of
+docs/core.md and docs/operations.md list them by that name: tests/docs/test_settings_docs.py).
+A variable with the prefix that names no setting is reported at start as a WARNING naming the
+closest setting, never silently ignored.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from session_service.settings import (
     unknown_service_variables,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 # A valid value of every core setting that differs from its default, as text (what a flag
@@ -49,16 +49,6 @@ CORE_SAMPLES: dict[str, tuple[str, object]] = {
     "log_format": ("json", "json"),
     "tracing": ("console", "console"),
 }
-
-
-def table_names(markdown: str) -> set[str]:
-    """The names in backticks in the first column of every table row."""
-    names = set()
-    for line in markdown.splitlines():
-        if line.startswith("| `"):
-            first = line.split("|")[1]
-            names.update(re.findall(r"`([^`]+)`", first))
-    return names
 
 
 def test_every_core_setting_is_a_file_key_a_flag_and_a_variable(tmp_path: Path) -> None:
@@ -92,17 +82,6 @@ def test_domain_errors_are_reported_by_the_flag_of_their_setting() -> None:
     assert set(_DOMAIN_FIELD_SETTINGS.values()) <= set(SETTING_NAMES)
     with pytest.raises(SettingsError, match=r"^--core-url: every entry must be an http"):
         load_settings({"core_url": "core:3567"}, {}).domain_config()
-
-
-def test_the_docs_tables_name_every_setting_by_its_name() -> None:
-    core_docs = table_names((ROOT / "docs" / "core.md").read_text())
-    assert set(CONFIG_NAMES) <= core_docs, set(CONFIG_NAMES) - core_docs
-    service_docs = table_names((ROOT / "docs" / "operations.md").read_text())
-    flags = {f"--{name.replace('_', '-')}" for name in SETTING_NAMES}
-    assert flags <= service_docs, flags - service_docs
-    documented_flags = {name for name in service_docs if name.startswith("--")}
-    # Every documented service flag exists (the healthcheck's own options are in prose).
-    assert documented_flags <= flags, documented_flags - flags
 
 
 def _serve_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:

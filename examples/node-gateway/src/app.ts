@@ -25,10 +25,11 @@ export interface GatewayOptions {
 export function createGateway({ sessions, refreshPath = "/auth/session/refresh" }: GatewayOptions): Express {
   const app = express();
   app.disable("x-powered-by");
-  app.use(express.json({ limit: "16kb" }));
 
-  app.post("/auth/signin", async (req, res) => {
-    const body: unknown = req.body;
+  // The sign-in body is read as JSON whatever its content type (as the Python gateway reads
+  // it), so `curl -d '{"userId": "alice"}'` works without a content-type header.
+  app.post("/auth/signin", express.text({ type: () => true, limit: "16kb" }), async (req, res) => {
+    const body = parseJson(req.body);
     const userId = typeof body === "object" && body !== null ? (body as { userId?: unknown }).userId : undefined;
     const roles = typeof body === "object" && body !== null ? (body as { roles?: unknown }).roles : undefined;
     if (typeof userId !== "string" || userId === "" || (roles !== undefined && !isStringArray(roles))) {
@@ -64,6 +65,15 @@ export function createGateway({ sessions, refreshPath = "/auth/session/refresh" 
 
   app.use(sessionServiceErrors);
   return app;
+}
+
+function parseJson(text: unknown): unknown {
+  if (typeof text !== "string") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function isStringArray(value: unknown): value is string[] {

@@ -239,6 +239,22 @@ describe("errors", () => {
   it("400 for a malformed sign-in body", async () => {
     assert.equal((await call("POST", "/auth/signin", {}, { userId: 7 })).status, 400);
     assert.equal((await call("POST", "/auth/signin", {}, { userId: "u", roles: "admin" })).status, 400);
+    const notJson = await fetch(`${base}/auth/signin`, { method: "POST", body: "userId=alice" });
+    assert.equal(notJson.status, 400);
+    assert.deepEqual(await notJson.json(), { message: "expected {\"userId\": string, \"roles\"?: string[]}" });
+  });
+
+  it("reads the sign-in body as JSON whatever its content type, as curl -d sends it", async () => {
+    const userId = newUser();
+    const response = await fetch(`${base}/auth/signin`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: JSON.stringify({ userId, roles: ["admin"] }),
+    });
+    assert.equal(response.status, 200);
+    assert.deepEqual(await response.json(), { status: "OK", userId });
+    const admin = await call("GET", "/api/admin", bearer(response.headers.get("st-access-token")));
+    assert.deepEqual(admin.json, { admin: userId });
   });
 
   it("503 when the session service cannot be reached", async () => {

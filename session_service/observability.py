@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 Behaviour = Callable[[Any, Any], Awaitable[Any]]
 
 _STATUS_PREFIX = "SESSION_STATUS_"
-# SessionStatus number -> label ("OK", "TRY_REFRESH_TOKEN", ...), as the README names them.
+# SessionStatus number -> label ("OK", "TRY_REFRESH_TOKEN", ...), as docs/api.md names them.
 STATUS_LABELS: dict[int, str] = {
     value.number: value.name.removeprefix(_STATUS_PREFIX)
     for value in pb.SessionStatus.DESCRIPTOR.values

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.docs.test_snippets import COUNTS
+from tests.docs.test_snippets import COUNT_ORDER, COUNTS
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if COUNTS:
         terminalreporter.section("docs that run")
-        for name, count in sorted(COUNTS.items()):
-            terminalreporter.write_line(f"{name}: {count}")
+        for name in COUNT_ORDER:
+            terminalreporter.write_line(f"{name}: {COUNTS[name]}")

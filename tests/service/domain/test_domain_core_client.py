@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from session_core.app import RunningCore
 from session_service.domain.api import (
+    CoreClientConfig,
     CoreIncompatible,
     CoreSaturated,
     CoreUnavailable,
@@ -25,6 +27,9 @@ from session_service.domain.api import (
     SessionManager,
     Status,
 )
+from session_service.domain.core_client import CoreClient
+from session_service.metrics import ServiceMetrics
+from session_service.observability import CoreObserver
 from tests.service.domain.domain_helpers import MakeCore, MakeManager, closed_port, core_calls
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -215,6 +220,83 @@ async def test_time_lost_waiting_for_a_connection_is_not_blamed_on_the_core(
     with pytest.raises(CoreUnavailable) as hung:
         await manager.get_all_session_handles_for_user("second", timeout=0.2)
     assert "did not answer" in str(hung.value)
+
+
+def stall_event_loop(seconds: float) -> None:
+    """Run nothing else on the event loop for ``seconds``, as on a machine too loaded to
+    run it: every timer that fell due meanwhile then fires in the same turn."""
+    time.sleep(seconds)
+
+
+@pytest.mark.parametrize("queued", [False, True], ids=["sent-at-once", "sent-after-a-wait"])
+async def test_a_late_event_loop_counts_the_outcome_the_call_answers(
+    fake_http_server: StartServer, queued: bool
+) -> None:
+    """A core that stops half-way through an answer, on a loaded machine whose event loop
+    notices the end of the call's time late: the request is counted with the outcome the
+    call answers, "timeout" with CoreUnavailable, or after a wait for a connection
+    "saturated" with CoreSaturated (the call is answered RESOURCE_EXHAUSTED); never
+    "cancelled", which is for callers that went away."""
+    first_done, first_arrived = asyncio.Event(), asyncio.Event()
+    release, started = asyncio.Event(), asyncio.Event()
+
+    async def listing(request: web.Request) -> web.StreamResponse:
+        if request.path == "/apiversion":
+            return web.json_response({"versions": ["2.21"]})
+        if request.query["userId"] == "first":
+            first_arrived.set()
+            await first_done.wait()
+            return web.json_response({"status": "OK", "sessionHandles": []})
+        answer = web.StreamResponse(headers={"content-type": "application/json"})
+        await answer.prepare(request)
+        await answer.write(b'{"status": "OK", ')  # the headers and half of the body
+        started.set()
+        await release.wait()  # the end of the test: the call has given up on this answer
+        return answer
+
+    metrics = ServiceMetrics()
+    client = CoreClient(
+        CoreClientConfig(
+            connection_uri=await fake_http_server(listing),
+            timeout_seconds=1.0,
+            max_connections=1,
+        ),
+        observer=CoreObserver(metrics, None),
+    )
+    path = "/recipe/session/user"
+
+    def listing_of(user: str) -> asyncio.Future[object]:
+        return asyncio.ensure_future(client.get(path, {"userId": user}, deadline=None))
+
+    try:
+        if queued:
+            first = listing_of("first")
+            await first_arrived.wait()
+            call = listing_of("held")
+            await client.probe(deadline=None)  # (the call is queued meanwhile)
+            assert client.connection_stats().waiting == 1
+            first_done.set()
+            await first
+        else:
+            call = listing_of("held")
+        await started.wait()
+        # A round trip on another connection: the call has read the headers meanwhile,
+        # and waits for the rest of the body.
+        await client.probe(deadline=None)
+        stall_event_loop(1.0 + 0.2)  # past the call's whole time, and past any margin
+        with pytest.raises(CoreSaturated if queued else CoreUnavailable):
+            await call
+    finally:
+        release.set()
+        await client.close()
+    counted = {
+        sample.labels["outcome"]: sample.value
+        for family in metrics.registry.collect()
+        if family.name == "session_service_core_requests"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels["endpoint"] == path
+    }
+    assert counted == ({"200": 1, "saturated": 1} if queued else {"timeout": 1})
 
 
 @pytest.mark.parametrize(

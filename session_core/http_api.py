@@ -29,6 +29,7 @@ from session_core.errors import (
     TryRefreshTokenError,
     UnauthorisedError,
 )
+from session_core.json_values import json_depth
 from session_core.jwt_signing import UnsupportedAlgorithm, create_jwt
 from session_core.logs import REQUEST_ID, REQUEST_ID_HEADER, accepted_request_id
 from session_core.metrics import CoreMetrics
@@ -49,6 +50,12 @@ LATEST_CDI_VERSION = "2.21"
 # fields) is not implemented, so claiming them in /apiversion would mislead a client.
 SUPPORTED_CDI_VERSIONS = ("2.21",)
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# Request bodies may nest at most this many objects and arrays (the body itself is one).
+# Python's json parses nearly 1000 levels (its recursion limit) but every later step must
+# then stay clear of that limit too; 255 is also the default nesting limit of Gson's
+# JsonReader, the JSON library of Java backends and cores. Deeper input is a 400.
+MAX_BODY_DEPTH = 255
+TOO_DEEP_MESSAGE = f"JSON input nests deeper than {MAX_BODY_DEPTH} levels"
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -200,10 +207,14 @@ async def read_json_body(request: web.Request) -> JsonBody:
         data = json.loads(
             raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float
         )
-    except (ValueError, RecursionError):
+    except ValueError:
         raise BadRequest("Invalid Json Input") from None
+    except RecursionError:  # only nesting makes json recurse that deep
+        raise BadRequest(TOO_DEEP_MESSAGE) from None
     if not isinstance(data, dict):
         raise BadRequest("Invalid Json Input")
+    if json_depth(data) > MAX_BODY_DEPTH:
+        raise BadRequest(TOO_DEEP_MESSAGE)
     return JsonBody(data)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from session_core.access_token import (
     STRUCTURE_CHANGED,
@@ -34,6 +33,7 @@ from session_core.errors import (
     TryRefreshTokenError,
     UnauthorisedError,
 )
+from session_core.json_values import json_equal
 from session_core.refresh_token import RefreshTokenCodec, RefreshTokenInfo
 from session_core.signing_keys import SigningKeyManager
 from session_core.storage.base import SessionRow, Storage
@@ -69,19 +69,6 @@ def constant_time_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(
         a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
     )
-
-
-def json_equal(a: Any, b: Any) -> bool:
-    """JSON value equality; unlike ``==`` it tells ``true`` from ``1``."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    return type(a) is type(b) and bool(a == b)
 
 
 @dataclass(frozen=True, slots=True)

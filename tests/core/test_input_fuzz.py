@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from session_core.http_api import MAX_BODY_DEPTH, TOO_DEEP_MESSAGE
 from tests.core.conftest import CoreClient
 
 # (method, path) -> fields in the order the endpoint reads them: (name, kind, required)
@@ -76,11 +77,12 @@ INVALID_JSON = [
     b'{"a":' + b"1" * 5000 + b"}",
     b"\xff\xfe{}",
     b'{"a":"\xc3"}',
-    b"[" * 100_000,
-    b'{"a":' * 50_000,
 ]
+# Unterminated, and nested far deeper than MAX_BODY_DEPTH: refused for the nesting.
+TOO_DEEP = [b"[" * 100_000, b'{"a":' * 50_000]
 ALLOWED_400 = {
     "Invalid Json Input",
+    TOO_DEEP_MESSAGE,
     "The user payload contains protected field",
     "validity must be greater than or equal to 0",
     "Invalid JSON input - use one of userId or sessionHandles array",
@@ -107,6 +109,8 @@ async def test_bodies_that_are_not_json_objects(core: CoreClient, method: str, p
         assert await _send(core, method, path, content) == (400, "Invalid Json Input\n"), content[
             :20
         ]
+    for content in TOO_DEEP:
+        assert await _send(core, method, path, content) == (400, TOO_DEEP_MESSAGE + "\n")
 
 
 @pytest.mark.parametrize(("method", "path"), [e for e in ENDPOINTS if ENDPOINTS[e]])
@@ -228,3 +232,44 @@ async def test_payloads_with_odd_strings_round_trip(core: CoreClient) -> None:
     assert info["userDataInJWT"] == payload and info["userDataInDatabase"] == payload
     verified = await core.verify(created["accessToken"]["token"])
     assert verified["session"]["userDataInJWT"] == payload
+
+
+def _nested(depth: int, leaf: Any = "leaf") -> Any:
+    """A JSON value of ``depth`` nested containers, alternating objects and arrays."""
+    value: Any = leaf
+    for level in range(depth):
+        value = {"k": value} if level % 2 else [value]
+    return value
+
+
+async def test_nesting_is_refused_past_the_limit_and_never_a_500(core: CoreClient) -> None:
+    """Bodies nesting up to MAX_BODY_DEPTH are served on every endpoint that stores or
+    compares them (checkDatabase compares a deep stored payload with the token's); deeper
+    ones are a 400 naming the limit, however deep (json's own recursion limit included)."""
+    limit = MAX_BODY_DEPTH
+    # The body object is one level: its deepest field may nest limit - 1 levels.
+    deepest = {"deep": _nested(limit - 2)}
+    created = await core.create("deep", jwt=deepest, db=deepest)
+    handle = created["session"]["handle"]
+    token = created["accessToken"]["token"]
+    # A payload differing only in its deepest value makes checkDatabase compare all of it.
+    other = {"deep": _nested(limit - 2, leaf="other")}
+    await core.ok("PUT", "/recipe/jwt/data", {"sessionHandle": handle, "userDataInJWT": other})
+    verified = await core.verify(token, check_database=True)
+    assert verified["session"]["userDataInJWT"] == other
+    info = await core.ok("GET", "/recipe/session", {"sessionHandle": handle})
+    assert info["userDataInDatabase"] == deepest
+    refused = (400, f"JSON input nests deeper than {limit} levels\n")
+    assert refused[1] == TOO_DEEP_MESSAGE + "\n"
+    for depth in (limit + 1, limit + 2, 900, 990):
+        # Written as text: json.dumps itself would recurse too deep.
+        deep = b"[" * (depth - 1) + b"1" + b"]" * (depth - 1)
+        body = b'{"userId":"deep","userDataInJWT":{"d":%s},"userDataInDatabase":{},' % deep
+        body += b'"enableAntiCsrf":false}'
+        assert await _send(core, "POST", "/recipe/session", body) == refused, depth
+        update = b'{"sessionHandle":"%s","userDataInJWT":{"d":%s}}' % (handle.encode(), deep)
+        assert await _send(core, "PUT", "/recipe/jwt/data", update) == refused, depth
+    # Deeper than Python's json can parse: the same 400.
+    flood = b'{"userId":"x","userDataInJWT":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert await _send(core, "POST", "/recipe/session", flood) == refused
+    assert (await core.verify(token, check_database=True))["status"] == "OK"

@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,13 +31,14 @@ from session_core.crypto import (
     sha256hex,
 )
 from session_core.errors import ConfigError, ProtectedClaimError, UnauthorisedError
+from session_core.json_values import json_depth, json_equal
 from session_core.refresh_token import (
     VERSION_NOT_RECOGNISED,
     RefreshTokenCodec,
     RefreshTokenInfo,
     new_master_key,
 )
-from session_core.sessions import json_equal, storable
+from session_core.sessions import storable
 
 
 @pytest.fixture(scope="module")
@@ -371,3 +373,21 @@ def test_manual_clock_only_moves_forward() -> None:
     assert clock.now_ms() == 1500
     with pytest.raises(ValueError):
         clock.advance(-1)
+
+
+def test_json_equal_compares_any_depth_without_recursing() -> None:
+    deep_a: Any = 1
+    deep_b: Any = 1
+    for _ in range(50_000):
+        deep_a, deep_b = [deep_a], [deep_b]
+    assert json_equal(deep_a, deep_b)
+    assert not json_equal([deep_a, True], [deep_b, 1])
+
+
+def test_json_depth_counts_nested_objects_and_arrays() -> None:
+    values: list[Any] = [1, "x", None, {}, [], {"a": 1}, [[]], {"a": [{}]}]
+    assert [json_depth(v) for v in values] == [0, 0, 0, 1, 1, 1, 2, 3]
+    deep: Any = {}
+    for _ in range(50_000):
+        deep = {"k": [deep]}
+    assert json_depth(deep) == 100_001

@@ -4,6 +4,13 @@ Request conversion is where gRPC-shaped input becomes plain Python: a malformed 
 unset oneof, a ``Value`` with no kind, a non-finite number) raises the domain's
 ``InvalidArgument`` naming the field by its proto path, so the servicer has a single place
 that turns it into INVALID_ARGUMENT.
+
+Response conversion carries whatever JSON the core stored or a token holds, as protobuf can
+carry it: a lone surrogate (JSON's ``"\ud800"`` escape; UTF-8 cannot encode it) becomes
+U+FFFD, a number beyond a double's range becomes an infinity (as JavaScript's and Java's
+JSON parsers read it), and a time beyond int64 is clamped to int64 (a token signed with
+``exp`` 10**30 never expires, as in the SDK, which compares Python ints). How deep JSON may
+nest is the domain's rule (``domain/limits.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from session_service.domain.api import (
     TokenInfo,
     TokenTheft,
 )
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 # Doubles represent every integer up to 2**53 exactly; whole numbers in that range are
 # handed to the domain as ``int`` so that, e.g., ``{"v": 5}`` survives a round trip as 5
@@ -129,6 +138,25 @@ def user_context(message: Any) -> JSONObject:
     return optional_struct(message, "user_context") or {}
 
 
+def _utf8(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD (protobuf strings are UTF-8)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Via UTF-16, so a surrogate pair held as two code points is joined, not replaced.
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def _int64(value: int) -> int:
+    """An int64 field's value: a time past int64 is clamped (it then means "never")."""
+    if _INT64_MIN <= value <= _INT64_MAX:
+        return value
+    return _INT64_MAX if value > 0 else _INT64_MIN
+
+
 def python_to_value(data: Any) -> struct_pb2.Value:
     """Plain JSON-compatible Python as a ``google.protobuf.Value``."""
     value = struct_pb2.Value()
@@ -149,9 +177,15 @@ def _fill_value(target: struct_pb2.Value, data: Any) -> None:
     elif isinstance(data, bool):
         target.bool_value = data
     elif isinstance(data, int | float):
-        target.number_value = float(data)
+        try:
+            target.number_value = data
+        except OverflowError:  # an integer beyond a double's range
+            target.number_value = math.inf if data > 0 else -math.inf
     elif isinstance(data, str):
-        target.string_value = data
+        try:
+            target.string_value = data
+        except UnicodeEncodeError:
+            target.string_value = _utf8(data)
     elif isinstance(data, Mapping):
         _fill_struct(target.struct_value, data)
     elif isinstance(data, list | tuple):
@@ -164,8 +198,13 @@ def _fill_value(target: struct_pb2.Value, data: Any) -> None:
 
 def _fill_struct(target: struct_pb2.Struct, data: Mapping[str, Any]) -> None:
     target.SetInParent()
+    fields = target.fields
     for key, item in data.items():
-        _fill_value(target.fields[str(key)], item)
+        try:
+            value = fields[key]
+        except UnicodeEncodeError:
+            value = fields[_utf8(key)]
+        _fill_value(value, item)
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -219,16 +258,18 @@ def _claim_validator_from_pb(validator: pb.ClaimValidator, where: str) -> ClaimV
 
 def token_info_to_pb(token: TokenInfo) -> pb.TokenInfo:
     return pb.TokenInfo(
-        token=token.token, expiry=token.expiry_ms, created_time=token.created_time_ms
+        token=_utf8(token.token),
+        expiry=_int64(token.expiry_ms),
+        created_time=_int64(token.created_time_ms),
     )
 
 
 def session_to_pb(session: Session) -> pb.Session:
     return pb.Session(
-        user_id=session.user_id,
-        session_handle=session.session_handle,
+        user_id=_utf8(session.user_id),
+        session_handle=_utf8(session.session_handle),
         access_token_payload=dict_to_struct(session.access_token_payload),
-        expiry=session.access_token_expiry_ms,
+        expiry=_int64(session.access_token_expiry_ms),
         front_token=session.front_token,
         access_token=session.access_token,
     )
@@ -278,7 +319,7 @@ def render_cached_get_session_ok(session: Session, slot: RenderSlot) -> Rendered
 
 
 def token_theft_to_pb(theft: TokenTheft) -> pb.TokenTheft:
-    return pb.TokenTheft(session_handle=theft.session_handle, user_id=theft.user_id)
+    return pb.TokenTheft(session_handle=_utf8(theft.session_handle), user_id=_utf8(theft.user_id))
 
 
 def claim_errors_to_pb(errors: Sequence[ClaimError]) -> list[pb.ClaimValidationError]:
@@ -292,21 +333,21 @@ def claim_errors_to_pb(errors: Sequence[ClaimError]) -> list[pb.ClaimValidationE
 
 def session_information_to_pb(info: SessionInformation) -> pb.SessionInformation:
     return pb.SessionInformation(
-        session_handle=info.session_handle,
-        user_id=info.user_id,
+        session_handle=_utf8(info.session_handle),
+        user_id=_utf8(info.user_id),
         session_data_in_database=dict_to_struct(info.session_data_in_database),
-        expiry=info.expiry_ms,
+        expiry=_int64(info.expiry_ms),
         custom_claims_in_access_token_payload=dict_to_struct(
             info.custom_claims_in_access_token_payload
         ),
-        time_created=info.time_created_ms,
+        time_created=_int64(info.time_created_ms),
     )
 
 
 def regenerated_session_to_pb(regenerated: RegeneratedAccessToken) -> pb.SessionObject:
     return pb.SessionObject(
-        session_handle=regenerated.session_handle,
-        user_id=regenerated.user_id,
+        session_handle=_utf8(regenerated.session_handle),
+        user_id=_utf8(regenerated.user_id),
         user_data_in_jwt=dict_to_struct(regenerated.access_token_payload),
     )
 

@@ -29,6 +29,7 @@ from google.protobuf.message import DecodeError
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service import converters as conv
 from session_service.domain.api import (
+    MAX_JSON_DEPTH,
     ClaimFetchFailed,
     CoreIncompatible,
     CoreSaturated,
@@ -51,10 +52,17 @@ _Method = Callable[["SessionServicer", _Request, Any], Awaitable[_Response]]
 class _Undecodable:
     """Stands in for request bytes that are not a valid message of the RPC's input type."""
 
-    def __init__(self, type_name: str) -> None:
+    def __init__(self, type_name: str, too_deep: bool = False) -> None:
         self.type_name = type_name
+        self.too_deep = too_deep
 
     def error(self) -> InvalidArgument:
+        if self.too_deep:
+            return InvalidArgument(
+                "request",
+                f"is not a valid {self.type_name} message: it nests deeper than protobuf's "
+                f"limit of 100 levels (JSON values may nest {MAX_JSON_DEPTH} levels)",
+            )
         return InvalidArgument("request", f"is not a valid {self.type_name} message")
 
 
@@ -62,8 +70,12 @@ def _lenient_parser(message_class: Any) -> Callable[[bytes], Any]:
     def parse(data: bytes) -> Any:
         try:
             return message_class.FromString(data)
-        except DecodeError:
-            return _Undecodable(message_class.DESCRIPTOR.full_name)
+        except DecodeError as exc:
+            # upb says "Exceeded upb_DecodeOptions_MaxDepth"; the pure-Python parser speaks
+            # of recursion.
+            reason = str(exc)
+            too_deep = "MaxDepth" in reason or "recursion" in reason.lower()
+            return _Undecodable(message_class.DESCRIPTOR.full_name, too_deep)
 
     return parse
 

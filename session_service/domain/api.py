@@ -24,6 +24,7 @@ from session_service.domain.errors import (
     DomainError,
     InvalidArgument,
 )
+from session_service.domain.limits import MAX_JSON_DEPTH
 from session_service.domain.session_claims import ClaimFetchFailed
 from session_service.domain.sessions import Clock, SessionManager
 from session_service.domain.types import (
@@ -57,6 +58,7 @@ from session_service.domain.types import (
 )
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "AntiCsrfMode",
     "ClaimError",
     "ClaimFetchFailed",

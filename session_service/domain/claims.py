@@ -8,10 +8,12 @@ an expired or missing value is simply invalid.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from session_service.domain.errors import InvalidArgument
+from session_service.domain.limits import MAX_CLAIM_VALUE_DEPTH, check_depth
 from session_service.domain.types import (
     ClaimError,
     ClaimValidatorKind,
@@ -54,6 +56,10 @@ def check_claim_validators(specs: Sequence[ClaimValidatorSpec], field: str) -> N
             raise InvalidArgument(f"{where}.max_age_seconds", "must not be negative")
         if spec.id is not None and (not isinstance(spec.id, str) or not spec.id):
             raise InvalidArgument(f"{where}.id", "must be a non-empty string when set")
+        # A value deeper than any claim value could be would not fit in the failure reason.
+        check_depth(f"{where}.value", spec.value, MAX_CLAIM_VALUE_DEPTH)
+        for position, item in enumerate(spec.values):
+            check_depth(f"{where}.values[{position}]", item, MAX_CLAIM_VALUE_DEPTH)
 
 
 def claim_value_for_payload(value: Any, now_ms: int) -> JSONObject:
@@ -89,7 +95,11 @@ def _expired_reason(
     max_age = _effective_max_age(spec)
     if max_age is None:
         return None
-    age_seconds = (now_ms - _last_set_ms(payload, spec.key)) / 1000
+    last_set_ms = _last_set_ms(payload, spec.key)
+    try:
+        age_seconds = (now_ms - last_set_ms) / 1000
+    except OverflowError:  # a timestamp integer beyond a double's range
+        age_seconds = math.inf if now_ms > last_set_ms else -math.inf
     if age_seconds > max_age:
         return {"message": "expired", "ageInSeconds": age_seconds, "maxAgeInSeconds": max_age}
     return None

@@ -27,6 +27,7 @@ from session_service.domain.config import AntiCsrfMode, DomainConfig
 from session_service.domain.core_client import CoreClient, CoreRejectedRequest, JwksDocument
 from session_service.domain.errors import CoreUnavailable, DomainError, InvalidArgument
 from session_service.domain.key_cache import KeyCache
+from session_service.domain.limits import MAX_CLAIM_VALUE_DEPTH, check_depth, too_deep
 from session_service.domain.session_claims import (
     ClaimRegistry,
     SessionClaim,
@@ -157,6 +158,7 @@ def _json_object(field: str, value: object, *, optional: bool = False) -> JSONOb
         return None
     if not isinstance(value, dict):
         raise InvalidArgument(field, "must be a JSON object")
+    check_depth(field, value)
     _ensure_json(field, value)
     return value
 
@@ -208,6 +210,39 @@ def _session_object(body: JSONObject, what: str) -> tuple[str, str, JSONObject]:
         _get(session, "userId", str, what),
         _get(session, "userDataInJWT", dict, what),
     )
+
+
+class _Unservable(Exception):
+    """A verified access token whose payload nests deeper than the service can return:
+    the session cannot be used through the service (UNAUTHORISED)."""
+
+
+def _check_payload(payload: JSONObject) -> None:
+    reason = too_deep(payload)
+    if reason is not None:
+        raise _Unservable(f"the session's access-token payload {reason}")
+
+
+def _unusable(payload: JSONObject) -> str | None:
+    """Why GetSession would refuse a token the core just issued with ``payload``, or None.
+    Only a payload written through the core's own API can pass the limit: everything the
+    service writes is checked before it is written."""
+    reason = too_deep(payload)
+    return None if reason is None else f"the session's access-token payload {reason}"
+
+
+def _check_servable(info: SessionInformation, *, session_data: bool = False) -> None:
+    """Refuse to read a session whose stored payload (or, with ``session_data``, its
+    session data) was written past the service's nesting limit through the core's own API:
+    the answer could not carry it. MergeIntoAccessTokenPayload and
+    UpdateSessionDataInDatabase can replace it."""
+    stored = [("access-token payload", info.custom_claims_in_access_token_payload)]
+    if session_data:
+        stored.append(("session data", info.session_data_in_database))
+    for what, value in stored:
+        reason = too_deep(value)
+        if reason is not None:
+            raise InvalidArgument("session_handle", f"the session's stored {what} {reason}")
 
 
 class SessionManager:
@@ -409,6 +444,8 @@ class SessionManager:
             # A v3 token that fails locally is never sent to the core; the kid-driven key
             # refetch makes that safe.
             return SessionResult(Status.TRY_REFRESH_TOKEN, str(exc))
+        except _Unservable as exc:
+            return SessionResult(Status.UNAUTHORISED, str(exc))
 
         check_csrf = self._via_token and anti_csrf_check
         verified = token.verified
@@ -477,7 +514,9 @@ class SessionManager:
         user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionResult:
-        """OK / UNAUTHORISED / TOKEN_THEFT_DETECTED (§5)."""
+        """OK / UNAUTHORISED / TOKEN_THEFT_DETECTED (§5). UNAUTHORISED also when the new
+        access token carries a payload written through the core's own API past the
+        service's nesting limit: the session cannot be used through the service."""
         if not refresh_token:
             return SessionResult(Status.UNAUTHORISED, NO_REFRESH_TOKEN_MESSAGE)
         body: JSONObject = {
@@ -491,14 +530,18 @@ class SessionManager:
         )
         status = _status(reply, "refresh")
         if status == "OK":
-            return SessionResult(Status.OK, session=self._issued_session(reply, "refresh"))
+            session = self._issued_session(reply, "refresh")
+            refusal = _unusable(session.access_token_payload)
+            if refusal is not None:
+                return SessionResult(Status.UNAUTHORISED, refusal)
+            return SessionResult(Status.OK, session=session)
         if status == "UNAUTHORISED":
             return SessionResult(Status.UNAUTHORISED, _message(reply))
         if status == "TOKEN_THEFT_DETECTED":
-            session = _get(reply, "session", dict, "refresh")
+            session_object = _get(reply, "session", dict, "refresh")
             theft = TokenTheft(
-                session_handle=_get(session, "handle", str, "refresh"),
-                user_id=_get(session, "userId", str, "refresh"),
+                session_handle=_get(session_object, "handle", str, "refresh"),
+                user_id=_get(session_object, "userId", str, "refresh"),
             )
             return SessionResult(Status.TOKEN_THEFT_DETECTED, THEFT_MESSAGE, theft=theft)
         raise _malformed("refresh")
@@ -574,6 +617,7 @@ class SessionManager:
         info = await self._session_information(session_handle, self._core.deadline(timeout))
         if info is None:
             return SessionInformationResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
+        _check_servable(info, session_data=True)
         return SessionInformationResult(Status.OK, info=info)
 
     async def update_session_data_in_database(
@@ -657,11 +701,17 @@ class SessionManager:
             raise _malformed("regenerate")
         handle, user_id, user_data = _session_object(reply, "regenerate")
         new_token = reply.get("accessToken")
+        token_info = None if new_token is None else _token_info(new_token, "regenerate")
+        # Without a new payload the stored one is re-issued, which may have been written
+        # past the service's limit through the core's own API.
+        refusal = _unusable(user_data)
+        if refusal is not None:
+            return RegenerateAccessTokenResult(Status.UNAUTHORISED, refusal)
         regenerated = RegeneratedAccessToken(
             session_handle=handle,
             user_id=user_id,
             access_token_payload=user_data,
-            new_access_token=None if new_token is None else _token_info(new_token, "regenerate"),
+            new_access_token=token_info,
         )
         return RegenerateAccessTokenResult(Status.OK, result=regenerated)
 
@@ -681,9 +731,10 @@ class SessionManager:
         _required_str("claim_key", claim_key)
         if claim_key in PROTECTED_PROPS:
             raise InvalidArgument("claim_key", f"must not be a protected claim ({_PROTECTED_LIST})")
+        check_depth("value", value, MAX_CLAIM_VALUE_DEPTH)
         _ensure_json("value", value)
         update = {claim_key: claim_value_for_payload(value, self._clock.now_ms())}
-        return await self._merge(session_handle, update, self._core.deadline(timeout), "claim_key")
+        return await self._merge(session_handle, update, self._core.deadline(timeout), "value")
 
     async def get_claim_value(
         self,
@@ -698,6 +749,7 @@ class SessionManager:
         info = await self._session_information(session_handle, self._core.deadline(timeout))
         if info is None:
             return ClaimValueResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
+        _check_servable(info)
         value = get_claim_value(info.custom_claims_in_access_token_payload, claim_key)
         return ClaimValueResult(Status.OK, value=value)
 
@@ -738,6 +790,7 @@ class SessionManager:
         )
         if found.info is None:
             return ClaimsValidationResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
+        _check_servable(found.info)
         checked = await self.validate_claims(
             found.info.user_id,
             found.info.custom_claims_in_access_token_payload,
@@ -1035,7 +1088,7 @@ class SessionManager:
         the verified-token cache when it is on; the anti-CSRF requirement is the caller's.
 
         Raises ``TokenParseError``, or ``TokenVerificationError`` for a v3+ token (a v2
-        token that fails locally comes back with ``verified`` None).
+        token that fails locally comes back with ``verified`` None), or ``_Unservable``.
         """
         cache = self._tokens
         max_length = self._config.max_access_token_bytes
@@ -1067,6 +1120,8 @@ class SessionManager:
                 )
             except TokenVerificationError:
                 verified = None
+            if verified is not None:
+                _check_payload(verified.user_data)
             return _CheckedToken(parsed.version, None, parsed.payload, verified, None)
         try:
             key = await self._verifier.authenticate(parsed, deadline=deadline)
@@ -1076,6 +1131,7 @@ class SessionManager:
             raise
         now_ms = self._clock.now_ms()
         verified = check_claims(parsed, now_ms)
+        _check_payload(verified.user_data)  # (not remembered: such tokens are rare)
         if cache is not None and digest is not None:
             assert parsed.kid is not None and key is not None  # v3+: a kid, and its key
             verdict = Verdict(
@@ -1192,6 +1248,9 @@ class SessionManager:
             payload = self._issued_payload(token_info.token, "verify")
         else:
             payload = token.payload
+        refusal = _unusable(payload)
+        if refusal is not None:
+            return SessionResult(Status.UNAUTHORISED, refusal)
         return Session(
             session_handle=handle,
             user_id=user_id,
@@ -1259,6 +1318,7 @@ class SessionManager:
         self, session_handle: str, update: JSONObject, deadline: float | None, field: str
     ) -> StatusResult:
         """The SDK's recipe-level merge: read, shallow-merge, drop None values, write.
+        ``field`` is the request field the update comes from (named when it is refused).
 
         Like the SDK it is not atomic: a concurrent merge between the read and the write
         can be lost.
@@ -1270,6 +1330,11 @@ class SessionManager:
         for key, value in update.items():
             if value is None:
                 merged.pop(key, None)
+        # The update itself was checked; a stored payload written past the limit through the
+        # core's own API is accepted only once the update brings it back within it.
+        reason = too_deep(merged)
+        if reason is not None:
+            raise InvalidArgument(field, f"the merged access-token payload {reason}")
         reply = await self._put(
             "/recipe/jwt/data",
             {"sessionHandle": session_handle, "userDataInJWT": merged},

@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
@@ -302,7 +303,9 @@ def _check_registered_claims(payload: JSONObject, now_ms: int) -> None:
         raise TokenVerificationError("The token is not yet valid (iat)")
     if "nbf" in payload:
         nbf = payload["nbf"]
-        if isinstance(nbf, bool) or not isinstance(nbf, int | float):
+        # PyJWT's int(nbf) refuses NaN with this message (and fails on infinity).
+        finite = isinstance(nbf, int) or (isinstance(nbf, float) and math.isfinite(nbf))
+        if isinstance(nbf, bool) or not finite:
             raise TokenVerificationError("Not Before claim (nbf) must be an integer.")
         if int(nbf) * 1000 > now_ms:
             raise TokenVerificationError("The token is not yet valid (nbf)")

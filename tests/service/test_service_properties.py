@@ -7,20 +7,26 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from google.protobuf import descriptor, struct_pb2
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from session_client import SessionClient, SessionStatus, has_value
 
 from session_core.app import RunningCore
+from session_core.json_values import json_depth
 from session_proto.session.v1 import session_service_pb2 as pb
+from session_service.domain.limits import MAX_JSON_DEPTH
 from session_service.domain.verifier import TokenParseError, parse_access_token
 from session_service.server import RunningService
 from tests.reliability import STATS
+from tests.service.test_service_stored_data import signed_like
 
 SERVICE = pb.DESCRIPTOR.services_by_name["SessionService"]
 FD = descriptor.FieldDescriptor
@@ -211,4 +217,150 @@ async def test_any_request_message_gets_a_typed_answer(
     assert code in OK_CODES, (method, message)
     assert service.servicer.internal_errors == 0
     # The core never failed on what the service sent it (it logs every 500).
+    assert [r for r in caplog.records if r.name.startswith("session_core")] == []
+
+
+# -- values stored or signed by others ---------------------------------------------------------
+
+# Strings with lone surrogates (what JSON's \ud800 escapes give), numbers beyond a double and
+# beyond int64, non-finite numbers (JSON has none: the core must refuse them with a 400).
+# (sampled_from: hypothesis would merge two characters() strategies, dropping surrogates)
+surrogates = st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff", "\ud83d"])
+hostile_text = st.lists(surrogates | st.characters(), max_size=8).map("".join)
+hostile_leaves = (
+    st.none()
+    | st.booleans()
+    | hostile_text
+    | st.integers(-(2**70), 2**70)
+    | st.sampled_from([10**400, -(10**400), 2**63, -(2**63) - 1, 1e308, -0.0])
+    | st.sampled_from([math.nan, math.inf, -math.inf])
+    | st.floats()
+)
+hostile_json = st.recursive(
+    hostile_leaves,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(hostile_text, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@st.composite
+def stored_values(draw: st.DrawFn) -> Any:
+    """A hostile value wrapped in up to 40 objects and arrays (the limit is 32)."""
+    value = draw(hostile_json)
+    depth = draw(st.integers(0, 40))
+    for as_list in draw(st.lists(st.booleans(), min_size=depth, max_size=depth)):
+        value = [value] if as_list else {draw(hostile_text): value}
+    return value
+
+
+def _has_surrogate(value: Any) -> bool:
+    text = json.dumps(value, ensure_ascii=False, allow_nan=True)
+    return any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+TIMES = st.sampled_from([None, 10**30, -(10**30), 2**63, 10**400])
+ANSWERED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT}
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(value=stored_values(), exp=TIMES)
+async def test_values_stored_through_the_core_get_a_typed_answer_from_every_rpc(
+    value: Any,
+    exp: int | None,
+    channel: grpc.aio.Channel,
+    service: RunningService,
+    core: RunningCore,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Another backend writes ``value`` into a session through the core's HTTP API (and a
+    token is signed with it, and with ``exp``): no RPC answers INTERNAL or UNKNOWN, the core
+    never answers 500, and the session is served or refused the same way by every RPC."""
+    caplog.set_level(logging.ERROR)
+    client = SessionClient(channel)
+    created = await client.create_session("hostile", {"c": {"v": 1, "t": 1}})
+    handle, token = created.session.session_handle, created.session.access_token
+    stored_payload: dict[str, Any] = {"c": {"v": value, "t": 1}, "x": value}
+    async with httpx.AsyncClient(base_url=core.url, headers={"cdi-version": "2.21"}) as http:
+        written = []
+        for path, field in (
+            ("/recipe/jwt/data", "userDataInJWT"),
+            ("/recipe/session/data", "userDataInDatabase"),
+        ):
+            body = json.dumps({"sessionHandle": handle, field: stored_payload})
+            reply = await http.put(path, content=body)
+            STATS["core writes"] += 1
+            # NaN and Infinity are not JSON: refused like any other bad input.
+            assert (reply.status_code, reply.text) in (
+                (200, '{"status":"OK"}\n'),
+                (400, "Invalid Json Input\n"),
+            ), reply.text
+            written.append(reply.status_code == 200)
+    payload_fits = not written[0] or json_depth(stored_payload) <= MAX_JSON_DEPTH
+    data_fits = not written[1] or json_depth(stored_payload) <= MAX_JSON_DEPTH
+    STATS["stored values past the nesting limit"] += not payload_fits
+    STATS["stored values refused by the core (NaN, Infinity)"] += not written[0]
+    STATS["stored values with lone surrogates"] += written[0] and _has_surrogate(value)
+    signed = signed_like(core, token, x=value, **({} if exp is None else {"exp": exp}))
+
+    outcomes: dict[str, Any] = {}
+
+    async def answer(name: str, call: Any) -> Any:
+        STATS["property examples' RPCs"] += 1
+        try:
+            result = await call
+        except grpc.aio.AioRpcError as exc:
+            STATS["INTERNAL or UNKNOWN answers"] += exc.code() in (
+                grpc.StatusCode.INTERNAL,
+                grpc.StatusCode.UNKNOWN,
+            )
+            assert exc.code() in ANSWERED, (name, exc.code(), exc.details())
+            outcomes[name] = exc.code()
+            return None
+        outcomes[name] = getattr(result, "status", grpc.StatusCode.OK)
+        return result
+
+    await answer("check", client.get_session(token, check_database=True))
+    await answer("signed", client.get_session(signed))
+    await answer("signed, check", client.get_session(signed, check_database=True))
+    await answer("info", client.get_session_information(handle))
+    await answer("claim", client.get_claim_value(handle, "c"))
+    await answer(
+        "validate",
+        client.validate_claims_for_session_handle(handle, [has_value("c", 1, max_age_seconds=9)]),
+    )
+    await answer("regenerate", client.regenerate_access_token(token))
+    await answer("refresh", client.refresh_session(created.refresh_token.token))
+    await answer("set", client.set_claim_value(handle, "s", 1))
+    await answer("remove", client.remove_claim(handle, "s"))
+    await answer("merge", client.merge_into_access_token_payload(handle, {"m": 1}))
+    await answer("data", client.update_session_data_in_database(handle, {"d": 1}))
+    await answer("revoke", client.revoke_session(handle))
+
+    # The same decision everywhere: a stored payload past the limit is refused by every
+    # RPC that serves it, and served by all of them otherwise.
+    unauthorised = SessionStatus.UNAUTHORISED
+    refused = grpc.StatusCode.INVALID_ARGUMENT
+    if payload_fits:
+        assert {outcomes[n] for n in ("check", "regenerate", "refresh", "set", "merge")} == {
+            SessionStatus.OK
+        }, outcomes
+        assert outcomes["claim"] is SessionStatus.OK
+        assert outcomes["validate"] in (SessionStatus.OK, SessionStatus.INVALID_CLAIMS)
+    else:
+        assert [outcomes[n] for n in ("check", "regenerate", "refresh")] == [unauthorised] * 3
+        assert [outcomes[n] for n in ("claim", "validate", "set", "merge")] == [refused] * 4
+    assert outcomes["info"] is (SessionStatus.OK if payload_fits and data_fits else refused)
+    assert outcomes["data"] is SessionStatus.OK and outcomes["revoke"] is SessionStatus.OK
+    # The token's times are checked before its payload's nesting.
+    if exp is not None and exp < 0:
+        assert outcomes["signed"] is SessionStatus.TRY_REFRESH_TOKEN
+    elif json_depth(value) <= MAX_JSON_DEPTH - 1:  # the token's payload nests one more
+        assert outcomes["signed"] is SessionStatus.OK, outcomes
+    else:
+        assert outcomes["signed"] is unauthorised, outcomes
+    assert service.servicer.internal_errors == 0
     assert [r for r in caplog.records if r.name.startswith("session_core")] == []

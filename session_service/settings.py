@@ -24,6 +24,8 @@ from session_core.tracing import TRACING_EXPORTERS
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service.converters import claim_validators_from_pb
 from session_service.domain.api import (
+    DEFAULT_MAX_ACCESS_TOKEN_BYTES,
+    MIN_MAX_ACCESS_TOKEN_BYTES,
     AntiCsrfMode,
     ClaimValidatorSpec,
     CoreClientConfig,
@@ -35,6 +37,9 @@ from session_service.domain.api import (
 )
 
 ENV_PREFIX = "SESSION_SERVICE_"
+# What a GetSession request holds besides the access token (anti-CSRF token, flags, claim
+# validators), kept free under --max-receive-message-bytes.
+_REQUEST_ROOM = 1024
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -127,6 +132,14 @@ class Settings:
     jwks_max_stale_seconds: float = field(
         default=3600.0,
         metadata={"help": "how long past freshness the last good keys serve if the core is down"},
+    )
+    max_access_token_bytes: int = field(
+        default=DEFAULT_MAX_ACCESS_TOKEN_BYTES,
+        metadata={
+            "help": "longest access token accepted and issued: GetSession refuses longer "
+            "ones, writes that would make a session's tokens longer are INVALID_ARGUMENT "
+            "(cookies: a browser keeps about 4096 bytes, so 4000 there)"
+        },
     )
     token_cache: bool = field(
         default=True,
@@ -226,6 +239,15 @@ class Settings:
             raise SettingsError(f"--port must be between 0 and 65535 (got {self.port})")
         if self.max_receive_message_bytes < 1024:
             raise SettingsError("--max-receive-message-bytes must be at least 1024")
+        if self.max_access_token_bytes < MIN_MAX_ACCESS_TOKEN_BYTES:
+            raise SettingsError(
+                f"--max-access-token-bytes must be at least {MIN_MAX_ACCESS_TOKEN_BYTES}"
+            )
+        if self.max_access_token_bytes > self.max_receive_message_bytes - _REQUEST_ROOM:
+            raise SettingsError(
+                "--max-access-token-bytes must leave a GetSession request room: at most "
+                f"--max-receive-message-bytes - {_REQUEST_ROOM}"
+            )
         if self.max_concurrent_rpcs is not None and self.max_concurrent_rpcs < 1:
             raise SettingsError("--max-concurrent-rpcs must be at least 1")
         for name in ("token_cache_size", "token_cache_rejected_size"):
@@ -307,6 +329,7 @@ class Settings:
                 anti_csrf=self.anti_csrf,
                 use_dynamic_access_token_signing_key=self.use_dynamic_access_token_signing_key,
                 required_claim_validators=self.required_claim_validators,
+                max_access_token_bytes=self.max_access_token_bytes,
             )
         except InvalidArgument as exc:
             raise SettingsError(f"--{_flag(_setting_of(exc.field))}: {exc.message}") from None
@@ -404,6 +427,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "jwks_max_age_seconds": float,
     "jwks_refetch_cooldown_seconds": float,
     "jwks_max_stale_seconds": float,
+    "max_access_token_bytes": int,
     "token_cache": _parse_bool,
     "token_cache_size": int,
     "token_cache_rejected_size": int,

@@ -8,6 +8,8 @@ session recipe function; results carry a ``Status``; failures that are not outco
 """
 
 from session_service.domain.config import (
+    DEFAULT_MAX_ACCESS_TOKEN_BYTES,
+    MIN_MAX_ACCESS_TOKEN_BYTES,
     AntiCsrfMode,
     CoreClientConfig,
     DomainConfig,
@@ -58,7 +60,9 @@ from session_service.domain.types import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_ACCESS_TOKEN_BYTES",
     "MAX_JSON_DEPTH",
+    "MIN_MAX_ACCESS_TOKEN_BYTES",
     "AntiCsrfMode",
     "ClaimError",
     "ClaimFetchFailed",

@@ -19,6 +19,10 @@ from session_service.domain.types import ClaimValidatorSpec
 SUPPORTED_CDI_VERSIONS = ("2.21",)
 # The SDK's default validity for create_jwt (100 years, jwt recipe config).
 DEFAULT_JWT_VALIDITY_SECONDS = 3_153_600_000
+# Access tokens: 8000 bytes leave room for "Authorization: Bearer " (or the cookie's name
+# and others) in one 8 KiB header line, nginx's default large_client_header_buffers.
+DEFAULT_MAX_ACCESS_TOKEN_BYTES = 8000
+MIN_MAX_ACCESS_TOKEN_BYTES = 1024
 
 
 class AntiCsrfMode(StrEnum):
@@ -212,9 +216,11 @@ class DomainConfig:
       (``d-``/``s-``) disagrees get TRY_REFRESH_TOKEN.
     * ``required_claim_validators``: the server-wide validators every get_session applies
       unless the request overrides them.
-    * ``max_access_token_bytes``: longer tokens are rejected (UNAUTHORISED) before any
-      decoding: a deliberate bound the SDK does not have (a real token is well under 4 KiB,
-      the size a cookie can carry).
+    * ``max_access_token_bytes``: the longest access token the service accepts and lets a
+      session have: longer tokens are rejected (UNAUTHORISED) before any decoding, and a
+      write whose session's tokens could be longer is refused (INVALID_ARGUMENT). A bound
+      the SDK does not have; the default fits one 8 KiB HTTP header line (nginx's default
+      buffer), not one browser cookie (about 4 KiB: docs/security.md).
     * ``token_cache``: the verified-token cache.
     """
 
@@ -228,7 +234,7 @@ class DomainConfig:
     use_dynamic_access_token_signing_key: bool = True
     required_claim_validators: tuple[ClaimValidatorSpec, ...] = ()
     jwt_validity_seconds: int = DEFAULT_JWT_VALIDITY_SECONDS
-    max_access_token_bytes: int = 16_384
+    max_access_token_bytes: int = DEFAULT_MAX_ACCESS_TOKEN_BYTES
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.api_domain)
@@ -244,8 +250,12 @@ class DomainConfig:
         check_claim_validators(self.required_claim_validators, "required_claim_validators")
         if self.jwt_validity_seconds <= 0:
             raise InvalidArgument("jwt_validity_seconds", "must be positive")
-        if self.max_access_token_bytes < 256:
-            raise InvalidArgument("max_access_token_bytes", "must be at least 256")
+        if self.max_access_token_bytes < MIN_MAX_ACCESS_TOKEN_BYTES:
+            raise InvalidArgument(
+                "max_access_token_bytes",
+                f"must be at least {MIN_MAX_ACCESS_TOKEN_BYTES} (a token with an empty "
+                "payload is about 700 bytes)",
+            )
 
     @property
     def effective_issuer(self) -> str:

@@ -27,7 +27,13 @@ from session_service.domain.config import AntiCsrfMode, DomainConfig
 from session_service.domain.core_client import CoreClient, CoreRejectedRequest, JwksDocument
 from session_service.domain.errors import CoreUnavailable, DomainError, InvalidArgument
 from session_service.domain.key_cache import KeyCache
-from session_service.domain.limits import MAX_CLAIM_VALUE_DEPTH, check_depth, too_deep
+from session_service.domain.limits import (
+    MAX_CLAIM_VALUE_DEPTH,
+    access_token_length,
+    check_depth,
+    longest_signing_key,
+    too_deep,
+)
 from session_service.domain.session_claims import (
     ClaimRegistry,
     SessionClaim,
@@ -223,14 +229,6 @@ def _check_payload(payload: JSONObject) -> None:
         raise _Unservable(f"the session's access-token payload {reason}")
 
 
-def _unusable(payload: JSONObject) -> str | None:
-    """Why GetSession would refuse a token the core just issued with ``payload``, or None.
-    Only a payload written through the core's own API can pass the limit: everything the
-    service writes is checked before it is written."""
-    reason = too_deep(payload)
-    return None if reason is None else f"the session's access-token payload {reason}"
-
-
 def _check_servable(info: SessionInformation, *, session_data: bool = False) -> None:
     """Refuse to read a session whose stored payload (or, with ``session_data``, its
     session data) was written past the service's nesting limit through the core's own API:
@@ -362,6 +360,7 @@ class SessionManager:
         _required_str("user_id", user_id)
         payload = _json_object("access_token_payload", access_token_payload, optional=True)
         data = _json_object("session_data_in_database", session_data_in_database, optional=True)
+        deadline = self._core.deadline(timeout)
         body = {
             "userId": user_id,
             "userDataInJWT": payload or {},
@@ -372,7 +371,7 @@ class SessionManager:
         reply = await self._post(
             "/recipe/session",
             body,
-            self._core.deadline(timeout),
+            deadline,
             {
                 "userId": "user_id",
                 "userDataInJWT": "access_token_payload",
@@ -382,7 +381,21 @@ class SessionManager:
         )
         if _status(reply, "create") != "OK":
             raise _malformed("create")
-        return SessionResult(Status.OK, session=self._issued_session(reply, "create"))
+        session = self._issued_session(reply, "create")
+        # Only the core's answer shows which key signs this session's tokens: a session
+        # whose tokens could grow past the limit is removed again before anyone saw it.
+        token = parse_access_token(session.access_token, max_length=len(session.access_token))
+        length = access_token_length(
+            session.user_id,
+            session.session_handle,
+            payload or {},
+            token.kid or "",
+            len(token.signature),
+        )
+        if length > self._config.max_access_token_bytes:
+            await self._remove({"sessionHandles": [session.session_handle]}, deadline)
+            raise InvalidArgument("access_token_payload", self._too_long(length))
+        return SessionResult(Status.OK, session=session)
 
     def default_get_session_lookup(self) -> Callable[[bytes], SessionResult | None] | None:
         """What ``get_session(access_token)`` with every option at its default answers, when
@@ -515,8 +528,8 @@ class SessionManager:
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionResult:
         """OK / UNAUTHORISED / TOKEN_THEFT_DETECTED (§5). UNAUTHORISED also when the new
-        access token carries a payload written through the core's own API past the
-        service's nesting limit: the session cannot be used through the service."""
+        access token is one GetSession would refuse (a payload written through the core's
+        own API past the service's limits): the session cannot be used through it."""
         if not refresh_token:
             return SessionResult(Status.UNAUTHORISED, NO_REFRESH_TOKEN_MESSAGE)
         body: JSONObject = {
@@ -531,7 +544,7 @@ class SessionManager:
         status = _status(reply, "refresh")
         if status == "OK":
             session = self._issued_session(reply, "refresh")
-            refusal = _unusable(session.access_token_payload)
+            refusal = self._unusable(session.access_token, session.access_token_payload)
             if refusal is not None:
                 return SessionResult(Status.UNAUTHORISED, refusal)
             return SessionResult(Status.OK, session=session)
@@ -677,11 +690,19 @@ class SessionManager:
             raise InvalidArgument("access_token", "is not a session access token") from None
         deadline = self._core.deadline(timeout)
         try:
-            await self._verifier.verify(
+            verified = await self._verifier.verify(
                 parsed, anti_csrf_required=False, deadline=deadline, check_times=False
             )
         except TokenVerificationError as exc:
             return RegenerateAccessTokenResult(Status.TRY_REFRESH_TOKEN, str(exc))
+        if payload is not None:
+            await self._check_token_length(
+                "new_access_token_payload",
+                verified.user_id,
+                verified.session_handle,
+                payload,
+                deadline,
+            )
         body: JSONObject = {"accessToken": access_token}
         if payload is not None:
             body["userDataInJWT"] = payload
@@ -703,8 +724,8 @@ class SessionManager:
         new_token = reply.get("accessToken")
         token_info = None if new_token is None else _token_info(new_token, "regenerate")
         # Without a new payload the stored one is re-issued, which may have been written
-        # past the service's limit through the core's own API.
-        refusal = _unusable(user_data)
+        # past the service's limits through the core's own API.
+        refusal = self._unusable(None if token_info is None else token_info.token, user_data)
         if refusal is not None:
             return RegenerateAccessTokenResult(Status.UNAUTHORISED, refusal)
         regenerated = RegeneratedAccessToken(
@@ -1248,7 +1269,7 @@ class SessionManager:
             payload = self._issued_payload(token_info.token, "verify")
         else:
             payload = token.payload
-        refusal = _unusable(payload)
+        refusal = self._unusable(None if token_info is None else token_info.token, payload)
         if refusal is not None:
             return SessionResult(Status.UNAUTHORISED, refusal)
         return Session(
@@ -1272,6 +1293,42 @@ class SessionManager:
         if parsed.version < 3:
             raise _malformed(what)
         return parsed.payload
+
+    def _unusable(self, token: str | None, payload: JSONObject) -> str | None:
+        """Why GetSession would refuse an access token the core just issued (or a payload
+        it would carry), or None. Only a payload written through the core's own API can
+        pass the limits: everything the service writes is checked before it is written."""
+        limit = self._config.max_access_token_bytes
+        if token is not None and len(token) > limit:
+            return (
+                f"the session's access token is {len(token)} bytes, more than the service's "
+                f"limit of {limit} (max_access_token_bytes)"
+            )
+        reason = too_deep(payload)
+        if reason is not None:
+            return f"the session's access-token payload {reason}"
+        return None
+
+    async def _check_token_length(
+        self,
+        field: str,
+        user_id: str,
+        session_handle: str,
+        payload: JSONObject,
+        deadline: float | None,
+    ) -> None:
+        """Refuse a payload with which a session's access tokens could be longer than the
+        service accepts, whichever published key signs them (``access_token_length``)."""
+        kid, signature_bytes = longest_signing_key(await self._keys.get_jwks(deadline=deadline))
+        length = access_token_length(user_id, session_handle, payload, kid, signature_bytes)
+        if length > self._config.max_access_token_bytes:
+            raise InvalidArgument(field, self._too_long(length))
+
+    def _too_long(self, length: int) -> str:
+        return (
+            f"makes the session's access tokens up to {length} bytes, more than the "
+            f"service's limit of {self._config.max_access_token_bytes} (max_access_token_bytes)"
+        )
 
     def _issued_session(self, reply: JSONObject, what: str) -> Session:
         """A Session from a create/refresh answer (§5)."""
@@ -1330,11 +1387,12 @@ class SessionManager:
         for key, value in update.items():
             if value is None:
                 merged.pop(key, None)
-        # The update itself was checked; a stored payload written past the limit through the
-        # core's own API is accepted only once the update brings it back within it.
+        # The update itself was checked; a stored payload written past the limits through
+        # the core's own API is accepted only once the update brings it back within them.
         reason = too_deep(merged)
         if reason is not None:
             raise InvalidArgument(field, f"the merged access-token payload {reason}")
+        await self._check_token_length(field, info.user_id, session_handle, merged, deadline)
         reply = await self._put(
             "/recipe/jwt/data",
             {"sessionHandle": session_handle, "userDataInJWT": merged},

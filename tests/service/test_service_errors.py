@@ -155,7 +155,7 @@ async def test_malformed_requests_are_invalid_argument_naming_the_field(
 async def test_oversized_request_is_resource_exhausted(
     make_service: MakeService,
 ) -> None:
-    service = await make_service(max_receive_message_bytes=4096)
+    service = await make_service(max_receive_message_bytes=4096, max_access_token_bytes=3072)
     async with SessionClient.insecure(service.address) as client:
         code, _ = await _code_and_details(
             lambda: client.create_session("user-id", {"blob": "x" * 10_000})

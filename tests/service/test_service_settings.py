@@ -84,6 +84,9 @@ def test_required_claim_validators_from_json() -> None:
         ({"max_receive_message_bytes": "10"}, {}, "--max-receive-message-bytes"),
         # The embedded core accepts only the random key it gets at each start.
         ({}, {"SESSION_SERVICE_CORE_API_KEY": "k" * 24}, "--core-api-key is for --core-url"),
+        ({"max_access_token_bytes": "1000"}, {}, "--max-access-token-bytes"),
+        # A token that cannot arrive in a GetSession request must not be issued either.
+        ({"max_receive_message_bytes": "8192"}, {}, "--max-access-token-bytes"),
     ],
 )
 def test_invalid_values_name_the_setting(
@@ -143,3 +146,10 @@ def test_a_port_beyond_loopback_without_auth_or_tls_is_warned_about(
     assert warning is not None
     assert warning.startswith(f"listening beyond loopback on {host}:50051 ")
     assert re.findall(r"without ([a-zA-Z ]+) \(", warning) == missing
+
+
+def test_the_token_limit_reaches_the_domain_config() -> None:
+    core = {"core_url": "http://core:3567"}
+    assert load_settings(core, {}).domain_config().max_access_token_bytes == 8000
+    config = load_settings({**core, "max_access_token_bytes": "4000"}, {}).domain_config()
+    assert config.max_access_token_bytes == 4000

@@ -141,6 +141,13 @@ class Settings:
             "(cookies: a browser keeps about 4096 bytes, so 4000 there)"
         },
     )
+    revoke_session_on_token_theft: bool = field(
+        default=True,
+        metadata={
+            "help": "RefreshSession revokes a session in which it detects token theft, as the "
+            "SDK's default theft handler does (false: the caller revokes it)"
+        },
+    )
     token_cache: bool = field(
         default=True,
         metadata={"help": "remember verified access tokens (by SHA-256) so repeats skip the check"},
@@ -330,6 +337,7 @@ class Settings:
                 use_dynamic_access_token_signing_key=self.use_dynamic_access_token_signing_key,
                 required_claim_validators=self.required_claim_validators,
                 max_access_token_bytes=self.max_access_token_bytes,
+                revoke_session_on_token_theft=self.revoke_session_on_token_theft,
             )
         except InvalidArgument as exc:
             raise SettingsError(f"--{_flag(_setting_of(exc.field))}: {exc.message}") from None
@@ -428,6 +436,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "jwks_refetch_cooldown_seconds": float,
     "jwks_max_stale_seconds": float,
     "max_access_token_bytes": int,
+    "revoke_session_on_token_theft": _parse_bool,
     "token_cache": _parse_bool,
     "token_cache_size": int,
     "token_cache_rejected_size": int,

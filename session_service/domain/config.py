@@ -221,6 +221,8 @@ class DomainConfig:
       write whose session's tokens could be longer is refused (INVALID_ARGUMENT). A bound
       the SDK does not have; the default fits one 8 KiB HTTP header line (nginx's default
       buffer), not one browser cookie (about 4 KiB: docs/security.md).
+    * ``revoke_session_on_token_theft``: refresh_session revokes a session in which it
+      detects token theft, as the SDK's default theft handler does.
     * ``token_cache``: the verified-token cache.
     """
 
@@ -235,6 +237,7 @@ class DomainConfig:
     required_claim_validators: tuple[ClaimValidatorSpec, ...] = ()
     jwt_validity_seconds: int = DEFAULT_JWT_VALIDITY_SECONDS
     max_access_token_bytes: int = DEFAULT_MAX_ACCESS_TOKEN_BYTES
+    revoke_session_on_token_theft: bool = True
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.api_domain)

@@ -18,6 +18,8 @@ originals with a few wrapped::
 Every RPC then goes through the returned functions. As in the SDK, ``create_new_session``
 is the recipe function: it receives the payload after the configured issuer was added as
 ``iss`` (the SDK's public wrapper does that), so an override sees it and may change it.
+``refresh_session`` is the recipe function too: on TOKEN_THEFT_DETECTED the service then
+revokes the session (the SDK's default theft handler) through ``revoke_session``.
 ``get_session`` includes the claim validation, which goes through ``validate_claims`` (the
 SDK's recipe function that fetches claim values) and, when values were fetched,
 ``regenerate_access_token``; ``validate_claims_for_session_handle`` and ``fetch_and_set_claim``
@@ -84,12 +86,13 @@ class RecipeFunctions:
 
 Override = Callable[[RecipeFunctions], RecipeFunctions]
 
-# RecipeFunctions field -> SessionManager attribute: create_new_session's recipe function is
-# the one behind the public wrapper that adds ``iss``.
-_ATTRIBUTES = {
-    f.name: "recipe_create_new_session" if f.name == "create_new_session" else f.name
-    for f in dataclasses.fields(RecipeFunctions)
+# RecipeFunctions field -> SessionManager attribute: the recipe functions behind a public
+# wrapper (create_new_session's adds ``iss``, refresh_session's revokes on token theft).
+_WRAPPED = {
+    "create_new_session": "recipe_create_new_session",
+    "refresh_session": "recipe_refresh_session",
 }
+_ATTRIBUTES = {f.name: _WRAPPED.get(f.name, f.name) for f in dataclasses.fields(RecipeFunctions)}
 
 
 class OverrideError(ValueError):

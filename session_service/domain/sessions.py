@@ -527,6 +527,34 @@ class SessionManager:
         user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionResult:
+        """The recipe function, then what the SDK's default error handler does on
+        TOKEN_THEFT_DETECTED (``on_token_theft_detected``): revoke the session, through
+        ``revoke_session`` (so an override of it sees the call). Off with
+        ``revoke_session_on_token_theft`` for callers who handle theft themselves."""
+        context = {} if user_context is None else user_context
+        deadline = self._core.deadline(timeout)
+        result = await self.recipe_refresh_session(
+            refresh_token,
+            anti_csrf_token,
+            disable_anti_csrf,
+            user_context=context,
+            timeout=_time_left(deadline),
+        )
+        if result.theft is not None and self._config.revoke_session_on_token_theft:
+            await self.revoke_session(
+                result.theft.session_handle, user_context=context, timeout=_time_left(deadline)
+            )
+        return result
+
+    async def recipe_refresh_session(
+        self,
+        refresh_token: str,
+        anti_csrf_token: str | None = None,
+        disable_anti_csrf: bool = False,
+        *,
+        user_context: JSONObject | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> SessionResult:
         """OK / UNAUTHORISED / TOKEN_THEFT_DETECTED (§5). UNAUTHORISED also when the new
         access token is one GetSession would refuse (a payload written through the core's
         own API past the service's limits): the session cannot be used through it."""

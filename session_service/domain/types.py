@@ -143,7 +143,8 @@ class SessionResult:
       order; ``session`` is still set, so a new access token issued during verification is
       not lost.
     * TOKEN_THEFT_DETECTED (refresh_session): ``theft`` is set. The core does not revoke the
-      session; the SDK's handler does, so callers should call revoke_session.
+      session; ``SessionManager.refresh_session`` then does, as the SDK's default handler,
+      unless ``revoke_session_on_token_theft`` is off (the recipe function never does).
     * UNAUTHORISED / TRY_REFRESH_TOKEN / NO_SESSION: only ``message``.
     """
 

@@ -92,3 +92,18 @@ async def test_an_unusable_override_module_stops_startup(
     with pytest.raises(SettingsError, match="--override-module") as refused:
         await make_service(override_module=spec)
     assert problem in str(refused.value)
+
+
+async def test_theft_revokes_through_the_revoke_session_hook(make_service: MakeService) -> None:
+    """Like the SDK's default theft handler, which calls the (overridable) revoke_session."""
+    service = await make_service(override_module=f"{HOOKS}:recording_revokes")
+    override_hooks.REVOKED.clear()
+    async with SessionClient.insecure(service.address) as client:
+        created = await client.create_session("robbed")
+        first = await client.refresh_session(created.refresh_token.token)
+        assert first.refresh_token is not None
+        assert (await client.refresh_session(first.refresh_token.token)).status is SessionStatus.OK
+        theft = await client.refresh_session(created.refresh_token.token)
+    assert theft.status is SessionStatus.TOKEN_THEFT_DETECTED
+    revoked = list(override_hooks.REVOKED)
+    assert revoked == [created.session.session_handle]

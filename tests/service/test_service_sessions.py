@@ -357,6 +357,52 @@ async def test_reusing_a_refresh_token_after_its_successor_was_used_is_theft(
     assert theft.refresh_token is None
 
 
+async def _steal_and_get_caught(client: SessionClient) -> tuple[str, str, str]:
+    """A thief copies the refresh token R1 and uses it first (getting R2 and an access
+    token); the victim then uses R1 too, after R2's promotion: theft. Returns the session
+    handle and the thief's newest refresh and access tokens."""
+    created = await client.create_session("victim")
+    victim = await client.refresh_session(created.refresh_token.token)
+    assert victim.refresh_token is not None
+    stolen = victim.refresh_token.token
+    thief = await client.refresh_session(stolen)
+    assert thief.refresh_token is not None and thief.access_token is not None
+    promoted = await client.get_session(thief.access_token.token)  # the thief's first use
+    assert promoted.status is SessionStatus.OK and promoted.new_access_token is not None
+    theft = await client.refresh_session(stolen)
+    assert theft.status is SessionStatus.TOKEN_THEFT_DETECTED
+    assert theft.token_theft is not None
+    assert theft.token_theft.session_handle == created.session.session_handle
+    return (
+        created.session.session_handle,
+        thief.refresh_token.token,
+        promoted.new_access_token.token,
+    )
+
+
+async def test_token_theft_revokes_the_session_by_default(client: SessionClient) -> None:
+    handle, thief_refresh, thief_access = await _steal_and_get_caught(client)
+    # As after the SDK's default theft handler: the session is gone for the thief too.
+    refreshed = await client.refresh_session(thief_refresh)
+    assert refreshed.status is SessionStatus.UNAUTHORISED
+    checked = await client.get_session(thief_access, check_database=True)
+    assert checked.status is SessionStatus.UNAUTHORISED
+    assert await client.get_all_session_handles_for_user("victim") == []
+    assert (await client.revoke_session(handle)).status is SessionStatus.SESSION_DOES_NOT_EXIST
+
+
+async def test_token_theft_leaves_the_session_to_the_caller_when_configured(
+    make_service: MakeService,
+) -> None:
+    service = await make_service(revoke_session_on_token_theft=False)
+    async with SessionClient.insecure(service.address) as client:
+        handle, thief_refresh, thief_access = await _steal_and_get_caught(client)
+        assert (await client.refresh_session(thief_refresh)).status is SessionStatus.OK
+        checked = await client.get_session(thief_access, check_database=True)
+        assert checked.status is SessionStatus.OK
+        assert (await client.revoke_session(handle)).status is SessionStatus.OK
+
+
 async def test_refresh_after_revoke_and_with_garbage_is_unauthorised(client: SessionClient) -> None:
     created = await client.create_session("user-id")
     assert (await client.revoke_session(created.session.session_handle)).status is SessionStatus.OK

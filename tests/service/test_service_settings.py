@@ -87,6 +87,7 @@ def test_required_claim_validators_from_json() -> None:
         ({"max_access_token_bytes": "1000"}, {}, "--max-access-token-bytes"),
         # A token that cannot arrive in a GetSession request must not be issued either.
         ({"max_receive_message_bytes": "8192"}, {}, "--max-access-token-bytes"),
+        ({}, {"SESSION_SERVICE_REVOKE_SESSION_ON_TOKEN_THEFT": "maybe"}, "SESSION_SERVICE_REVOKE"),
     ],
 )
 def test_invalid_values_name_the_setting(
@@ -148,8 +149,10 @@ def test_a_port_beyond_loopback_without_auth_or_tls_is_warned_about(
     assert re.findall(r"without ([a-zA-Z ]+) \(", warning) == missing
 
 
-def test_the_token_limit_reaches_the_domain_config() -> None:
+def test_token_limits_and_theft_handling_reach_the_domain_config() -> None:
     core = {"core_url": "http://core:3567"}
-    assert load_settings(core, {}).domain_config().max_access_token_bytes == 8000
-    config = load_settings({**core, "max_access_token_bytes": "4000"}, {}).domain_config()
-    assert config.max_access_token_bytes == 4000
+    default = load_settings(core, {}).domain_config()
+    assert (default.max_access_token_bytes, default.revoke_session_on_token_theft) == (8000, True)
+    env = {"SESSION_SERVICE_REVOKE_SESSION_ON_TOKEN_THEFT": "false"}
+    config = load_settings({**core, "max_access_token_bytes": "4000"}, env).domain_config()
+    assert (config.max_access_token_bytes, config.revoke_session_on_token_theft) == (4000, False)

@@ -128,8 +128,9 @@ def refresh_session(
     *,
     user_context: UserContext = None,
 ) -> Call[RefreshSessionResult]:
-    """Rotate the tokens. TOKEN_THEFT_DETECTED means an old refresh token was reused:
-    revoke ``token_theft.session_handle``."""
+    """Rotate the tokens. TOKEN_THEFT_DETECTED means an old refresh token was reused; the
+    service has revoked ``token_theft.session_handle`` unless it runs with
+    ``--revoke-session-on-token-theft false`` (then revoke it yourself)."""
     request = pb.RefreshSessionRequest(
         refresh_token=refresh_token,
         anti_csrf_token=anti_csrf_token,

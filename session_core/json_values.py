@@ -9,20 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
+_CONTAINERS = (dict, list)
+
 
 def json_depth(value: Any) -> int:
     """How many objects and arrays nest in ``value``: 0 for a scalar, 1 for ``{}``,
-    ``[1]`` or ``{"a": 1}``, 2 for ``{"a": []}``."""
+    ``[1]`` or ``{"a": 1}``, 2 for ``{"a": []}``. (One level at a time, in comprehensions:
+    GetSession runs this on every token it verifies.)"""
     depth = 0
-    level = [value] if isinstance(value, dict | list) else []
+    level = [value] if isinstance(value, _CONTAINERS) else []
     while level:
         depth += 1
-        inner = []
-        for container in level:
-            for item in container.values() if isinstance(container, dict) else container:
-                if isinstance(item, dict | list):
-                    inner.append(item)
-        level = inner
+        level = [
+            item
+            for container in level
+            for item in (container.values() if isinstance(container, dict) else container)
+            if isinstance(item, _CONTAINERS)
+        ]
     return depth
 
 

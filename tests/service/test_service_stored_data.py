@@ -157,8 +157,8 @@ async def test_nesting_limit_is_the_same_on_every_rpc(
 
 Write = Callable[[SessionClient, str, str, Any], Awaitable[Any]]
 WRITES: list[tuple[str, Write, int]] = [
-    # (the field named in the refusal, the call with a value put one level down in it or
-    # as is, the limit for the field)
+    # (the field named in the refusal, a call putting the value one level down in that
+    # field, the field's limit)
     ("access_token_payload", lambda c, h, t, v: c.create_session("w", {"v": v}), MAX_JSON_DEPTH),
     (
         "session_data_in_database",

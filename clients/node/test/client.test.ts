@@ -6,7 +6,7 @@ import { strict as assert } from "node:assert";
 import { createPublicKey, randomUUID, verify } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { status as GrpcStatus } from "@grpc/grpc-js";
-import { claims, SessionClient, SessionServiceError, type CreatedSession } from "../src";
+import { claims, SessionClient, SessionServiceError, type CreatedSession, type JsonObject, type JsonValue } from "../src";
 import type { RunningService } from "../src/testing";
 import { decodeJwtPart, startService, stopService, tamperSignature } from "./support";
 
@@ -82,6 +82,23 @@ describe("CreateSession", () => {
       (error: Error) => error instanceof TypeError && /\$\.when/.test(error.message),
     );
     await assert.rejects(client.createSession(newUser(), { accessTokenPayload: { n: Number.NaN } }), TypeError);
+  });
+
+  it("serves a payload nesting the service's limit of 32 levels, and refuses one level more", async () => {
+    // Objects only: each costs three protobuf message levels, the most this client's decoder
+    // (ts-proto, a limit of 100) takes at 32 (C++, Java and Python take 33).
+    const nested = (depth: number): JsonValue => (depth === 0 ? "leaf" : { k: nested(depth - 1) });
+    const deepest: JsonObject = { deep: nested(31) };
+    const created = await client.createSession(newUser(), { accessTokenPayload: deepest });
+    const verified = await client.getSession(created.accessToken.token);
+    assert.equal(verified.status, "OK");
+    if (verified.status !== "OK") return;
+    assert.deepEqual(verified.session.accessTokenPayload["deep"], deepest["deep"]);
+    const error = await rejectsWithCode(
+      client.createSession(newUser(), { accessTokenPayload: { deep: nested(32) } }),
+      GrpcStatus.INVALID_ARGUMENT,
+    );
+    assert.match(error.details, /^access_token_payload: nests 33 levels of objects and arrays, more than the 32/);
   });
 });
 

@@ -41,6 +41,7 @@ from bench.harness import core_process, database
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service.converters import serializer
 from session_service.domain.api import (
+    DEFAULT_MAX_ACCESS_TOKEN_BYTES,
     CoreClientConfig,
     DomainConfig,
     SessionManager,
@@ -53,7 +54,6 @@ from session_service.servicer import SessionServicer
 from tests.sdk.sdk_venv import sdk_python
 
 SDK_SCRIPT = Path(__file__).with_name("sdk_verify.py")
-MAX_TOKEN_BYTES = 16_384
 COLD_CALLS = 3000
 COLD_TOKENS = 512
 SDK_PAIRS = 5
@@ -184,7 +184,7 @@ async def _ours(
             )
 
         async def verify(token: str) -> object:
-            parsed = parse_access_token(token, max_length=MAX_TOKEN_BYTES)
+            parsed = parse_access_token(token, max_length=DEFAULT_MAX_ACCESS_TOKEN_BYTES)
             return await verifier.verify(parsed, anti_csrf_required=False)
 
         servicer = SessionServicer(warm)

@@ -36,6 +36,7 @@ from session_service.domain.api import (
     Status,
     TokenInfo,
     TokenTheft,
+    check_depth,
 )
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -134,8 +135,11 @@ def optional_struct(message: Any, name: str) -> JSONObject | None:
 
 def user_context(message: Any) -> JSONObject:
     """A request's ``user_context`` as the fresh dict the SDK's functions take (``{}`` when
-    unset): one per call, so override hooks and ``fetch_value`` may add to it."""
-    return optional_struct(message, "user_context") or {}
+    unset): one per call, so override hooks and ``fetch_value`` may add to it. It is held
+    to the nesting limit of every JSON input (INVALID_ARGUMENT naming ``user_context``)."""
+    context = optional_struct(message, "user_context") or {}
+    check_depth("user_context", context)
+    return context
 
 
 def _utf8(text: str) -> str:

@@ -116,11 +116,15 @@ def _rpc(method: _Method[_Request, _Response]) -> _Method[_Request, _Response]:
         except CoreIncompatible as exc:
             code, details = grpc.StatusCode.FAILED_PRECONDITION, str(exc)
         except ClaimFetchFailed as exc:
-            # The operator's claim source failed (their code, maybe a database that is down):
-            # worth a retry, and worth a log line. Its message stays out of the log.
+            # The operator's claim source failed (their code, maybe a database that is down,
+            # or a value too large to store): worth a retry, and worth a log line. The
+            # message of the exception it raised stays out of the log.
             cause = exc.__cause__
-            stack = traceback.format_tb(cause.__traceback__) if cause is not None else []
-            logger.error("%s: %s (message withheld)\n%s", method.__name__, exc, "".join(stack))
+            if cause is None:
+                logger.error("%s: %s", method.__name__, exc)
+            else:
+                stack = "".join(traceback.format_tb(cause.__traceback__))
+                logger.error("%s: %s (message withheld)\n%s", method.__name__, exc, stack)
             code, details = grpc.StatusCode.UNAVAILABLE, str(exc)
         except Exception as exc:
             self.internal_errors += 1

@@ -26,7 +26,7 @@ from session_service.domain.errors import (
     DomainError,
     InvalidArgument,
 )
-from session_service.domain.limits import MAX_JSON_DEPTH
+from session_service.domain.limits import MAX_JSON_DEPTH, check_depth
 from session_service.domain.session_claims import ClaimFetchFailed
 from session_service.domain.sessions import Clock, SessionManager
 from session_service.domain.types import (
@@ -105,5 +105,6 @@ __all__ = [
     "TokenCacheStats",
     "TokenInfo",
     "TokenTheft",
+    "check_depth",
     "parse_anti_csrf_mode",
 ]

@@ -19,7 +19,9 @@ Every RPC then goes through the returned functions. As in the SDK, ``create_new_
 is the recipe function: it receives the payload after the configured issuer was added as
 ``iss`` (the SDK's public wrapper does that), so an override sees it and may change it.
 ``refresh_session`` is the recipe function too: on TOKEN_THEFT_DETECTED the service then
-revokes the session (the SDK's default theft handler) through ``revoke_session``.
+revokes the session (the SDK's default theft handler) through ``revoke_session``. And
+``get_session_information``: the service then refuses to answer with stored JSON it could not
+carry (docs/security.md, "Limits").
 ``get_session`` includes the claim validation, which goes through ``validate_claims`` (the
 SDK's recipe function that fetches claim values) and, when values were fetched,
 ``regenerate_access_token``; ``validate_claims_for_session_handle`` and ``fetch_and_set_claim``
@@ -87,10 +89,12 @@ class RecipeFunctions:
 Override = Callable[[RecipeFunctions], RecipeFunctions]
 
 # RecipeFunctions field -> SessionManager attribute: the recipe functions behind a public
-# wrapper (create_new_session's adds ``iss``, refresh_session's revokes on token theft).
+# wrapper (create_new_session's adds ``iss``, refresh_session's revokes on token theft,
+# get_session_information's checks what it would answer against the nesting limit).
 _WRAPPED = {
     "create_new_session": "recipe_create_new_session",
     "refresh_session": "recipe_refresh_session",
+    "get_session_information": "recipe_get_session_information",
 }
 _ATTRIBUTES = {f.name: _WRAPPED.get(f.name, f.name) for f in dataclasses.fields(RecipeFunctions)}
 

@@ -67,13 +67,17 @@ def _system_now_ms() -> int:
 
 
 class ClaimFetchFailed(DomainError):
-    """A claim's ``fetch_value`` raised, or returned something that is not JSON. The
-    original exception is the ``__cause__``; the message names the claim and the exception
-    type only (its text could carry secrets of the claim's data source)."""
+    """A claim's ``fetch_value`` raised, or returned something that is not JSON, or values
+    the session cannot carry (``SessionManager`` checks them against the service's limits
+    before storing them). The original exception, if any, is the ``__cause__``; the message
+    names the claims and the exception type only (its text could carry secrets of the
+    claim's data source)."""
 
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"fetch_value of claim {key!r} {problem}")
-        self.key = key
+    def __init__(self, keys: str | Sequence[str], problem: str) -> None:
+        self.keys = (keys,) if isinstance(keys, str) else tuple(keys)
+        names = " and ".join(repr(key) for key in self.keys)
+        noun = "claim" if len(self.keys) == 1 else "claims"
+        super().__init__(f"fetch_value of {noun} {names} {problem}")
 
 
 class SessionClaim:

@@ -35,6 +35,7 @@ from session_service.domain.limits import (
     too_deep,
 )
 from session_service.domain.session_claims import (
+    ClaimFetchFailed,
     ClaimRegistry,
     SessionClaim,
     fetch_claim_value,
@@ -654,11 +655,32 @@ class SessionManager:
         user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionInformationResult:
+        """SDK ``get_session_information``: the recipe function's answer, given only when it
+        can carry what is stored: a payload or session data written past the nesting limit
+        through the core's own API is INVALID_ARGUMENT on ``session_handle``
+        (``_check_servable``)."""
+        found = await self.recipe_get_session_information(
+            session_handle, user_context=user_context, timeout=timeout
+        )
+        if found.info is not None:
+            _check_servable(found.info, session_data=True)
+        return found
+
+    async def recipe_get_session_information(
+        self,
+        session_handle: str,
+        *,
+        user_context: JSONObject | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> SessionInformationResult:
+        """The recipe function (what an override of get_session_information replaces): the
+        session as the core stores it, or SESSION_DOES_NOT_EXIST. The functions that read a
+        session to work on its payload (validate_claims_for_session_handle,
+        fetch_and_set_claim) call it and check only the payload."""
         _required_str("session_handle", session_handle)
         info = await self._session_information(session_handle, self._core.deadline(timeout))
         if info is None:
             return SessionInformationResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
-        _check_servable(info, session_data=True)
         return SessionInformationResult(Status.OK, info=info)
 
     async def update_session_data_in_database(
@@ -829,26 +851,31 @@ class SessionManager:
         on its stored (custom) payload, which fetches the values of defined claims that are
         missing or too old, and merge a changed payload into the stored one
         (``merge_into_access_token_payload``: tokens already issued keep their payload).
-        SESSION_DOES_NOT_EXIST when the session is gone, before or at the merge."""
+        SESSION_DOES_NOT_EXIST when the session is gone, before or at the merge.
+
+        A stored payload past the nesting limit is INVALID_ARGUMENT on ``session_handle``
+        (``_check_servable``); fetched values the session cannot carry are not merged
+        (``ClaimFetchFailed``, ``_check_fetched``)."""
         _required_str("session_handle", session_handle)
         validators = self._validators(claim_validators, override_global_claim_validators)
         context = {} if user_context is None else user_context
         deadline = self._core.deadline(timeout)
-        found = await self.get_session_information(
+        found = await self.recipe_get_session_information(
             session_handle, user_context=context, timeout=_time_left(deadline)
         )
         if found.info is None:
             return ClaimsValidationResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
-        _check_servable(found.info)
+        info = found.info
+        _check_servable(info)
+        stored = info.custom_claims_in_access_token_payload
         checked = await self.validate_claims(
-            found.info.user_id,
-            found.info.custom_claims_in_access_token_payload,
-            validators,
-            user_context=context,
-            timeout=_time_left(deadline),
+            info.user_id, stored, validators, user_context=context, timeout=_time_left(deadline)
         )
         update = checked.access_token_payload_update
         if update is not None:
+            await self._check_fetched(
+                _changed_keys(stored, update), info.user_id, session_handle, update, deadline
+            )
             merged = await self.merge_into_access_token_payload(
                 session_handle, update, user_context=context, timeout=_time_left(deadline)
             )
@@ -934,7 +961,10 @@ class SessionManager:
         """SDK ``fetch_and_set_claim``: read the session, ``build`` the claim named
         ``claim_key`` (a claim of the claims module) for its user, and merge the result into
         the stored payload (``merge_into_access_token_payload``; a ``fetch_value`` that gives
-        None merges nothing). OK, or SESSION_DOES_NOT_EXIST."""
+        None merges nothing). OK, or SESSION_DOES_NOT_EXIST. A stored payload past the
+        nesting limit is INVALID_ARGUMENT on ``session_handle``, as in
+        validate_claims_for_session_handle; a value the session cannot carry is not merged
+        (``ClaimFetchFailed``)."""
         _required_str("session_handle", session_handle)
         _required_str("claim_key", claim_key)
         claim = self._claims.get(claim_key)
@@ -944,12 +974,17 @@ class SessionManager:
             )
         context = {} if user_context is None else user_context
         deadline = self._core.deadline(timeout)
-        found = await self.get_session_information(
+        found = await self.recipe_get_session_information(
             session_handle, user_context=context, timeout=_time_left(deadline)
         )
         if found.info is None:
             return StatusResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
-        update = await claim.build(found.info.user_id, context)
+        info = found.info
+        _check_servable(info)
+        update = await claim.build(info.user_id, context)
+        if update:
+            merged = {**info.custom_claims_in_access_token_payload, **update}
+            await self._check_fetched([claim_key], info.user_id, session_handle, merged, deadline)
         return await self.merge_into_access_token_payload(
             session_handle, update, user_context=context, timeout=_time_left(deadline)
         )
@@ -1043,8 +1078,9 @@ class SessionManager:
         deadline: float | None,
     ) -> SessionResult:
         """SDK ``Session.assert_claims``: ``validate_claims`` on the session's payload; an
-        update (claims were fetched) loses the protected claims and is merged into the
-        session (``_merge_into_session``); then INVALID_CLAIMS when any validator failed.
+        update (claims were fetched) loses the protected claims and, unless the session could
+        not carry it (``_check_fetched``), is merged into the session
+        (``_merge_into_session``); then INVALID_CLAIMS when any validator failed.
         A session with a new access token comes back with every outcome but UNAUTHORISED and
         TRY_REFRESH_TOKEN, so the token is not lost."""
         context = {} if user_context is None else user_context
@@ -1058,6 +1094,13 @@ class SessionManager:
         update = checked.access_token_payload_update
         if update is not None:
             kept = {key: value for key, value in update.items() if key not in PROTECTED_PROPS}
+            await self._check_fetched(
+                _changed_keys(session.access_token_payload, kept),
+                session.user_id,
+                session.session_handle,
+                {key: value for key, value in kept.items() if value is not None},
+                deadline,
+            )
             merged = await self._merge_into_session(session, kept, context, deadline)
             if isinstance(merged, SessionResult):
                 return merged
@@ -1337,6 +1380,14 @@ class SessionManager:
             return f"the session's access-token payload {reason}"
         return None
 
+    async def _longest_token(
+        self, user_id: str, session_handle: str, payload: JSONObject, deadline: float | None
+    ) -> int:
+        """How long the session's access tokens could be with ``payload``, whichever
+        published key signs them (``access_token_length``)."""
+        kid, signature_bytes = longest_signing_key(await self._keys.get_jwks(deadline=deadline))
+        return access_token_length(user_id, session_handle, payload, kid, signature_bytes)
+
     async def _check_token_length(
         self,
         field: str,
@@ -1346,11 +1397,36 @@ class SessionManager:
         deadline: float | None,
     ) -> None:
         """Refuse a payload with which a session's access tokens could be longer than the
-        service accepts, whichever published key signs them (``access_token_length``)."""
-        kid, signature_bytes = longest_signing_key(await self._keys.get_jwks(deadline=deadline))
-        length = access_token_length(user_id, session_handle, payload, kid, signature_bytes)
+        service accepts."""
+        length = await self._longest_token(user_id, session_handle, payload, deadline)
         if length > self._config.max_access_token_bytes:
             raise InvalidArgument(field, self._too_long(length))
+
+    async def _check_fetched(
+        self,
+        fetched: Sequence[str],
+        user_id: str,
+        session_handle: str,
+        payload: JSONObject,
+        deadline: float | None,
+    ) -> None:
+        """Refuse the values of the ``fetched`` claims when ``payload``, the session's
+        payload with them, would pass the service's limits (nesting, token length): nothing
+        is written. ``ClaimFetchFailed`` (UNAVAILABLE, as for a ``fetch_value`` that fails):
+        the values come from the claims module's source, not from the caller's request, so
+        INVALID_ARGUMENT would blame the wrong party."""
+        reason = too_deep(payload)
+        if reason is None:
+            length = await self._longest_token(user_id, session_handle, payload, deadline)
+            if length <= self._config.max_access_token_bytes:
+                return
+            reason = self._too_long(length)
+        values, them = ("a value", "it") if len(fetched) == 1 else ("values", "them")
+        raise ClaimFetchFailed(
+            fetched,
+            f"returned {values} the session cannot carry, not stored: the payload with {them} "
+            f"{reason}",
+        )
 
     def _too_long(self, length: int) -> str:
         return (
@@ -1503,6 +1579,16 @@ def _claims_validation_result(
             access_token_payload_update=update,
         )
     return ClaimsValidationResult(Status.OK, access_token_payload_update=update)
+
+
+def _changed_keys(before: JSONObject, after: JSONObject) -> list[str]:
+    """The keys ``after`` adds or changes (by their JSON, as ``validate_claims`` tells
+    whether the payload changed): the claims whose values were fetched."""
+    return [
+        key
+        for key, value in after.items()
+        if key not in before or json.dumps(before[key]) != json.dumps(value)
+    ]
 
 
 def _without_update(checked: ClaimsValidationResult) -> ClaimsValidationResult:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from session_client import SessionClient
 
@@ -81,3 +82,12 @@ async def channel(service: RunningService) -> AsyncIterator[grpc.aio.Channel]:
 @pytest.fixture
 async def client(channel: grpc.aio.Channel) -> SessionClient:
     return SessionClient(channel)
+
+
+@pytest.fixture
+async def core_http(core: RunningCore) -> AsyncIterator[httpx.AsyncClient]:
+    """The core's CDI API, as another backend sharing the core uses it."""
+    async with httpx.AsyncClient(
+        base_url=core.url, headers={"cdi-version": "2.21"}, timeout=10
+    ) as http:
+        yield http

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -32,16 +32,9 @@ INT64_MAX = 2**63 - 1
 OK = SessionStatus.OK
 
 
-@pytest.fixture
-async def core_http(core: RunningCore) -> AsyncIterator[httpx.AsyncClient]:
-    """The core's CDI API, as another backend sharing the core uses it."""
-    async with httpx.AsyncClient(
-        base_url=core.url, headers={"cdi-version": "2.21"}, timeout=10
-    ) as http:
-        yield http
-
-
-async def _store(http: httpx.AsyncClient, handle: str, jwt: Any = None, data: Any = None) -> None:
+async def store_through_core(
+    http: httpx.AsyncClient, handle: str, jwt: Any = None, data: Any = None
+) -> None:
     """Write through the core's API (json.dumps escapes lone surrogates as \\udXXX)."""
     if jwt is not None:
         body = {"sessionHandle": handle, "userDataInJWT": jwt}
@@ -66,7 +59,7 @@ def payload_of_depth(depth: int) -> dict[str, Any]:
     return {"deep": nested(depth - 1)}
 
 
-async def _code(call: Callable[[], Awaitable[Any]]) -> tuple[grpc.StatusCode, str]:
+async def rpc_code(call: Callable[[], Awaitable[Any]]) -> tuple[grpc.StatusCode, str]:
     STATS["RPCs made"] += 1
     try:
         await call()
@@ -81,7 +74,7 @@ async def test_lone_surrogates_are_served_as_replacement_characters(
     created = await client.create_session("surrogates")
     handle = created.session.session_handle
     payload = {"\ud800key": "a\udc00b", "pair": "\ud83d\ude00", "claim": {"v": "\udfff", "t": 1}}
-    await _store(core_http, handle, jwt=payload, data={"note": ["\ud800"]})
+    await store_through_core(core_http, handle, jwt=payload, data={"note": ["\ud800"]})
     served = {"\ufffdkey": "a\ufffdb", "pair": "\U0001f600", "claim": {"v": "\ufffd", "t": 1}}
 
     info = await client.get_session_information(handle)
@@ -120,7 +113,9 @@ async def test_nesting_limit_is_the_same_on_every_rpc(
     assert info.info.session_data_in_database == payload_of_depth(MAX_JSON_DEPTH)
 
     # One level deeper, written by another backend through the core's API.
-    await _store(core_http, handle, jwt={**payload_of_depth(MAX_JSON_DEPTH + 1), "iss": _ISS})
+    await store_through_core(
+        core_http, handle, jwt={**payload_of_depth(MAX_JSON_DEPTH + 1), "iss": _ISS}
+    )
     too_deep = f"nests {MAX_JSON_DEPTH + 1} levels of objects and arrays, more than the "
     for _ in range(2):  # the same answer every time
         refused = await client.get_session(created.session.access_token, check_database=True)
@@ -136,7 +131,7 @@ async def test_nesting_limit_is_the_same_on_every_rpc(
         lambda: client.merge_into_access_token_payload(handle, {"other": 1}),
         lambda: client.set_claim_value(handle, "c", 1),
     ):
-        code, details = await _code(call)
+        code, details = await rpc_code(call)
         assert code is grpc.StatusCode.INVALID_ARGUMENT and too_deep in details, details
     # Removing the deep claim brings the session back.
     assert (await client.merge_into_access_token_payload(handle, {"deep": None})).status is OK
@@ -146,8 +141,8 @@ async def test_nesting_limit_is_the_same_on_every_rpc(
     assert (await client.refresh_session(created.refresh_token.token)).status is OK
 
     # Session data too deep: refused where it is read, replaced by an update.
-    await _store(core_http, handle, data=payload_of_depth(MAX_JSON_DEPTH + 1))
-    code, details = await _code(lambda: client.get_session_information(handle))
+    await store_through_core(core_http, handle, data=payload_of_depth(MAX_JSON_DEPTH + 1))
+    code, details = await rpc_code(lambda: client.get_session_information(handle))
     assert code is grpc.StatusCode.INVALID_ARGUMENT
     assert details.startswith("session_handle: the session's stored session data nests 33")
     assert (await client.update_session_data_in_database(handle, {"fresh": True})).status is OK
@@ -155,10 +150,10 @@ async def test_nesting_limit_is_the_same_on_every_rpc(
     STATS["RPCs made"] += 12
 
 
-Write = Callable[[SessionClient, str, str, Any], Awaitable[Any]]
-WRITES: list[tuple[str, Write, int]] = [
+Call = Callable[[SessionClient, str, str, Any], Awaitable[Any]]
+INPUTS: list[tuple[str, Call, int]] = [
     # (the field named in the refusal, a call putting the value one level down in that
-    # field, the field's limit)
+    # field, the field's limit): the writes, then inputs that are only read
     ("access_token_payload", lambda c, h, t, v: c.create_session("w", {"v": v}), MAX_JSON_DEPTH),
     (
         "session_data_in_database",
@@ -188,19 +183,29 @@ WRITES: list[tuple[str, Write, int]] = [
         lambda c, h, t, v: c.get_session(t, claim_validators=[has_value("c", [v])]),
         MAX_CLAIM_VALUE_DEPTH,
     ),
+    (
+        "jwt_payload",
+        lambda c, h, t, v: c.validate_claims_in_jwt_payload("u", {"v": v}),
+        MAX_JSON_DEPTH,
+    ),
+    (
+        "user_context",
+        lambda c, h, t, v: c.get_session_information(h, user_context={"v": v}),
+        MAX_JSON_DEPTH,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("field", "write", "limit"), WRITES, ids=[w[0] for w in WRITES])
-async def test_writes_past_the_nesting_limit_are_refused_naming_field_and_limit(
-    client: SessionClient, field: str, write: Write, limit: int
+@pytest.mark.parametrize(("field", "call", "limit"), INPUTS, ids=[i[0] for i in INPUTS])
+async def test_inputs_past_the_nesting_limit_are_refused_naming_field_and_limit(
+    client: SessionClient, field: str, call: Call, limit: int
 ) -> None:
     created = await client.create_session("writer", {"c": {"v": 1, "t": 1}})
     handle, token = created.session.session_handle, created.session.access_token
-    # Every write puts the value one level down: nested(limit - 1) makes it exactly the limit.
-    code, details = await _code(lambda: write(client, handle, token, nested(limit - 1)))
+    # Every call puts the value one level down: nested(limit - 1) makes it exactly the limit.
+    code, details = await rpc_code(lambda: call(client, handle, token, nested(limit - 1)))
     assert code is grpc.StatusCode.OK, details
-    code, details = await _code(lambda: write(client, handle, token, nested(limit)))
+    code, details = await rpc_code(lambda: call(client, handle, token, nested(limit)))
     assert code is grpc.StatusCode.INVALID_ARGUMENT
     assert details == (
         f"{field}: nests {limit + 1} levels of objects and arrays, more than the {limit} "
@@ -219,7 +224,7 @@ async def test_a_request_past_protobufs_own_limit_names_it(channel: grpc.aio.Cha
         leaf = outer
     request.access_token_payload.fields["k"].CopyFrom(leaf)
     call = channel.unary_unary("/session.v1.SessionService/CreateSession")
-    code, details = await _code(lambda: call(request.SerializeToString(), timeout=10))
+    code, details = await rpc_code(lambda: call(request.SerializeToString(), timeout=10))
     assert code is grpc.StatusCode.INVALID_ARGUMENT
     assert "nests deeper than protobuf's limit of 100 levels" in details, details
 
@@ -278,7 +283,7 @@ async def test_stored_numbers_beyond_a_double(
     created = await client.create_session("numbers")
     handle = created.session.session_handle
     stored = {"big": 10**400, "old": {"v": 1, "t": -(10**400)}, "new": {"v": 1, "t": 10**400}}
-    await _store(core_http, handle, jwt=stored, data={"big": -(10**400)})
+    await store_through_core(core_http, handle, jwt=stored, data={"big": -(10**400)})
     info = await client.get_session_information(handle)
     assert info.status is OK and info.info is not None
     assert info.info.custom_claims_in_access_token_payload["big"] == math.inf

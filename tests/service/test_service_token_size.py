@@ -28,7 +28,7 @@ OK = SessionStatus.OK
 Accepts = Callable[[int], Awaitable[bool]]
 
 
-async def _largest(accepts: Accepts, refused: int) -> int:
+async def largest_accepted(accepts: Accepts, refused: int) -> int:
     """The largest n in [0, refused) that ``accepts``, given that 0 is and ``refused`` is not."""
     low, high = 0, refused
     while high - low > 1:
@@ -112,7 +112,7 @@ async def test_tokens_just_below_and_above_the_limit_through_each_writing_rpc(
             created += ok
             return ok
 
-        n = await _largest(create, limit)
+        n = await largest_accepted(create, limit)
         assert await create(n) and not await create(n + 1)
         assert len(await client.get_all_session_handles_for_user(user)) == created
         session = Session(client, await client.create_session(user, {"blob": "x" * n}))
@@ -120,7 +120,7 @@ async def test_tokens_just_below_and_above_the_limit_through_each_writing_rpc(
 
         for name, write in WRITERS.items():
             session = Session(client, await client.create_session(f"{name}-{limit}"))
-            n = await _largest(lambda n: _written(write(session, n), limit), limit)  # noqa: B023
+            n = await largest_accepted(lambda n: _written(write(session, n), limit), limit)  # noqa: B023
             assert await _written(write(session, n), limit)
             before = await session.stored_payload()
             assert not await _written(write(session, n + 1), limit)

@@ -398,7 +398,8 @@ export class SessionClient {
   /**
    * Fetches the current value of `claimKey`, a claim the service defines, for the session's
    * user and stores it in the session's payload (SDK `fetch_and_set_claim`). A key the service
-   * does not define rejects with INVALID_ARGUMENT.
+   * does not define rejects with INVALID_ARGUMENT; a `fetch_value` that fails or gives a value
+   * the session cannot carry rejects with UNAVAILABLE (nothing is stored).
    */
   async fetchAndSetClaim(sessionHandle: string, claimKey: string, options: UserContextOption = {}): Promise<SessionExistsResult> {
     const request = { sessionHandle, claimKey, userContext: optionalObject(options.userContext) };

@@ -271,7 +271,9 @@ def fetch_and_set_claim(
 ) -> Call[StatusResult]:
     """Fetch the current value of ``claim_key``, a claim of the service's claims module, for
     the session's user and store it in the session's payload (SDK ``fetch_and_set_claim``).
-    OK, or SESSION_DOES_NOT_EXIST; a key the service does not define is INVALID_ARGUMENT."""
+    OK, or SESSION_DOES_NOT_EXIST; a key the service does not define is INVALID_ARGUMENT, and a
+    ``fetch_value`` that fails or gives a value the session cannot carry is UNAVAILABLE (nothing
+    is stored)."""
     request = pb.FetchAndSetClaimRequest(session_handle=session_handle, claim_key=claim_key)
     return _call("FetchAndSetClaim", request, _status_result, user_context)
 

@@ -8,6 +8,7 @@ import base64
 import json
 import logging
 import math
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import grpc
@@ -17,18 +18,22 @@ from google.protobuf import descriptor, struct_pb2
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from session_client import SessionClient, SessionStatus, has_value
+from session_client import ClaimsValidationResult, SessionClient, SessionStatus, has_value
 
 from session_core.app import RunningCore
 from session_core.json_values import json_depth
 from session_proto.session.v1 import session_service_pb2 as pb
-from session_service.domain.limits import MAX_JSON_DEPTH
+from session_service.converters import dict_to_struct
+from session_service.domain.limits import MAX_CLAIM_VALUE_DEPTH, MAX_JSON_DEPTH
 from session_service.domain.verifier import TokenParseError, parse_access_token
 from session_service.server import RunningService
 from tests.reliability import STATS
+from tests.service import fetched_claims
+from tests.service.conftest import MakeService
 from tests.service.test_service_stored_data import signed_like
 
 SERVICE = pb.DESCRIPTOR.services_by_name["SessionService"]
+FETCHED_CLAIMS = "tests.service.fetched_claims"
 FD = descriptor.FieldDescriptor
 OK_CODES = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT}
 
@@ -222,6 +227,23 @@ async def test_any_request_message_gets_a_typed_answer(
 
 # -- values stored or signed by others ---------------------------------------------------------
 
+
+async def _validate_in_jwt_payload(channel: grpc.aio.Channel, value: Any) -> Any:
+    """ValidateClaimsInJwtPayload of a payload holding ``value``, with ``value`` in the
+    user_context too, as protobuf carries them (the service's own conversion: the client's
+    refuses what a Struct cannot hold)."""
+    validator = pb.ClaimValidator.FromString(has_value("c", 1).SerializeToString())
+    request = pb.ValidateClaimsInJwtPayloadRequest(user_id="hostile", claim_validators=[validator])
+    # CopyFrom: a constructor argument would be parsed again, past protobuf's depth limit.
+    request.jwt_payload.CopyFrom(dict_to_struct({"c": {"v": value, "t": 1}, "x": value}))
+    request.user_context.CopyFrom(dict_to_struct({"u": value}))
+    call = channel.unary_unary("/session.v1.SessionService/ValidateClaimsInJwtPayload")
+    answer = pb.ValidateClaimsInJwtPayloadResponse.FromString(
+        await call(request.SerializeToString(), timeout=10)
+    )
+    return ClaimsValidationResult.from_pb(answer)
+
+
 # Strings with lone surrogates (what JSON's \ud800 escapes give), numbers beyond a double and
 # beyond int64, non-finite numbers (JSON has none: the core must refuse them with a 400).
 # (sampled_from: hypothesis would merge two characters() strategies, dropping surrogates)
@@ -258,8 +280,53 @@ def _has_surrogate(value: Any) -> bool:
     return any(0xD800 <= ord(c) <= 0xDFFF for c in text)
 
 
+def _is_json(value: Any) -> bool:
+    """JSON has no NaN or infinities (integers of any size it has)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _numbers(value: Any) -> Iterator[int | float]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _numbers(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _numbers(item)
+    elif isinstance(value, int | float):
+        yield value
+
+
+def _finite_doubles(value: Any) -> bool:
+    """Every number in ``value`` is a finite double, as a request's Struct must carry it."""
+    try:
+        return all(math.isfinite(float(number)) for number in _numbers(value))
+    except OverflowError:  # an integer beyond a double's range
+        return False
+
+
 TIMES = st.sampled_from([None, 10**30, -(10**30), 2**63, 10**400])
-ANSWERED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT}
+# UNAVAILABLE only where a claim's fetch_value runs (the assertions say so).
+ANSWERED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAVAILABLE}
+
+
+@pytest.fixture
+async def claims_service(make_service: MakeService) -> AsyncIterator[RunningService]:
+    """A service with claims to fetch (``tests/service/fetched_claims.py``) and a token limit
+    out of reach, so that each answer below depends on nesting and JSON alone (the limit has
+    tests of its own: test_service_token_size.py, test_service_fetched_claim_limits.py)."""
+    fetched_claims.reset()
+    yield await make_service(claims_module=FETCHED_CLAIMS, max_access_token_bytes=60_000)
+    fetched_claims.reset()
+
+
+@pytest.fixture
+async def claims_channel(claims_service: RunningService) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(claims_service.address) as channel:
+        yield channel
 
 
 @settings(
@@ -271,15 +338,18 @@ ANSWERED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT}
 async def test_values_stored_through_the_core_get_a_typed_answer_from_every_rpc(
     value: Any,
     exp: int | None,
-    channel: grpc.aio.Channel,
-    service: RunningService,
+    claims_channel: grpc.aio.Channel,
+    claims_service: RunningService,
     core: RunningCore,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Another backend writes ``value`` into a session through the core's HTTP API (and a
-    token is signed with it, and with ``exp``): no RPC answers INTERNAL or UNKNOWN, the core
-    never answers 500, and the session is served or refused the same way by every RPC."""
+    token is signed with it, and with ``exp``; a claim's ``fetch_value`` returns it; a caller
+    validates a payload and sends a user_context holding it): no RPC answers INTERNAL or
+    UNKNOWN, the core never answers 500, and the session is served or refused the same way by
+    every RPC."""
     caplog.set_level(logging.ERROR)
+    channel, service = claims_channel, claims_service
     client = SessionClient(channel)
     created = await client.create_session("hostile", {"c": {"v": 1, "t": 1}})
     handle, token = created.session.session_handle, created.session.access_token
@@ -338,6 +408,12 @@ async def test_values_stored_through_the_core_get_a_typed_answer_from_every_rpc(
     await answer("remove", client.remove_claim(handle, "s"))
     await answer("merge", client.merge_into_access_token_payload(handle, {"m": 1}))
     await answer("data", client.update_session_data_in_database(handle, {"d": 1}))
+    # Claims: the fetch_value of "tier" returns the value.
+    fetched_claims.values["tier"] = value
+    await answer("fetch", client.fetch_and_set_claim(handle, "tier"))
+    await answer("in JWT", _validate_in_jwt_payload(channel, value))
+    # (last: the merge replaces the stored payload with the token's and the value)
+    await answer("fetched", client.get_session(token, claim_validators=[has_value("tier", 1)]))
     await answer("revoke", client.revoke_session(handle))
 
     # The same decision everywhere: a stored payload past the limit is refused by every
@@ -355,6 +431,23 @@ async def test_values_stored_through_the_core_get_a_typed_answer_from_every_rpc(
         assert [outcomes[n] for n in ("claim", "validate", "set", "merge")] == [refused] * 4
     assert outcomes["info"] is (SessionStatus.OK if payload_fits and data_fits else refused)
     assert outcomes["data"] is SessionStatus.OK and outcomes["revoke"] is SessionStatus.OK
+    # A fetched value is stored when JSON within the limit, else UNAVAILABLE; FetchAndSetClaim
+    # reads the session first, refused past the limit as SetClaimValue is.
+    unavailable = grpc.StatusCode.UNAVAILABLE
+    fetchable = _is_json(value) and json_depth(value) <= MAX_CLAIM_VALUE_DEPTH
+    STATS["fetched values refused (not JSON, or too deep)"] += not fetchable
+    if not payload_fits:
+        assert outcomes["fetch"] is refused
+    else:
+        assert outcomes["fetch"] is (SessionStatus.OK if fetchable else unavailable), outcomes
+    validated = {SessionStatus.OK, SessionStatus.INVALID_CLAIMS}
+    assert outcomes["fetched"] in (validated if fetchable else {unavailable}), outcomes
+    # A payload and user_context holding the value: refused when a Struct cannot carry it,
+    # or nests past the limit ({"c": {"v": value}}).
+    if _finite_doubles(value) and json_depth(value) <= MAX_CLAIM_VALUE_DEPTH:
+        assert outcomes["in JWT"] in validated, outcomes
+    else:
+        assert outcomes["in JWT"] is refused, outcomes
     # The token's times are checked before its payload's nesting.
     if exp is not None and exp < 0:
         assert outcomes["signed"] is SessionStatus.TRY_REFRESH_TOKEN

@@ -45,15 +45,15 @@ def not_recipe_functions(original: RecipeFunctions) -> object:
     return {"create_new_session": original.create_new_session}
 
 
-# Handles of the sessions revoke_session was called with, in order (read by the tests).
-REVOKED: list[str] = []
+# (handle, user_context) of every revoke_session call, in order (read by the tests).
+REVOKED: list[tuple[str, dict[str, Any]]] = []
 
 
 def recording_revokes(original: RecipeFunctions) -> RecipeFunctions:
     """Record every revoke_session call, then revoke as usual."""
 
     async def revoke_session(session_handle: str, *args: Any, **kwargs: Any) -> Any:
-        REVOKED.append(session_handle)
+        REVOKED.append((session_handle, dict(kwargs["user_context"])))
         return await original.revoke_session(session_handle, *args, **kwargs)
 
     return dataclasses.replace(original, revoke_session=revoke_session)

@@ -103,7 +103,10 @@ async def test_theft_revokes_through_the_revoke_session_hook(make_service: MakeS
         first = await client.refresh_session(created.refresh_token.token)
         assert first.refresh_token is not None
         assert (await client.refresh_session(first.refresh_token.token)).status is SessionStatus.OK
-        theft = await client.refresh_session(created.refresh_token.token)
+        theft = await client.refresh_session(
+            created.refresh_token.token, user_context={"request": "r-7"}
+        )
     assert theft.status is SessionStatus.TOKEN_THEFT_DETECTED
+    # The refresh's user_context reaches the hook, as every SDK function passes it on.
     revoked = list(override_hooks.REVOKED)
-    assert revoked == [created.session.session_handle]
+    assert revoked == [(created.session.session_handle, {"request": "r-7"})]

@@ -1,0 +1,34 @@
+package sessionservice.client;
+
+import sessionservice.session.v1.SessionStatus;
+
+/**
+ * The outcome of a session operation ({@code session.v1.SessionStatus}); branch on it. {@link
+ * #UNKNOWN} stands for a value this client does not know (proto3 enums are open, and the service
+ * may add values): treat it as a failure.
+ */
+public enum Status {
+  UNKNOWN,
+  OK,
+  UNAUTHORISED,
+  TRY_REFRESH_TOKEN,
+  TOKEN_THEFT_DETECTED,
+  INVALID_CLAIMS,
+  SESSION_DOES_NOT_EXIST,
+  UNSUPPORTED_ALGORITHM,
+  NO_SESSION;
+
+  private static final String PREFIX = "SESSION_STATUS_";
+
+  /** The wire value; SESSION_STATUS_UNSPECIFIED (never sent) and unknown values are UNKNOWN. */
+  static Status of(SessionStatus status) {
+    if (status == SessionStatus.UNRECOGNIZED || status == SessionStatus.SESSION_STATUS_UNSPECIFIED) {
+      return UNKNOWN;
+    }
+    try {
+      return valueOf(status.name().substring(PREFIX.length()));
+    } catch (IllegalArgumentException e) {
+      return UNKNOWN;
+    }
+  }
+}

@@ -128,7 +128,7 @@ func TestCreateThenGetCachedAndCheckDatabase(t *testing.T) {
 	if created.AntiCSRFToken != nil {
 		t.Fatal("no anti-CSRF token without anti-CSRF VIA_TOKEN")
 	}
-	if printed := fmt.Sprintf("%v %+v", *created, *created); strings.Contains(printed, created.AccessToken.Token) || strings.Contains(printed, created.RefreshToken.Token) {
+	if printed := fmt.Sprintf("%v %+v %#v", *created, created, created); strings.Contains(printed, created.AccessToken.Token) || strings.Contains(printed, created.RefreshToken.Token) {
 		t.Fatal("printing a result must not show its tokens")
 	}
 

@@ -14,8 +14,8 @@ import (
 // number travels as a double, so integers above 2^53 lose precision: send large ids as strings.
 type JSON = map[string]any
 
-// TokenInfo is a token with its lifetime. Its String form leaves the token out, so printing a
-// result never writes a token to a log.
+// TokenInfo is a token with its lifetime. Its String and GoString forms leave the token out, so
+// printing a result (%v, %+v, %#v) never writes a token to a log.
 type TokenInfo struct {
 	Token       string
 	Expiry      time.Time
@@ -26,8 +26,13 @@ func (t TokenInfo) String() string {
 	return fmt.Sprintf("TokenInfo{Expiry: %s, CreatedTime: %s}", t.Expiry.UTC().Format(time.RFC3339), t.CreatedTime.UTC().Format(time.RFC3339))
 }
 
+// GoString is String, so that %#v leaves the token out too.
+func (t TokenInfo) GoString() string {
+	return t.String()
+}
+
 // Session is a verified session and its current access token (the new one when the core
-// issued one). Its String form leaves the tokens out.
+// issued one). Its String and GoString forms leave the tokens out.
 type Session struct {
 	UserID        string
 	SessionHandle string
@@ -41,6 +46,11 @@ type Session struct {
 
 func (s Session) String() string {
 	return fmt.Sprintf("Session{UserID: %q, SessionHandle: %q, Expiry: %s}", s.UserID, s.SessionHandle, s.Expiry.UTC().Format(time.RFC3339))
+}
+
+// GoString is String, so that %#v leaves the tokens out too.
+func (s Session) GoString() string {
+	return s.String()
 }
 
 // ClaimValidationError is one failed claim validator. Reason is the SDK's reason object, e.g.

@@ -306,10 +306,11 @@ public final class SessionClient {
 
   /** Signs {@code payload} with the static key for {@code validity} (whole seconds, > 0). */
   public CreateJwtResult createJwt(Map<String, ?> payload, Duration validity) {
-    return createJwt(CreateJWTRequest.newBuilder()
-        .setPayload(Json.toStruct(payload))
-        .setValiditySeconds(validity.toSeconds())
-        .build());
+    var request = CreateJWTRequest.newBuilder().setValiditySeconds(validity.toSeconds());
+    if (payload != null) {
+      request.setPayload(Json.toStruct(payload));
+    }
+    return createJwt(request.build());
   }
 
   /** CreateJWT (SDK create_jwt): RS256; iat and exp set by the core, iss defaulting to the issuer. */

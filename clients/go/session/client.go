@@ -74,6 +74,21 @@ func invoke[Req, Resp any](ctx context.Context, c *Client, rpc func(context.Cont
 	return rpc(ctx, req)
 }
 
+// statusResponse is a response whose only outcome is a status (the SDK's true or false).
+type statusResponse interface {
+	GetStatus() sessionv1.SessionStatus
+	GetMessage() string
+}
+
+// invokeForStatus runs an RPC whose answer is a StatusResult.
+func invokeForStatus[Req any, Resp statusResponse](ctx context.Context, c *Client, rpc func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (*StatusResult, error) {
+	resp, err := invoke(ctx, c, rpc, req)
+	if err != nil {
+		return nil, err
+	}
+	return &StatusResult{Status: statusOf(resp.GetStatus()), Message: resp.GetMessage()}, nil
+}
+
 // CreateSessionOptions are CreateSession's optional arguments.
 type CreateSessionOptions struct {
 	// AccessTokenPayload holds custom claims for the access token (no protected claim such as
@@ -210,11 +225,7 @@ func (c *Client) RefreshSession(ctx context.Context, refreshToken string, opts *
 // RevokeSession revokes one session: OK, or SESSION_DOES_NOT_EXIST when there was nothing to
 // revoke (SDK revoke_session).
 func (c *Client) RevokeSession(ctx context.Context, sessionHandle string) (*StatusResult, error) {
-	resp, err := invoke(ctx, c, c.rpc.RevokeSession, &sessionv1.RevokeSessionRequest{SessionHandle: sessionHandle})
-	if err != nil {
-		return nil, err
-	}
-	return &StatusResult{Status: statusOf(resp.Status), Message: resp.Message}, nil
+	return invokeForStatus(ctx, c, c.rpc.RevokeSession, &sessionv1.RevokeSessionRequest{SessionHandle: sessionHandle})
 }
 
 // RevokeAllSessionsForUser revokes every live session of userID and returns their handles.
@@ -270,11 +281,7 @@ func (c *Client) UpdateSessionDataInDatabase(ctx context.Context, sessionHandle 
 	if err != nil {
 		return nil, err
 	}
-	resp, err := invoke(ctx, c, c.rpc.UpdateSessionDataInDatabase, &sessionv1.UpdateSessionDataInDatabaseRequest{SessionHandle: sessionHandle, NewSessionData: s})
-	if err != nil {
-		return nil, err
-	}
-	return &StatusResult{Status: statusOf(resp.Status), Message: resp.Message}, nil
+	return invokeForStatus(ctx, c, c.rpc.UpdateSessionDataInDatabase, &sessionv1.UpdateSessionDataInDatabaseRequest{SessionHandle: sessionHandle, NewSessionData: s})
 }
 
 // MergeIntoAccessTokenPayload shallow-merges update into the stored payload (a nil value removes
@@ -284,11 +291,7 @@ func (c *Client) MergeIntoAccessTokenPayload(ctx context.Context, sessionHandle 
 	if err != nil {
 		return nil, err
 	}
-	resp, err := invoke(ctx, c, c.rpc.MergeIntoAccessTokenPayload, &sessionv1.MergeIntoAccessTokenPayloadRequest{SessionHandle: sessionHandle, AccessTokenPayloadUpdate: s})
-	if err != nil {
-		return nil, err
-	}
-	return &StatusResult{Status: statusOf(resp.Status), Message: resp.Message}, nil
+	return invokeForStatus(ctx, c, c.rpc.MergeIntoAccessTokenPayload, &sessionv1.MergeIntoAccessTokenPayloadRequest{SessionHandle: sessionHandle, AccessTokenPayloadUpdate: s})
 }
 
 // RegenerateAccessToken re-issues an access token with newPayload and the same expiry; a nil
@@ -318,11 +321,7 @@ func (c *Client) SetClaimValue(ctx context.Context, sessionHandle, key string, v
 	if err != nil {
 		return nil, err
 	}
-	resp, err := invoke(ctx, c, c.rpc.SetClaimValue, &sessionv1.SetClaimValueRequest{SessionHandle: sessionHandle, ClaimKey: key, Value: v})
-	if err != nil {
-		return nil, err
-	}
-	return &StatusResult{Status: statusOf(resp.Status), Message: resp.Message}, nil
+	return invokeForStatus(ctx, c, c.rpc.SetClaimValue, &sessionv1.SetClaimValueRequest{SessionHandle: sessionHandle, ClaimKey: key, Value: v})
 }
 
 // GetClaimValue reads the value of the claim key.
@@ -340,11 +339,7 @@ func (c *Client) GetClaimValue(ctx context.Context, sessionHandle, key string) (
 
 // RemoveClaim removes the claim key from the stored payload.
 func (c *Client) RemoveClaim(ctx context.Context, sessionHandle, key string) (*StatusResult, error) {
-	resp, err := invoke(ctx, c, c.rpc.RemoveClaim, &sessionv1.RemoveClaimRequest{SessionHandle: sessionHandle, ClaimKey: key})
-	if err != nil {
-		return nil, err
-	}
-	return &StatusResult{Status: statusOf(resp.Status), Message: resp.Message}, nil
+	return invokeForStatus(ctx, c, c.rpc.RemoveClaim, &sessionv1.RemoveClaimRequest{SessionHandle: sessionHandle, ClaimKey: key})
 }
 
 // ValidateClaimsForSessionHandle runs claim validators against the stored payload; with

@@ -16,6 +16,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // DefaultTimeout bounds a call whose context has no deadline (see WithTimeout).
@@ -64,8 +66,27 @@ func (c *Client) bounded(ctx context.Context) (context.Context, context.CancelFu
 	return ctx, func() {}
 }
 
-// invoke runs one SessionService RPC with the client's deadline and API key.
-func invoke[Req, Resp any](ctx context.Context, c *Client, rpc func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (Resp, error) {
+type userContextKey struct{}
+
+// WithUserContext returns a context whose calls send userContext as the SDK's user_context,
+// which the service hands to its override hooks and to its claims' fetch_value.
+func WithUserContext(ctx context.Context, userContext JSON) context.Context {
+	return context.WithValue(ctx, userContextKey{}, userContext)
+}
+
+// invoke runs one SessionService RPC with the client's deadline, API key and the context's
+// user_context (every request of the contract has that field).
+func invoke[Req proto.Message, Resp any](ctx context.Context, c *Client, rpc func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (Resp, error) {
+	if userContext, ok := ctx.Value(userContextKey{}).(JSON); ok {
+		s, err := toStruct("the user context", userContext)
+		if err != nil {
+			var none Resp
+			return none, err
+		}
+		if field := req.ProtoReflect().Descriptor().Fields().ByName("user_context"); field != nil && s != nil {
+			req.ProtoReflect().Set(field, protoreflect.ValueOfMessage(s.ProtoReflect()))
+		}
+	}
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
 	if c.apiKey != "" {
@@ -81,7 +102,7 @@ type statusResponse interface {
 }
 
 // invokeForStatus runs an RPC whose answer is a StatusResult.
-func invokeForStatus[Req any, Resp statusResponse](ctx context.Context, c *Client, rpc func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (*StatusResult, error) {
+func invokeForStatus[Req proto.Message, Resp statusResponse](ctx context.Context, c *Client, rpc func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (*StatusResult, error) {
 	resp, err := invoke(ctx, c, rpc, req)
 	if err != nil {
 		return nil, err
@@ -351,6 +372,33 @@ func (c *Client) ValidateClaimsForSessionHandle(ctx context.Context, sessionHand
 	}
 	resp, err := invoke(ctx, c, c.rpc.ValidateClaimsForSessionHandle, &sessionv1.ValidateClaimsForSessionHandleRequest{
 		SessionHandle: sessionHandle, ClaimValidators: ms, OverrideGlobalClaimValidators: override,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ClaimsValidationResult{Status: statusOf(resp.Status), Message: resp.Message, InvalidClaims: claimErrors(resp.InvalidClaims)}, nil
+}
+
+// FetchAndSetClaim fetches the current value of a claim the service's claims module defines and
+// merges it into the stored payload (SDK fetch_and_set_claim): OK, or SESSION_DOES_NOT_EXIST. A
+// key the module does not define is INVALID_ARGUMENT.
+func (c *Client) FetchAndSetClaim(ctx context.Context, sessionHandle, key string) (*StatusResult, error) {
+	return invokeForStatus(ctx, c, c.rpc.FetchAndSetClaim, &sessionv1.FetchAndSetClaimRequest{SessionHandle: sessionHandle, ClaimKey: key})
+}
+
+// ValidateClaimsInJwtPayload runs validators against a JWT payload the caller verified itself;
+// nothing is fetched or stored (SDK validate_claims_in_jwt_payload): OK or INVALID_CLAIMS.
+func (c *Client) ValidateClaimsInJwtPayload(ctx context.Context, userID string, payload JSON, claimValidators []ClaimValidator, override bool) (*ClaimsValidationResult, error) {
+	s, err := toStruct("the JWT payload", payload)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := validators(claimValidators)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := invoke(ctx, c, c.rpc.ValidateClaimsInJwtPayload, &sessionv1.ValidateClaimsInJwtPayloadRequest{
+		UserId: userID, JwtPayload: s, ClaimValidators: ms, OverrideGlobalClaimValidators: override,
 	})
 	if err != nil {
 		return nil, err

@@ -84,6 +84,16 @@ func freePort() (int, error) {
 // startService runs the service with extra serve flags and returns once it answers on its port
 // (the caller waits for SERVING with the credentials it needs).
 func startService(args ...string) (*service, error) {
+	// The package directory may be reached through the GOPATH's symlink: resolve it before
+	// going up to the repository.
+	wd, err := os.Getwd()
+	if err == nil {
+		wd, err = filepath.EvalSymlinks(wd)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fixtures := filepath.Join(wd, repoRoot, "clients", "testdata")
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -95,8 +105,10 @@ func startService(args ...string) (*service, error) {
 	s := &service{Address: fmt.Sprintf("127.0.0.1:%d", port), dataDir: dataDir, output: &lockedBuffer{}, exited: make(chan struct{})}
 	flags := append([]string{"serve", "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--data-dir", dataDir, "--log-level", "warning"}, args...)
 	s.cmd = exec.Command(serviceBinary(), flags...)
+	s.cmd.Env = []string{"PYTHONPATH=" + fixtures} // for --claims-module client_test_claims
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SESSION_SERVICE_") { // the service reads its settings from these
+		// The service reads its settings from SESSION_SERVICE_* variables.
+		if !strings.HasPrefix(kv, "SESSION_SERVICE_") && !strings.HasPrefix(kv, "PYTHONPATH=") {
 			s.cmd.Env = append(s.cmd.Env, kv)
 		}
 	}

@@ -3,10 +3,18 @@ package sessionservice.client;
 import static java.util.concurrent.TimeUnit.MILLISECONDS;
 import static java.util.concurrent.TimeUnit.NANOSECONDS;
 
+import com.google.protobuf.Descriptors.FieldDescriptor;
+import com.google.protobuf.Message;
+import com.google.protobuf.Struct;
+import io.grpc.CallOptions;
 import io.grpc.Channel;
+import io.grpc.ClientCall;
+import io.grpc.ClientInterceptor;
 import io.grpc.Context;
 import io.grpc.Deadline;
+import io.grpc.ForwardingClientCall;
 import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status.Code;
 import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
@@ -39,6 +47,7 @@ import sessionservice.client.Results.TokenTheft;
 import sessionservice.session.v1.ClaimValidator;
 import sessionservice.session.v1.CreateJWTRequest;
 import sessionservice.session.v1.CreateSessionRequest;
+import sessionservice.session.v1.FetchAndSetClaimRequest;
 import sessionservice.session.v1.GetAllSessionHandlesForUserRequest;
 import sessionservice.session.v1.GetClaimValueRequest;
 import sessionservice.session.v1.GetJWKSRequest;
@@ -61,6 +70,7 @@ import sessionservice.session.v1.SessionServiceGrpc.SessionServiceBlockingStub;
 import sessionservice.session.v1.SetClaimValueRequest;
 import sessionservice.session.v1.UpdateSessionDataInDatabaseRequest;
 import sessionservice.session.v1.ValidateClaimsForSessionHandleRequest;
+import sessionservice.session.v1.ValidateClaimsInJwtPayloadRequest;
 
 /**
  * A thin typed client for {@code session.v1.SessionService} over a channel the caller owns (and
@@ -103,6 +113,44 @@ public final class SessionClient {
     headers.put(API_KEY, key);
     return new SessionClient(
         channel, stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers)), timeout);
+  }
+
+  /**
+   * A client whose requests carry {@code userContext} as the SDK's user_context (unless a request
+   * sets its own), which the service hands to its override hooks and to its claims' fetch_value.
+   */
+  public SessionClient withUserContext(Map<String, ?> userContext) {
+    return new SessionClient(channel, stub.withInterceptors(new UserContext(Json.toStruct(userContext))), timeout);
+  }
+
+  /** Sets user_context on every request that has the field and leaves it unset. */
+  private static final class UserContext implements ClientInterceptor {
+    private final Struct userContext;
+
+    UserContext(Struct userContext) {
+      this.userContext = userContext;
+    }
+
+    @Override
+    public <Q, R> ClientCall<Q, R> interceptCall(MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
+      return new ForwardingClientCall.SimpleForwardingClientCall<>(next.newCall(method, options)) {
+        @Override
+        public void sendMessage(Q request) {
+          super.sendMessage(withUserContext(request));
+        }
+      };
+    }
+
+    @SuppressWarnings("unchecked") // toBuilder().build() returns the request's own type
+    private <Q> Q withUserContext(Q request) {
+      if (request instanceof Message message) {
+        FieldDescriptor field = message.getDescriptorForType().findFieldByName("user_context");
+        if (field != null && !message.hasField(field)) {
+          return (Q) message.toBuilder().setField(field, userContext).build();
+        }
+      }
+      return request;
+    }
   }
 
   /** A client whose calls get this deadline; the service passes what is left on to the core. */
@@ -291,6 +339,35 @@ public final class SessionClient {
         .addAllClaimValidators(validators)
         .setOverrideGlobalClaimValidators(override)
         .build());
+    return new ClaimsValidationResult(
+        Status.of(response.getStatus()), response.getMessage(), claimErrors(response.getInvalidClaimsList()));
+  }
+
+  /**
+   * FetchAndSetClaim (SDK fetch_and_set_claim): fetches the value of a claim the service's claims
+   * module defines and merges it into the stored payload. OK or SESSION_DOES_NOT_EXIST; a key the
+   * module does not define is INVALID_ARGUMENT.
+   */
+  public StatusResult fetchAndSetClaim(String sessionHandle, String key) {
+    var response = call().fetchAndSetClaim(
+        FetchAndSetClaimRequest.newBuilder().setSessionHandle(sessionHandle).setClaimKey(key).build());
+    return new StatusResult(Status.of(response.getStatus()), response.getMessage());
+  }
+
+  /**
+   * ValidateClaimsInJwtPayload (SDK validate_claims_in_jwt_payload): validators against a payload
+   * the caller verified itself; nothing is fetched or stored. OK or INVALID_CLAIMS.
+   */
+  public ClaimsValidationResult validateClaimsInJwtPayload(
+      String userId, Map<String, ?> jwtPayload, List<ClaimValidator> validators, boolean override) {
+    var request = ValidateClaimsInJwtPayloadRequest.newBuilder()
+        .setUserId(userId)
+        .addAllClaimValidators(validators)
+        .setOverrideGlobalClaimValidators(override);
+    if (jwtPayload != null) {
+      request.setJwtPayload(Json.toStruct(jwtPayload));
+    }
+    var response = call().validateClaimsInJwtPayload(request.build());
     return new ClaimsValidationResult(
         Status.of(response.getStatus()), response.getMessage(), claimErrors(response.getInvalidClaimsList()));
   }

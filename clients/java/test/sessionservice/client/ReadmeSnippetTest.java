@@ -3,13 +3,9 @@ package sessionservice.client;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
 
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
-import io.grpc.ManagedChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
 import org.junit.Rule;
 import org.junit.Test;
 import org.junit.rules.TemporaryFolder;
@@ -43,13 +39,7 @@ public class ReadmeSnippetTest {
     String readme = Files.readString(ServiceProcess.repo().resolve("clients/java/README.md"));
     Path program = temporary.getRoot().toPath().resolve("Hello.java");
     Files.writeString(program, fenceAfter(readme, "java"));
-    try (ServiceProcess service = ServiceProcess.start()) {
-      ManagedChannel channel = Grpc.newChannelBuilder(service.address, InsecureChannelCredentials.create()).build();
-      try {
-        service.waitForServing(channel);
-      } finally {
-        channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
-      }
+    try (ServiceProcess service = ServiceProcess.startServing()) {
       Process run = new ProcessBuilder("java", "-cp", System.getProperty("java.class.path"), program.toString(), service.address)
           .redirectErrorStream(true)
           .start();

@@ -61,9 +61,8 @@ public class SecurityTest {
   @Test
   public void apiKeyScopes() throws Exception {
     Path keys = Files.writeString(dir.resolve("api-keys"), "# <key> <scope>\n" + FULL_KEY + " full\n" + VERIFY_KEY + " verify\n");
-    try (ServiceProcess service = ServiceProcess.start("--api-keys-file", keys.toString())) {
-      ManagedChannel channel = channel(service.address, InsecureChannelCredentials.create());
-      service.waitForServing(channel);
+    try (ServiceProcess service = ServiceProcess.startServing("--api-keys-file", keys.toString())) {
+      ManagedChannel channel = service.channel();
       SessionClient full = new SessionClient(channel).withApiKey(FULL_KEY);
       SessionClient verify = new SessionClient(channel).withApiKey(VERIFY_KEY);
 

@@ -2,6 +2,9 @@ package sessionservice.client;
 
 import io.grpc.Channel;
 import io.grpc.Context;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import java.io.File;
 import java.io.IOException;
@@ -27,6 +30,7 @@ final class ServiceProcess implements AutoCloseable {
   private final Process process;
   private final Path dataDir;
   private final Path log;
+  private ManagedChannel plaintext;
 
   private ServiceProcess(String address, Process process, Path dataDir, Path log) {
     this.address = address;
@@ -58,7 +62,29 @@ final class ServiceProcess implements AutoCloseable {
     ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
     // The service reads its settings from SESSION_SERVICE_* variables: start it with none.
     builder.environment().keySet().removeIf(name -> name.startsWith("SESSION_SERVICE_"));
+    // For --claims-module client_test_claims.
+    builder.environment().put("PYTHONPATH", repo().resolve("clients/testdata").toAbsolutePath().toString());
     return new ServiceProcess("127.0.0.1:" + port, builder.start(), dataDir, log);
+  }
+
+  /** A plaintext service, SERVING; {@link #channel} reaches it. */
+  static ServiceProcess startServing(String... flags) throws IOException {
+    ServiceProcess service = start(flags);
+    try {
+      service.waitForServing(service.channel());
+    } catch (AssertionError e) {
+      service.close();
+      throw e;
+    }
+    return service;
+  }
+
+  /** A plaintext channel to the service, shut down by {@link #close}. */
+  synchronized ManagedChannel channel() {
+    if (plaintext == null) {
+      plaintext = Grpc.newChannelBuilder(address, InsecureChannelCredentials.create()).build();
+    }
+    return plaintext;
   }
 
   /** Waits for SERVING through {@code channel}; fails at once if the process exits first. */
@@ -91,6 +117,11 @@ final class ServiceProcess implements AutoCloseable {
   @Override
   public void close() {
     try {
+      synchronized (this) {
+        if (plaintext != null) {
+          plaintext.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+        }
+      }
       process.destroy();
       if (!process.waitFor(30, TimeUnit.SECONDS)) {
         process.destroyForcibly();

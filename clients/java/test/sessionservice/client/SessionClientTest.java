@@ -1,5 +1,6 @@
 package sessionservice.client;
 
+import static java.util.concurrent.TimeUnit.SECONDS;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNotEquals;
@@ -14,9 +15,6 @@ import static sessionservice.client.ClaimValidators.maxAge;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import io.grpc.Grpc;
-import io.grpc.InsecureChannelCredentials;
-import io.grpc.ManagedChannel;
 import io.grpc.Status.Code;
 import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
@@ -37,7 +35,6 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.TimeUnit;
 import org.junit.AfterClass;
 import org.junit.BeforeClass;
 import org.junit.Test;
@@ -58,22 +55,16 @@ import sessionservice.session.v1.SessionStatus;
  */
 public class SessionClientTest {
   private static ServiceProcess service;
-  private static ManagedChannel channel;
   private static SessionClient client;
 
   @BeforeClass
   public static void startService() throws Exception {
-    service = ServiceProcess.start();
-    channel = Grpc.newChannelBuilder(service.address, InsecureChannelCredentials.create()).build();
-    service.waitForServing(channel);
-    client = new SessionClient(channel);
+    service = ServiceProcess.startServing();
+    client = new SessionClient(service.channel());
   }
 
   @AfterClass
-  public static void stopService() throws Exception {
-    if (channel != null) {
-      channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
-    }
+  public static void stopService() {
     if (service != null) {
       service.close();
     }
@@ -315,7 +306,7 @@ public class SessionClientTest {
   public void healthCheckAndWatch() {
     assertEquals(ServingStatus.SERVING, client.health());
     client.waitForServing(Duration.ofSeconds(5));
-    var health = HealthGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
+    var health = HealthGrpc.newBlockingStub(service.channel()).withDeadlineAfter(10, SECONDS);
     assertEquals(ServingStatus.SERVING,
         health.check(HealthCheckRequest.newBuilder().setService("session.v1.SessionService").build()).getStatus());
     StatusRuntimeException unknown = assertThrows(StatusRuntimeException.class,

@@ -113,6 +113,9 @@ func startService(args ...string) (*service, error) {
 		}
 	}
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
+	// If the test binary dies without stopping it (a panic in a test skips TestMain's deferred
+	// stop), the kernel sends the service SIGTERM.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := s.cmd.Start(); err != nil {
 		os.RemoveAll(dataDir)
 		return nil, fmt.Errorf("start %s (set SESSION_SERVICE_BIN or run ./dev gen): %w", serviceBinary(), err)

@@ -64,7 +64,10 @@ final class ServiceProcess implements AutoCloseable {
     builder.environment().keySet().removeIf(name -> name.startsWith("SESSION_SERVICE_"));
     // For --claims-module client_test_claims.
     builder.environment().put("PYTHONPATH", repo().resolve("clients/testdata").toAbsolutePath().toString());
-    return new ServiceProcess("127.0.0.1:" + port, builder.start(), dataDir, log);
+    Process process = builder.start();
+    // Should the JVM exit without close() (System.exit, a signal), do not leave the service running.
+    Runtime.getRuntime().addShutdownHook(new Thread(process::destroy));
+    return new ServiceProcess("127.0.0.1:" + port, process, dataDir, log);
   }
 
   /** A plaintext service, SERVING; {@link #channel} reaches it. */

@@ -216,16 +216,19 @@ func TestRefreshPromotionAndTheft(t *testing.T) {
 	if theft.AccessToken != nil || theft.Session != nil {
 		t.Fatal("a theft result carries no tokens")
 	}
+	// The service revoked the session, as the SDK's default theft handler does.
+	gone := get(t, client, promoted.Session.AccessToken, &session.GetSessionOptions{CheckDatabase: true})
+	expectStatus(t, "check_database after the theft", gone.Status, session.StatusUnauthorised)
 	revoked, err := client.RevokeSession(ctx, theft.TokenTheft.SessionHandle)
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectStatus(t, "revoking the stolen session", revoked.Status, session.StatusOK)
+	expectStatus(t, "revoking the stolen session again", revoked.Status, session.StatusSessionDoesNotExist)
 	after, err := client.RefreshSession(ctx, refreshed.RefreshToken.Token, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectStatus(t, "refresh after revoking", after.Status, session.StatusUnauthorised)
+	expectStatus(t, "refresh after the theft", after.Status, session.StatusUnauthorised)
 
 	empty, err := client.RefreshSession(ctx, "", nil)
 	if err != nil {

@@ -80,7 +80,8 @@ type GetSessionResult struct {
 	InvalidClaims  []ClaimValidationError
 }
 
-// TokenTheft names the session whose refresh token was reused: revoke it.
+// TokenTheft names the session whose refresh token was reused. The service has revoked it,
+// unless it runs with --revoke-session-on-token-theft false: then revoke it yourself.
 type TokenTheft struct {
 	SessionHandle string
 	UserID        string

@@ -62,7 +62,10 @@ public final class Results {
       Optional<TokenInfo> newAccessToken,
       List<ClaimValidationError> invalidClaims) {}
 
-  /** The session whose refresh token was reused: revoke it. */
+  /**
+   * The session whose refresh token was reused. The service has revoked it, unless it runs with
+   * --revoke-session-on-token-theft false: then revoke it yourself.
+   */
   public record TokenTheft(String sessionHandle, String userId) {}
 
   /** OK (session and new tokens present), UNAUTHORISED or TOKEN_THEFT_DETECTED (tokenTheft). */

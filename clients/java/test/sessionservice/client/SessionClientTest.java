@@ -152,7 +152,10 @@ public class SessionClientTest {
     assertEquals(created.session().sessionHandle(), theft.tokenTheft().orElseThrow().sessionHandle());
     assertEquals(user, theft.tokenTheft().orElseThrow().userId());
     assertTrue(theft.accessToken().isEmpty());
-    assertEquals(Status.OK, client.revokeSession(theft.tokenTheft().orElseThrow().sessionHandle()).status());
+    // The service revoked the session, as the SDK's default theft handler does.
+    assertEquals(Status.UNAUTHORISED, get(promoted.session().orElseThrow().accessToken(), true).status());
+    assertEquals(Status.SESSION_DOES_NOT_EXIST,
+        client.revokeSession(theft.tokenTheft().orElseThrow().sessionHandle()).status());
     assertEquals(Status.UNAUTHORISED, client.refreshSession(newRefresh).status());
     assertEquals(Status.UNAUTHORISED, client.refreshSession("").status());
   }

@@ -7,10 +7,11 @@ that turns it into INVALID_ARGUMENT.
 
 Response conversion carries whatever JSON the core stored or a token holds, as protobuf can
 carry it: a lone surrogate (JSON's ``"\ud800"`` escape; UTF-8 cannot encode it) becomes
-U+FFFD, a number beyond a double's range becomes an infinity (as JavaScript's and Java's
-JSON parsers read it), and a time beyond int64 is clamped to int64 (a token signed with
-``exp`` 10**30 never expires, as in the SDK, which compares Python ints). How deep JSON may
-nest is the domain's rule (``domain/limits.py``).
+U+FFFD (of two object keys that then coincide, the later one's value is carried whole, as a
+JSON parser reads a repeated key), a number beyond a double's range becomes an infinity (as
+JavaScript's and Java's JSON parsers read it), and a time beyond int64 is clamped to int64
+(a token signed with ``exp`` 10**30 never expires, as in the SDK, which compares Python
+ints). How deep JSON may nest is the domain's rule (``domain/limits.py``).
 """
 
 from __future__ import annotations
@@ -207,7 +208,12 @@ def _fill_struct(target: struct_pb2.Struct, data: Mapping[str, Any]) -> None:
         try:
             value = fields[key]
         except UnicodeEncodeError:
-            value = fields[_utf8(key)]
+            # Keys that differ only in lone surrogates become one key: start again from
+            # keys as protobuf carries them, so the later value replaces the earlier one
+            # (as a JSON parser reads a repeated key) instead of merging into it.
+            target.Clear()
+            _fill_struct(target, {_utf8(key): item for key, item in data.items()})
+            return
         _fill_value(value, item)
 
 

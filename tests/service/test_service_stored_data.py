@@ -97,6 +97,36 @@ async def test_lone_surrogates_are_served_as_replacement_characters(
     STATS["RPCs made"] += 8
 
 
+async def test_keys_that_become_one_key_serve_the_later_value_whole(
+    client: SessionClient, core_http: httpx.AsyncClient
+) -> None:
+    """Keys that differ only in lone surrogates are one key on the wire: the later value is
+    served, as a JSON parser reads a repeated key, never the two merged (lists joined,
+    objects combined)."""
+    created = await client.create_session("colliding keys")
+    handle = created.session.session_handle
+    # (F601: ruff reads lone surrogates as U+FFFD; these keys are distinct.)
+    payload = {
+        "\ud800": ["a"],
+        "\udbff": ["b"],  # noqa: F601
+        "o": {"\udc00": {"x": 1}, "\ufffd": {"y": 2}},  # noqa: F601
+    }
+    data = {"\ufffd": [1, 2], "\udfff": None}  # noqa: F601
+    await store_through_core(core_http, handle, jwt=payload, data=data)
+
+    info = await client.get_session_information(handle)
+    assert info.status is OK and info.info is not None
+    assert info.info.custom_claims_in_access_token_payload == {
+        "\ufffd": ["b"],
+        "o": {"\ufffd": {"y": 2}},
+    }
+    assert info.info.session_data_in_database == {"\ufffd": None}
+    checked = await client.get_session(created.session.access_token, check_database=True)
+    assert checked.status is OK and checked.session is not None
+    assert checked.session.access_token_payload["\ufffd"] == ["b"]
+    STATS["RPCs made"] += 2
+
+
 _ISS = "http://localhost:3001/auth"
 
 

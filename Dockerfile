@@ -22,6 +22,9 @@ RUN groupadd --system --gid 10001 session \
     && useradd --system --uid 10001 --gid session --home-dir /data --shell /usr/sbin/nologin session \
     && mkdir /data && chown session:session /data
 COPY --from=build /opt/venv /opt/venv
+# Listening on every interface, callers need an API key: the service reads '<key> <scope>'
+# lines from SESSION_SERVICE_API_KEYS_FILE (where Docker and Compose mount a secret named
+# api-keys) and does not start without that file (docs/operations.md#container-image).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     SESSION_SERVICE_HOST=0.0.0.0 \
@@ -29,7 +32,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     SESSION_SERVICE_METRICS_HOST=0.0.0.0 \
     SESSION_SERVICE_METRICS_PORT=9464 \
     SESSION_SERVICE_DATA_DIR=/data \
-    SESSION_CORE_DATA_DIR=/data
+    SESSION_CORE_DATA_DIR=/data \
+    SESSION_SERVICE_API_KEYS_FILE=/run/secrets/api-keys
 WORKDIR /data
 USER 10001:10001
 # gRPC, and Prometheus /metrics (the core, when run from this image, listens on 3567).

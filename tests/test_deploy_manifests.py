@@ -1,6 +1,9 @@
 """The Dockerfile, docker-compose.yml and deploy/kubernetes/ are checked by reading them (no
-container engine or cluster runs on these machines): image stages, user, ports, probes, and
-that every setting they name is one the service or the core really reads.
+container engine or cluster runs on these machines): image stages, user, ports, probes,
+that every setting they name is one the service or the core really reads, and that the
+service in each requires callers to authenticate (API keys from a file; health stays open:
+tests/service/test_service_operations.py runs the health check against the keys file the
+Compose deployment mounts).
 """
 
 from __future__ import annotations
@@ -17,12 +20,19 @@ import yaml
 
 from session_core.config import ENV_PREFIX as CORE_ENV_PREFIX
 from session_core.config import unknown_core_variables
-from session_service.server import LIVENESS_SERVICE, SERVICE_NAME
+from session_service.auth import ApiKeysError, Scope, parse_api_keys
+from session_service.server import LIVENESS_SERVICE, SERVICE_NAME, exposure_warning
 from session_service.settings import ENV_PREFIX as SERVICE_ENV_PREFIX
-from session_service.settings import SETTING_NAMES, load_settings, unknown_service_variables
+from session_service.settings import (
+    SETTING_NAMES,
+    Settings,
+    load_settings,
+    unknown_service_variables,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES = ROOT / "deploy" / "kubernetes"
+COMPOSE_DEVELOPMENT_KEYS = ROOT / "deploy" / "compose" / "api-keys.development"
 PINNED_IMAGE = re.compile(r"[a-z0-9./-]+:\d+\.\d+(\.\d+)?-[a-z0-9.-]+")
 
 
@@ -84,6 +94,16 @@ def exec_form(args: str) -> list[str]:
     assert args.startswith("["), f"use the exec form: {args}"
     parsed: list[str] = yaml.safe_load(args)
     return parsed
+
+
+def callers_must_authenticate(env: dict[str, str]) -> Settings:
+    """The service configured by ``env`` requires caller authentication: it would not warn at
+    start that anyone who reaches its port can create, refresh and revoke sessions."""
+    settings = load_settings(env=env)
+    assert settings.api_keys_file is not None or settings.tls_client_ca_file is not None
+    warning = exposure_warning(settings) or ""
+    assert "without caller authentication" not in warning, warning
+    return settings
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +185,16 @@ def test_runtime_ports_health_check_and_command_match_the_service(
     assert scripts["session-service"] == "session_service.cli:main"
 
 
+def test_image_requires_caller_api_keys_from_a_mounted_file(stages: list[Stage]) -> None:
+    """Run from the image as it is, the service reads its callers' keys where Docker and
+    Compose mount a secret named api-keys, and does not start without them."""
+    env = env_of(stages[-1])
+    settings = callers_must_authenticate(
+        {k: v for k, v in env.items() if k.startswith(SERVICE_ENV_PREFIX)}
+    )
+    assert settings.api_keys_file == Path("/run/secrets/api-keys")
+
+
 def test_dockerignore_admits_only_what_the_build_copies() -> None:
     lines = [
         line
@@ -215,6 +245,32 @@ def test_compose_runs_the_service_the_core_and_postgresql(compose: dict[str, Any
     assert service["environment"]["SESSION_SERVICE_CORE_URL"] == f"http://core:{core_port}"
     assert service["environment"]["SESSION_SERVICE_CORE_API_KEY"] == "${SESSION_CORE_API_KEY}"
     assert sorted(service["ports"]) == ["50051:50051", "9464:9464"]
+
+
+def test_compose_service_requires_caller_api_keys_from_a_secret_file(
+    compose: dict[str, Any], stages: list[Stage]
+) -> None:
+    service = compose["services"]["service"]
+    env = service["environment"]
+    settings = callers_must_authenticate(env)
+    # The file is a Compose secret, mounted at /run/secrets/<name> (the image's default).
+    (name,) = service["secrets"]
+    assert settings.api_keys_file == Path(f"/run/secrets/{name}")
+    assert str(settings.api_keys_file) == env_of(stages[-1])["SESSION_SERVICE_API_KEYS_FILE"]
+    # Required, like the passwords: no file is used unless the operator names one.
+    assert compose["secrets"][name]["file"].startswith("${API_KEYS_FILE:?")
+    # The image's HEALTHCHECK (session-service-healthcheck, which sends no key) stays.
+    assert "healthcheck" not in service
+
+
+def test_compose_development_keys_are_marked_and_valid() -> None:
+    text = COMPOSE_DEVELOPMENT_KEYS.read_text()
+    assert text.startswith("# DEVELOPMENT ONLY.")
+    assert "openssl rand" in text  # how to make a real one
+    scopes = {entry.scope for entry in parse_api_keys(text)}
+    assert scopes == {Scope.FULL, Scope.VERIFY}
+    keys = [line.split()[0] for line in text.splitlines() if line and not line.startswith("#")]
+    assert all(key.startswith("development-only-") for key in keys)
 
 
 # -- deploy/kubernetes/ ---------------------------------------------------------------------
@@ -350,7 +406,38 @@ def test_core_deployment_uses_an_external_postgresql_and_the_shared_api_key(
     service_refs = [i["valueFrom"]["secretKeyRef"] for i in service["env"] if "valueFrom" in i]
     assert service_refs == [refs["SESSION_CORE_API_KEYS"]]  # the same key on both sides
 
-    example = yaml.safe_load((KUBERNETES / "secret.example.yaml").read_text())
+    examples = example_secrets()
     for ref in refs.values():
-        assert ref["name"] == example["metadata"]["name"]
-        assert ref["key"] in example["stringData"]
+        assert ref["key"] in examples[ref["name"]]["stringData"]
+
+
+def example_secrets() -> dict[str, dict[str, Any]]:
+    documents = yaml.safe_load_all((KUBERNETES / "secret.example.yaml").read_text())
+    return {document["metadata"]["name"]: document for document in documents}
+
+
+def test_service_deployment_requires_caller_api_keys_from_a_mounted_secret(
+    manifests: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    deployment = manifests[("Deployment", "session-service")]
+    pod = deployment["spec"]["template"]["spec"]
+    spec = container(deployment)
+    env = env_values(spec)
+    settings = callers_must_authenticate({k: v for k, v in env.items() if v != "<secret>"})
+    assert settings.api_keys_file is not None
+    directory, file_name = str(settings.api_keys_file.parent), settings.api_keys_file.name
+    (mount,) = [m for m in spec["volumeMounts"] if m["mountPath"] == directory]
+    # A subPath mount never sees the kubelet's updates: rotated keys would not arrive.
+    assert "subPath" not in mount and mount["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    secret = volume["secret"]
+    assert secret["items"] == [{"key": file_name, "path": file_name}]
+    # Readable by the service's group only (fsGroup), not by every user in the container.
+    assert secret["defaultMode"] == 0o440
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+
+    example = example_secrets()[secret["secretName"]]
+    # The example's placeholders are not keys: applied unedited, the service will not start.
+    with pytest.raises(ApiKeysError):
+        parse_api_keys(example["stringData"][file_name])
+    assert "openssl rand" in (KUBERNETES / "secret.example.yaml").read_text()

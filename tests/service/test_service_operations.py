@@ -12,14 +12,17 @@ from pathlib import Path
 
 import grpc
 import httpx
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from session_client import SessionClient, SessionStatus
 
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_proto.session.v1 import session_service_pb2_grpc as pb_grpc
+from session_service.auth import Scope, parse_api_keys
 from tests.service.conftest import MakeService
 from tests.service.harness import NOT_SERVING, SERVING, free_port, health_watch
 
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SESSION_SERVICE = BIN / "session-service"
 HEALTHCHECK = BIN / "session-service-healthcheck"
@@ -140,3 +143,33 @@ async def test_connections_are_closed_after_max_connection_age(make_service: Mak
         # The client reconnects by itself.
         verified = await client.get_session(created.session.access_token)
     assert verified.status is SessionStatus.OK
+
+
+async def test_the_health_check_needs_no_key_where_every_call_needs_one(
+    make_service: MakeService,
+) -> None:
+    """The service with the key file docker-compose.yml mounts for development: the image's
+    HEALTHCHECK command, which sends no key, passes; a call without a key is refused, one
+    with the file's full key answered."""
+    keys_file = ROOT / "deploy" / "compose" / "api-keys.development"
+    (full_key,) = [
+        line.split()[0]
+        for line in keys_file.read_text().splitlines()
+        if line.endswith(f" {Scope.FULL.value}") and not line.startswith("#")
+    ]
+    assert [entry.scope for entry in parse_api_keys(keys_file.read_text())].count(Scope.FULL) == 1
+    service = await make_service(api_keys_file=keys_file)
+    async with (
+        grpc.aio.insecure_channel(service.address) as channel,
+        health_watch(channel) as watch,
+    ):
+        await watch.wait_for(SERVING)
+    assert await healthcheck("--address", service.address) == (0, "")
+    async with SessionClient.insecure(service.address) as anonymous:
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await anonymous.create_session("compose-user")
+    assert raised.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    async with SessionClient.insecure(service.address, api_key=full_key) as caller:
+        created = await caller.create_session("compose-user")
+        checked = await caller.get_session(created.session.access_token)
+    assert checked.status is SessionStatus.OK

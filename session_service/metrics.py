@@ -236,8 +236,7 @@ class _RpcCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         rpcs = CounterMetricFamily(
             "session_service_rpcs",
-            "RPCs answered, by method, gRPC code and session status ('' when the response "
-            "has no status field or the RPC failed).",
+            "RPCs answered, by method, gRPC code and session status ('' when the RPC failed).",
             labels=self._LABELS,
         )
         seconds = HistogramMetricFamily(

@@ -177,7 +177,9 @@ class SessionServicer:
             timeout=_remaining(context),
         )
         session = _ok_session(result)
-        response = pb.CreateSessionResponse(session=conv.session_to_pb(session))
+        response = pb.CreateSessionResponse(
+            status=conv.status_to_pb(result.status), session=conv.session_to_pb(session)
+        )
         if session.new_access_token is not None:
             response.access_token.CopyFrom(conv.token_info_to_pb(session.new_access_token))
         if session.refresh_token is not None:
@@ -297,7 +299,10 @@ class SessionServicer:
         result = await self._manager.revoke_all_sessions_for_user(
             request.user_id, user_context=conv.user_context(request), timeout=_remaining(context)
         )
-        return pb.RevokeAllSessionsForUserResponse(session_handles=result.revoked_session_handles)
+        return pb.RevokeAllSessionsForUserResponse(
+            status=conv.status_to_pb(result.status),
+            session_handles=result.revoked_session_handles,
+        )
 
     @_rpc
     async def RevokeMultipleSessions(
@@ -308,7 +313,10 @@ class SessionServicer:
             user_context=conv.user_context(request),
             timeout=_remaining(context),
         )
-        return pb.RevokeMultipleSessionsResponse(session_handles=result.revoked_session_handles)
+        return pb.RevokeMultipleSessionsResponse(
+            status=conv.status_to_pb(result.status),
+            session_handles=result.revoked_session_handles,
+        )
 
     @_rpc
     async def GetAllSessionHandlesForUser(
@@ -317,7 +325,9 @@ class SessionServicer:
         result = await self._manager.get_all_session_handles_for_user(
             request.user_id, user_context=conv.user_context(request), timeout=_remaining(context)
         )
-        return pb.GetAllSessionHandlesForUserResponse(session_handles=result.session_handles)
+        return pb.GetAllSessionHandlesForUserResponse(
+            status=conv.status_to_pb(result.status), session_handles=result.session_handles
+        )
 
     @_rpc
     async def GetSessionInformation(
@@ -490,7 +500,10 @@ class SessionServicer:
         result = await self._manager.get_jwks(
             user_context=conv.user_context(request), timeout=_remaining(context)
         )
-        return pb.GetJWKSResponse(keys=[conv.json_web_key_to_pb(key) for key in result.keys])
+        return pb.GetJWKSResponse(
+            status=conv.status_to_pb(result.status),
+            keys=[conv.json_web_key_to_pb(key) for key in result.keys],
+        )
 
     @_rpc
     async def CreateJWT(self, request: pb.CreateJWTRequest, context: Any) -> pb.CreateJWTResponse:
@@ -519,7 +532,7 @@ class SessionServicer:
             user_context=conv.user_context(request), timeout=_remaining(context)
         )
         return pb.GetOpenIdDiscoveryConfigurationResponse(
-            issuer=result.issuer, jwks_uri=result.jwks_uri
+            status=conv.status_to_pb(result.status), issuer=result.issuer, jwks_uri=result.jwks_uri
         )
 
 

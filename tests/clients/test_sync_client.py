@@ -117,8 +117,9 @@ def _claims_and_keys(address: str) -> None:
         assert result.status is SessionStatus.INVALID_CLAIMS
         assert result.session is not None
 
-        keys = client.get_jwks()
-        assert keys and all(k.kty == "RSA" and k.alg == "RS256" for k in keys)
+        jwks = client.get_jwks()
+        assert jwks.status is SessionStatus.OK
+        assert jwks.keys and all(k.kty == "RSA" and k.alg == "RS256" for k in jwks.keys)
         assert client.create_jwt({"a": 1}, validity_seconds=60).status is SessionStatus.OK
         discovery = client.get_open_id_discovery_configuration()
         assert discovery.jwks_uri == discovery.issuer + "/jwt/jwks.json"
@@ -127,9 +128,12 @@ def _claims_and_keys(address: str) -> None:
             client.merge_into_access_token_payload(handle, {"exp": 1})
         assert failure.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
-        assert sorted(client.get_all_session_handles_for_user("claims-user")) == [handle]
-        assert client.revoke_all_sessions_for_user("claims-user") == [handle]
-        assert client.revoke_multiple_sessions([handle]) == []
+        listed = client.get_all_session_handles_for_user("claims-user")
+        assert (listed.status, listed.session_handles) == (SessionStatus.OK, (handle,))
+        revoked = client.revoke_all_sessions_for_user("claims-user")
+        assert (revoked.status, revoked.session_handles) == (SessionStatus.OK, (handle,))
+        nothing = client.revoke_multiple_sessions([handle])
+        assert (nothing.status, nothing.session_handles) == (SessionStatus.OK, ())
 
 
 async def test_session_lifecycle_with_theft_detection(service: RunningService) -> None:

@@ -196,7 +196,7 @@ async def test_tls_and_mutual_tls(
         private_key=pki.client.key_bytes(),
         certificate_chain=pki.client.cert_bytes(),
     ) as client:
-        assert await client.get_jwks()
+        assert (await client.get_jwks()).keys
     stranger = make_pki(tmp_path_factory.mktemp("stranger"), "stranger")
     for key, chain in ((None, None), (stranger.client.key_bytes(), stranger.client.cert_bytes())):
         async with SessionClient.secure(

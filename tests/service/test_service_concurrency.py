@@ -37,7 +37,8 @@ async def _race_refreshes(client: SessionClient, core: RunningCore) -> None:
     assert {r.status for r in results} == {SessionStatus.OK}
     children = [r.refresh_token.token for r in results if r.refresh_token is not None]
     assert len(set(children)) == 100
-    assert await client.get_all_session_handles_for_user("racer") == [handle]
+    listed = await client.get_all_session_handles_for_user("racer")
+    assert listed.session_handles == (handle,)
     assert await core.storage.get_session_handles_of_user("racer", 0) == [handle]
 
     # Using one child promotes it; every sibling and the parent are then theft, exactly once
@@ -64,15 +65,15 @@ async def test_parallel_create_and_revoke_for_one_user(client: SessionClient) ->
     async def create() -> str:
         return (await client.create_session(user)).session.session_handle
 
-    async def revoke_all() -> list[str]:
-        return await client.revoke_all_sessions_for_user(user)
+    async def revoke_all() -> tuple[str, ...]:
+        return (await client.revoke_all_sessions_for_user(user)).session_handles
 
     tasks = [create() for _ in range(60)] + [revoke_all() for _ in range(10)]
     results = await asyncio.gather(*tasks)
     created = set(results[:60])
     revoked_lists = results[60:]
     revoked = [h for handles in revoked_lists for h in handles]
-    remaining = set(await client.get_all_session_handles_for_user(user))
+    remaining = set((await client.get_all_session_handles_for_user(user)).session_handles)
 
     assert len(created) == 60  # no duplicated session
     assert len(revoked) == len(set(revoked))  # each revoked exactly once

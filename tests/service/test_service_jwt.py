@@ -12,7 +12,7 @@ from session_core.clock import ManualClock
 ISSUER = "http://localhost:3001/auth"
 
 
-def _public_key(keys: list[JsonWebKey], kid: str) -> jwt.PyJWK:
+def _public_key(keys: tuple[JsonWebKey, ...], kid: str) -> jwt.PyJWK:
     (key,) = [k for k in keys if k.kid == kid]
     return jwt.PyJWK(
         {"kty": key.kty, "kid": key.kid, "n": key.n, "e": key.e, "alg": key.alg, "use": key.use}
@@ -20,7 +20,9 @@ def _public_key(keys: list[JsonWebKey], kid: str) -> jwt.PyJWK:
 
 
 async def test_jwks_lists_the_dynamic_then_the_static_key(client: SessionClient) -> None:
-    keys = await client.get_jwks()
+    jwks = await client.get_jwks()
+    assert jwks.status is SessionStatus.OK
+    keys = jwks.keys
     assert [k.kid[:2] for k in keys] == ["d-", "s-"]
     assert {(k.kty, k.alg, k.use, k.e) for k in keys} == {("RSA", "RS256", "sig", "AQAB")}
 
@@ -33,7 +35,7 @@ async def test_create_jwt_signs_with_the_static_key_by_default(
     header = jwt.get_unverified_header(created.jwt)
     assert header["kid"].startswith("s-")
 
-    keys = await client.get_jwks()
+    keys = (await client.get_jwks()).keys
     claims = jwt.decode(
         created.jwt,
         _public_key(keys, header["kid"]).key,
@@ -62,5 +64,6 @@ async def test_create_jwt_rejects_a_non_positive_validity(client: SessionClient)
 
 async def test_open_id_discovery_configuration(client: SessionClient) -> None:
     config = await client.get_open_id_discovery_configuration()
+    assert config.status is SessionStatus.OK
     assert config.issuer == ISSUER
     assert config.jwks_uri == ISSUER + "/jwt/jwks.json"

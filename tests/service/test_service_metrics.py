@@ -76,7 +76,7 @@ async def test_rpc_counts_by_method_code_and_status_after_a_scenario(
     samples = await scrape(service_metrics_url(service))
 
     rpcs = "session_service_rpcs_total"
-    assert value(samples, rpcs, method="CreateSession", code="OK", status="") == 2
+    assert value(samples, rpcs, method="CreateSession", code="OK", status="OK") == 2
     assert value(samples, rpcs, method="CreateSession", code="INVALID_ARGUMENT", status="") == 1
     assert value(samples, rpcs, method="GetSession", code="OK", status="OK") == 3
     assert value(samples, rpcs, method="GetSession", code="OK", status="UNAUTHORISED") == 1
@@ -204,7 +204,7 @@ async def test_embedded_core_metrics_are_on_the_service_endpoint(tmp_path: Path)
         == 1
     )
     assert (
-        value(samples, "session_service_rpcs_total", method="CreateSession", code="OK", status="")
+        value(samples, "session_service_rpcs_total", method="CreateSession", code="OK", status="OK")
         == 1
     )
 

@@ -237,7 +237,9 @@ async def test_creating_many_sessions_for_one_user_and_managing_them(client: Ses
         await client.create_session("someUser", {"someKey": "someValue"}, {"data": i})
         for i in range(7)
     ]
-    handles = await client.get_all_session_handles_for_user("someUser")
+    listed = await client.get_all_session_handles_for_user("someUser")
+    assert listed.status is SessionStatus.OK
+    handles = listed.session_handles
     assert sorted(handles) == sorted(c.session.session_handle for c in created)
 
     for handle in handles:
@@ -289,13 +291,17 @@ async def test_revoke_all_and_multiple_return_what_was_revoked(client: SessionCl
     other = await client.create_session("user-b")
 
     revoked = await client.revoke_multiple_sessions([handles[0], "unknown-handle"])
-    assert revoked == [handles[0]]
+    assert (revoked.status, revoked.session_handles) == (SessionStatus.OK, (handles[0],))
     revoked_all = await client.revoke_all_sessions_for_user("user-a")
-    assert sorted(revoked_all) == sorted(handles[1:])
-    assert await client.get_all_session_handles_for_user("user-a") == []
-    assert await client.get_all_session_handles_for_user("user-b") == [other.session.session_handle]
-    assert await client.revoke_all_sessions_for_user("user-a") == []
-    assert await client.revoke_multiple_sessions([]) == []
+    assert revoked_all.status is SessionStatus.OK
+    assert sorted(revoked_all.session_handles) == sorted(handles[1:])
+    user_a = await client.get_all_session_handles_for_user("user-a")
+    assert (user_a.status, user_a.session_handles) == (SessionStatus.OK, ())
+    user_b = await client.get_all_session_handles_for_user("user-b")
+    assert user_b.session_handles == (other.session.session_handle,)
+    assert (await client.revoke_all_sessions_for_user("user-a")).session_handles == ()
+    nothing = await client.revoke_multiple_sessions([])
+    assert (nothing.status, nothing.session_handles) == (SessionStatus.OK, ())
 
 
 async def test_regenerate_with_an_expired_token_stores_the_payload_without_a_token(

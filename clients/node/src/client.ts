@@ -24,12 +24,13 @@ import type {
   CreatedSession,
   CreateJwtResult,
   GetSessionResult,
-  JsonWebKey,
+  JwksResult,
   OpenIdDiscoveryConfiguration,
   RefreshSessionResult,
   RegenerateAccessTokenResult,
   Session,
   SessionExistsResult,
+  SessionHandlesResult,
   SessionInformationResult,
   TokenInfo,
   UnknownStatus,
@@ -159,6 +160,7 @@ export class SessionClient {
       userContext: optionalObject(options.userContext),
     });
     return {
+      status: onlyOk(rpc, response.status),
       session: session(rpc, response.session),
       accessToken: tokenInfo(rpc, "access_token", response.accessToken),
       refreshToken: tokenInfo(rpc, "refresh_token", response.refreshToken),
@@ -243,22 +245,28 @@ export class SessionClient {
     return existsResult(await this.call("RevokeSession", this.stub.revokeSession, request));
   }
 
-  /** The handles that were revoked (empty when the user had no live session). */
-  async revokeAllSessionsForUser(userId: string, options: UserContextOption = {}): Promise<string[]> {
+  /** `sessionHandles`: the handles that were revoked (empty when the user had no live session). */
+  async revokeAllSessionsForUser(userId: string, options: UserContextOption = {}): Promise<SessionHandlesResult> {
+    const rpc = "RevokeAllSessionsForUser";
     const request = { userId, userContext: optionalObject(options.userContext) };
-    return (await this.call("RevokeAllSessionsForUser", this.stub.revokeAllSessionsForUser, request)).sessionHandles;
+    return handlesResult(rpc, await this.call(rpc, this.stub.revokeAllSessionsForUser, request));
   }
 
-  /** The handles that were actually revoked; unknown handles are ignored. */
-  async revokeMultipleSessions(sessionHandles: readonly string[], options: UserContextOption = {}): Promise<string[]> {
+  /** `sessionHandles`: the handles that were actually revoked; unknown handles are ignored. */
+  async revokeMultipleSessions(
+    sessionHandles: readonly string[],
+    options: UserContextOption = {},
+  ): Promise<SessionHandlesResult> {
+    const rpc = "RevokeMultipleSessions";
     const request = { sessionHandles: [...sessionHandles], userContext: optionalObject(options.userContext) };
-    return (await this.call("RevokeMultipleSessions", this.stub.revokeMultipleSessions, request)).sessionHandles;
+    return handlesResult(rpc, await this.call(rpc, this.stub.revokeMultipleSessions, request));
   }
 
-  async getAllSessionHandlesForUser(userId: string, options: UserContextOption = {}): Promise<string[]> {
+  /** `sessionHandles`: the handles of the user's live sessions. */
+  async getAllSessionHandlesForUser(userId: string, options: UserContextOption = {}): Promise<SessionHandlesResult> {
+    const rpc = "GetAllSessionHandlesForUser";
     const request = { userId, userContext: optionalObject(options.userContext) };
-    return (await this.call("GetAllSessionHandlesForUser", this.stub.getAllSessionHandlesForUser, request))
-      .sessionHandles;
+    return handlesResult(rpc, await this.call(rpc, this.stub.getAllSessionHandlesForUser, request));
   }
 
   async getSessionInformation(sessionHandle: string, options: UserContextOption = {}): Promise<SessionInformationResult> {
@@ -425,9 +433,13 @@ export class SessionClient {
 
   // -- JWT / OpenID ---------------------------------------------------------------------------
 
-  async getJWKS(options: UserContextOption = {}): Promise<JsonWebKey[]> {
-    const response = await this.call("GetJWKS", this.stub.getJwks, { userContext: optionalObject(options.userContext) });
-    return response.keys.map(({ kty, kid, n, e, alg, use }) => ({ kty, kid, n, e, alg, use }));
+  async getJWKS(options: UserContextOption = {}): Promise<JwksResult> {
+    const rpc = "GetJWKS";
+    const response = await this.call(rpc, this.stub.getJwks, { userContext: optionalObject(options.userContext) });
+    return {
+      status: onlyOk(rpc, response.status),
+      keys: response.keys.map(({ kty, kid, n, e, alg, use }) => ({ kty, kid, n, e, alg, use })),
+    };
   }
 
   async createJWT(
@@ -452,9 +464,10 @@ export class SessionClient {
   }
 
   async getOpenIdDiscoveryConfiguration(options: UserContextOption = {}): Promise<OpenIdDiscoveryConfiguration> {
+    const rpc = "GetOpenIdDiscoveryConfiguration";
     const request = { userContext: optionalObject(options.userContext) };
-    const response = await this.call("GetOpenIdDiscoveryConfiguration", this.stub.getOpenIdDiscoveryConfiguration, request);
-    return { issuer: response.issuer, jwksUri: response.jwksUri };
+    const response = await this.call(rpc, this.stub.getOpenIdDiscoveryConfiguration, request);
+    return { status: onlyOk(rpc, response.status), issuer: response.issuer, jwksUri: response.jwksUri };
   }
 }
 
@@ -513,6 +526,21 @@ function validateClaimsResult(response: {
     default:
       return unknown(response);
   }
+}
+
+/**
+ * The status of an RPC whose only outcome is OK. A service older than that status field leaves
+ * it unset (0), which also means OK; anything else is not an answer this RPC gives.
+ */
+export function onlyOk(rpc: string, status: number): "OK" {
+  if (status === pb.SessionStatus.SESSION_STATUS_OK || status === pb.SessionStatus.SESSION_STATUS_UNSPECIFIED) {
+    return "OK";
+  }
+  throw new MalformedResponseError(rpc, `status ${status} is not an outcome of ${rpc}`);
+}
+
+function handlesResult(rpc: string, response: { status: number; sessionHandles: string[] }): SessionHandlesResult {
+  return { status: onlyOk(rpc, response.status), sessionHandles: response.sessionHandles };
 }
 
 function existsResult(response: { status: number; message: string }): SessionExistsResult {

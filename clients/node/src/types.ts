@@ -1,11 +1,15 @@
 /**
  * Typed results of `SessionClient` calls.
  *
- * Every RPC that has more than one outcome returns a discriminated union on `status`: the
- * fields of an outcome exist only on its branch, so TypeScript makes the caller narrow (branch
- * on the status) before it can read a session or a token. Proto3 enums are open, so each union
- * also has an `UNKNOWN` branch for a status this client does not expect from that RPC; treat it
- * as a failure (see `assertNever` for exhaustive switches).
+ * Every result carries a `status`. Every RPC that has more than one outcome returns a
+ * discriminated union on it: the fields of an outcome exist only on its branch, so TypeScript
+ * makes the caller narrow (branch on the status) before it can read a session or a token. Proto3
+ * enums are open, so each union also has an `UNKNOWN` branch for a status this client does not
+ * expect from that RPC; treat it as a failure (see `assertNever` for exhaustive switches).
+ *
+ * CreateSession, the handle lists, GetJWKS and the OpenID discovery document have no outcome but
+ * OK (their failures are gRPC errors): their results say `status: "OK"`, and any other status
+ * rejects with `MalformedResponseError`.
  */
 import type { JsonObject, JsonValue } from "./json";
 
@@ -45,6 +49,7 @@ export interface UnknownStatus {
 }
 
 export interface CreatedSession {
+  readonly status: "OK";
   readonly session: Session;
   readonly accessToken: TokenInfo;
   readonly refreshToken: TokenInfo;
@@ -152,6 +157,13 @@ export type CreateJwtResult =
   | { readonly status: "UNSUPPORTED_ALGORITHM"; readonly message: string }
   | UnknownStatus;
 
+/** RevokeAllSessionsForUser, RevokeMultipleSessions, GetAllSessionHandlesForUser. */
+export interface SessionHandlesResult {
+  readonly status: "OK";
+  /** The handles revoked, or listed. */
+  readonly sessionHandles: string[];
+}
+
 export interface JsonWebKey {
   readonly kty: string;
   readonly kid: string;
@@ -161,7 +173,14 @@ export interface JsonWebKey {
   readonly use: string;
 }
 
+export interface JwksResult {
+  readonly status: "OK";
+  /** Dynamic keys newest first, then static keys. */
+  readonly keys: JsonWebKey[];
+}
+
 export interface OpenIdDiscoveryConfiguration {
+  readonly status: "OK";
   readonly issuer: string;
   readonly jwksUri: string;
 }

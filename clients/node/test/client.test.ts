@@ -6,7 +6,16 @@ import { strict as assert } from "node:assert";
 import { createPublicKey, randomUUID, verify } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { status as GrpcStatus } from "@grpc/grpc-js";
-import { claims, SessionClient, SessionServiceError, type CreatedSession, type JsonObject, type JsonValue } from "../src";
+import {
+  claims,
+  MalformedResponseError,
+  SessionClient,
+  SessionServiceError,
+  type CreatedSession,
+  type JsonObject,
+  type JsonValue,
+} from "../src";
+import { onlyOk } from "../src/client";
 import type { RunningService } from "../src/testing";
 import { decodeJwtPart, startService, stopService, tamperSignature } from "./support";
 
@@ -46,6 +55,7 @@ describe("CreateSession", () => {
     const before = Date.now();
     const created = await create(userId, { role: "admin" });
     const { session } = created;
+    assert.equal(created.status, "OK");
     assert.equal(session.userId, userId);
     assert.match(session.sessionHandle, /\S/);
     assert.equal(session.accessToken, created.accessToken.token);
@@ -228,22 +238,27 @@ describe("session management", () => {
     const sessions = await Promise.all([create(userId), create(userId), create(userId), create(userId)]);
     const handles = sessions.map((s) => s.session.sessionHandle);
     const revoked = await client.revokeMultipleSessions([handles[0]!, handles[1]!, "no-such-handle"]);
-    assert.deepEqual(revoked.sort(), [handles[0]!, handles[1]!].sort());
+    assert.equal(revoked.status, "OK");
+    assert.deepEqual(revoked.sessionHandles.sort(), [handles[0]!, handles[1]!].sort());
     assert.equal((await client.getSessionInformation(handles[0]!)).status, "SESSION_DOES_NOT_EXIST");
     assert.equal((await client.getSessionInformation(handles[2]!)).status, "OK");
 
-    assert.deepEqual((await client.revokeAllSessionsForUser(userId)).sort(), [handles[2]!, handles[3]!].sort());
-    assert.deepEqual(await client.revokeAllSessionsForUser(userId), []);
-    assert.deepEqual(await client.revokeMultipleSessions([]), []);
+    const revokedAll = await client.revokeAllSessionsForUser(userId);
+    assert.equal(revokedAll.status, "OK");
+    assert.deepEqual(revokedAll.sessionHandles.sort(), [handles[2]!, handles[3]!].sort());
+    assert.deepEqual(await client.revokeAllSessionsForUser(userId), { status: "OK", sessionHandles: [] });
+    assert.deepEqual(await client.revokeMultipleSessions([]), { status: "OK", sessionHandles: [] });
   });
 
   it("GetAllSessionHandlesForUser lists a user's live sessions", async () => {
     const userId = newUser();
     const handles = (await Promise.all([create(userId), create(userId)])).map((s) => s.session.sessionHandle);
-    assert.deepEqual((await client.getAllSessionHandlesForUser(userId)).sort(), [...handles].sort());
+    const listed = await client.getAllSessionHandlesForUser(userId);
+    assert.equal(listed.status, "OK");
+    assert.deepEqual(listed.sessionHandles.sort(), [...handles].sort());
     await client.revokeSession(handles[0]!);
-    assert.deepEqual(await client.getAllSessionHandlesForUser(userId), [handles[1]!]);
-    assert.deepEqual(await client.getAllSessionHandlesForUser(newUser()), []);
+    assert.deepEqual(await client.getAllSessionHandlesForUser(userId), { status: "OK", sessionHandles: [handles[1]!] });
+    assert.deepEqual(await client.getAllSessionHandlesForUser(newUser()), { status: "OK", sessionHandles: [] });
   });
 
   it("GetSessionInformation and UpdateSessionDataInDatabase", async () => {
@@ -359,7 +374,9 @@ describe("claims by handle", () => {
 
 describe("JWT and OpenID", () => {
   it("CreateJWT signs with a key from GetJWKS; GetOpenIdDiscoveryConfiguration names issuer and JWKS", async () => {
-    const keys = await client.getJWKS();
+    const jwks = await client.getJWKS();
+    assert.equal(jwks.status, "OK");
+    const keys = jwks.keys;
     assert.ok(keys.length >= 2, "a dynamic and a static key");
     for (const key of keys) {
       assert.equal(key.kty, "RSA");
@@ -389,6 +406,7 @@ describe("JWT and OpenID", () => {
     await rejectsWithCode(client.createJWT({}, { validitySeconds: 0 }), GrpcStatus.INVALID_ARGUMENT);
 
     const discovery = await client.getOpenIdDiscoveryConfiguration();
+    assert.equal(discovery.status, "OK");
     assert.equal(discovery.issuer, "http://localhost:3001/auth");
     assert.equal(discovery.jwksUri, "http://localhost:3001/auth/jwt/jwks.json");
     assert.equal(payload["iss"], discovery.issuer);
@@ -396,6 +414,13 @@ describe("JWT and OpenID", () => {
 });
 
 describe("failures", () => {
+  it("a single-outcome RPC reads an unset status (an older service) as OK and refuses any other", () => {
+    assert.equal(onlyOk("GetJWKS", 0), "OK");
+    assert.equal(onlyOk("GetJWKS", 1), "OK");
+    assert.throws(() => onlyOk("GetJWKS", 2), MalformedResponseError);
+    assert.throws(() => onlyOk("GetJWKS", 99), /status 99 is not an outcome of GetJWKS/);
+  });
+
   it("UNAVAILABLE when nothing listens at the address", async () => {
     const stopped = await startService();
     const address = stopped.address;

@@ -20,10 +20,11 @@ from session_client.types import (
     CreatedSession,
     CreateJwtResult,
     GetSessionResult,
-    JsonWebKey,
+    JwksResult,
     OpenIdDiscoveryConfiguration,
     RefreshSessionResult,
     RegenerateAccessTokenResult,
+    SessionHandlesResult,
     SessionInformationResult,
     SessionStatus,
     StatusResult,
@@ -69,10 +70,6 @@ def _call(
 
 def _status_result(response: Any) -> StatusResult:
     return StatusResult(status=SessionStatus.from_pb(response.status), message=response.message)
-
-
-def _handles(response: Any) -> list[str]:
-    return list(response.session_handles)
 
 
 # -- sessions --------------------------------------------------------------------------------
@@ -147,25 +144,30 @@ def revoke_session(session_handle: str, *, user_context: UserContext = None) -> 
 
 def revoke_all_sessions_for_user(
     user_id: str, *, user_context: UserContext = None
-) -> Call[list[str]]:
-    """The handles revoked."""
+) -> Call[SessionHandlesResult]:
+    """``session_handles``: the handles revoked (empty when the user had no live session)."""
     request = pb.RevokeAllSessionsForUserRequest(user_id=user_id)
-    return _call("RevokeAllSessionsForUser", request, _handles, user_context)
+    return _call(
+        "RevokeAllSessionsForUser", request, SessionHandlesResult.from_pb, user_context
+    )
 
 
 def revoke_multiple_sessions(
     session_handles: Sequence[str], *, user_context: UserContext = None
-) -> Call[list[str]]:
-    """The handles revoked."""
+) -> Call[SessionHandlesResult]:
+    """``session_handles``: the handles revoked; unknown handles are ignored."""
     request = pb.RevokeMultipleSessionsRequest(session_handles=list(session_handles))
-    return _call("RevokeMultipleSessions", request, _handles, user_context)
+    return _call("RevokeMultipleSessions", request, SessionHandlesResult.from_pb, user_context)
 
 
 def get_all_session_handles_for_user(
     user_id: str, *, user_context: UserContext = None
-) -> Call[list[str]]:
+) -> Call[SessionHandlesResult]:
+    """``session_handles``: the handles of the user's live sessions."""
     request = pb.GetAllSessionHandlesForUserRequest(user_id=user_id)
-    return _call("GetAllSessionHandlesForUser", request, _handles, user_context)
+    return _call(
+        "GetAllSessionHandlesForUser", request, SessionHandlesResult.from_pb, user_context
+    )
 
 
 def get_session_information(
@@ -302,14 +304,8 @@ def validate_claims_in_jwt_payload(
 # -- JWT / JWKS / OpenId ------------------------------------------------------------------
 
 
-def _jwks(response: Any) -> list[JsonWebKey]:
-    return [
-        JsonWebKey(kty=k.kty, kid=k.kid, n=k.n, e=k.e, alg=k.alg, use=k.use) for k in response.keys
-    ]
-
-
-def get_jwks(*, user_context: UserContext = None) -> Call[list[JsonWebKey]]:
-    return _call("GetJWKS", pb.GetJWKSRequest(), _jwks, user_context)
+def get_jwks(*, user_context: UserContext = None) -> Call[JwksResult]:
+    return _call("GetJWKS", pb.GetJWKSRequest(), JwksResult.from_pb, user_context)
 
 
 def _jwt(response: Any) -> CreateJwtResult:
@@ -333,12 +329,13 @@ def create_jwt(
     return _call("CreateJWT", request, _jwt, user_context)
 
 
-def _discovery(response: Any) -> OpenIdDiscoveryConfiguration:
-    return OpenIdDiscoveryConfiguration(issuer=response.issuer, jwks_uri=response.jwks_uri)
-
-
 def get_open_id_discovery_configuration(
     *, user_context: UserContext = None
 ) -> Call[OpenIdDiscoveryConfiguration]:
     request = pb.GetOpenIdDiscoveryConfigurationRequest()
-    return _call("GetOpenIdDiscoveryConfiguration", request, _discovery, user_context)
+    return _call(
+        "GetOpenIdDiscoveryConfiguration",
+        request,
+        OpenIdDiscoveryConfiguration.from_pb,
+        user_context,
+    )

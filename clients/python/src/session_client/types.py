@@ -1,7 +1,7 @@
 """Typed results of the clients' calls and the claim-validator builders.
 
-Every result that can have more than one outcome carries a ``status`` the caller must
-branch on; the payload fields are only meaningful for the statuses their docs name.
+Every result carries a ``status``; where an RPC has more than one outcome the caller must
+branch on it, and the payload fields are only meaningful for the statuses their docs name.
 """
 
 from __future__ import annotations
@@ -39,6 +39,13 @@ class SessionStatus(enum.Enum):
             return cls(value)
         except ValueError:
             return cls.UNKNOWN
+
+    @classmethod
+    def of_single_outcome(cls, value: int) -> SessionStatus:
+        """The status of a response whose RPC has no outcome but OK (CreateSession, the
+        handle lists, GetJWKS, the discovery document): a service older than that status
+        field leaves it unset (0), and that means OK too."""
+        return cls.OK if value == pb.SESSION_STATUS_UNSPECIFIED else cls.from_pb(value)
 
 
 # -- JSON <-> google.protobuf.Struct ----------------------------------------------------------
@@ -153,8 +160,9 @@ def _claim_errors(messages: Sequence[pb.ClaimValidationError]) -> tuple[ClaimVal
 
 @dataclass(frozen=True)
 class CreatedSession:
-    """CreateSession: always a new session (failures raise ``grpc.RpcError``)."""
+    """CreateSession: always OK and a new session (failures raise ``grpc.RpcError``)."""
 
+    status: SessionStatus
     session: Session
     access_token: TokenInfo
     refresh_token: TokenInfo
@@ -163,6 +171,7 @@ class CreatedSession:
     @classmethod
     def from_pb(cls, message: pb.CreateSessionResponse) -> CreatedSession:
         return cls(
+            status=SessionStatus.of_single_outcome(message.status),
             session=Session.from_pb(message.session),
             access_token=TokenInfo.from_pb(message.access_token),
             refresh_token=TokenInfo.from_pb(message.refresh_token),
@@ -244,6 +253,29 @@ class RefreshSessionResult:
                 if theft is None
                 else TokenTheft(session_handle=theft.session_handle, user_id=theft.user_id)
             ),
+        )
+
+
+@dataclass(frozen=True)
+class SessionHandlesResult:
+    """RevokeAllSessionsForUser, RevokeMultipleSessions, GetAllSessionHandlesForUser: always
+    OK, with the handles revoked or listed."""
+
+    status: SessionStatus
+    session_handles: tuple[str, ...]
+
+    @classmethod
+    def from_pb(
+        cls,
+        message: (
+            pb.RevokeAllSessionsForUserResponse
+            | pb.RevokeMultipleSessionsResponse
+            | pb.GetAllSessionHandlesForUserResponse
+        ),
+    ) -> SessionHandlesResult:
+        return cls(
+            status=SessionStatus.of_single_outcome(message.status),
+            session_handles=tuple(message.session_handles),
         )
 
 
@@ -361,6 +393,24 @@ class JsonWebKey:
 
 
 @dataclass(frozen=True)
+class JwksResult:
+    """GetJWKS: always OK, with the public keys (dynamic keys newest first, then static)."""
+
+    status: SessionStatus
+    keys: tuple[JsonWebKey, ...]
+
+    @classmethod
+    def from_pb(cls, message: pb.GetJWKSResponse) -> JwksResult:
+        return cls(
+            status=SessionStatus.of_single_outcome(message.status),
+            keys=tuple(
+                JsonWebKey(kty=k.kty, kid=k.kid, n=k.n, e=k.e, alg=k.alg, use=k.use)
+                for k in message.keys
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class CreateJwtResult:
     """OK with ``jwt``, or UNSUPPORTED_ALGORITHM."""
 
@@ -371,8 +421,21 @@ class CreateJwtResult:
 
 @dataclass(frozen=True)
 class OpenIdDiscoveryConfiguration:
+    """GetOpenIdDiscoveryConfiguration: always OK."""
+
+    status: SessionStatus
     issuer: str
     jwks_uri: str
+
+    @classmethod
+    def from_pb(
+        cls, message: pb.GetOpenIdDiscoveryConfigurationResponse
+    ) -> OpenIdDiscoveryConfiguration:
+        return cls(
+            status=SessionStatus.of_single_outcome(message.status),
+            issuer=message.issuer,
+            jwks_uri=message.jwks_uri,
+        )
 
 
 # -- claim validators -----------------------------------------------------------------------

@@ -118,22 +118,22 @@ def _has_value(payload: JSONObject, spec: ClaimValidatorSpec, now_ms: int) -> JS
 
 
 def _array(payload: JSONObject, spec: ClaimValidatorSpec, now_ms: int) -> JSONObject | None:
+    """PrimitiveArrayClaim's validators. Reasons carry the expected value as it was given: an
+    item for includes/excludes, a list for includes_all/excludes_all. As in the SDK, a list
+    given to includes/excludes means all of its items."""
     is_include = spec.kind in _INCLUDE_KINDS
     expected_key = "expectedToInclude" if is_include else "expectedToNotInclude"
-    single = spec.kind in _SINGLE_VALUE_KINDS
+    expected = spec.value if spec.kind in _SINGLE_VALUE_KINDS else list(spec.values)
     actual = get_claim_value(payload, spec.key)
     if actual is None:
-        expected = spec.value if single else list(spec.values)
         return {"message": "value does not exist", expected_key: expected, "actualValue": None}
     expired = _expired_reason(payload, spec, now_ms)
     if expired is not None:
         return expired
-    # The SDK reports the expected items as a list even for a single item.
-    expected_items = [spec.value] if single else list(spec.values)
-    wrong = {"message": "wrong value", expected_key: expected_items, "actualValue": actual}
+    wrong = {"message": "wrong value", expected_key: expected, "actualValue": actual}
     if not isinstance(actual, list):
         return wrong
-    for item in expected_items:
+    for item in expected if isinstance(expected, list) else [expected]:
         if (item in actual) != is_include:
             return wrong
     return None

@@ -287,7 +287,7 @@ async def test_invalid_claims_answer_403_with_the_sdk_body(
                 "id": "st-role",
                 "reason": {
                     "message": "wrong value",
-                    "expectedToInclude": ["admin"],
+                    "expectedToInclude": "admin",
                     "actualValue": ["user"],
                 },
             }

@@ -207,7 +207,7 @@ async def test_sign_in_protected_refresh_and_theft(
                 "id": "st-role",
                 "reason": {
                     "message": "wrong value",
-                    "expectedToInclude": ["admin"],
+                    "expectedToInclude": "admin",
                     "actualValue": ["user"],
                 },
             }

@@ -91,8 +91,8 @@ async def test_array_validators(client: SessionClient, clock: ManualClock) -> No
     assert result.status is SessionStatus.INVALID_CLAIMS
     actual = ["read", "write"]
     assert [e.reason for e in result.invalid_claims] == [
-        {"message": "wrong value", "expectedToInclude": ["delete"], "actualValue": actual},
-        {"message": "wrong value", "expectedToNotInclude": ["write"], "actualValue": actual},
+        {"message": "wrong value", "expectedToInclude": "delete", "actualValue": actual},
+        {"message": "wrong value", "expectedToNotInclude": "write", "actualValue": actual},
         {"message": "wrong value", "expectedToInclude": ["read", "admin"], "actualValue": actual},
         {
             "message": "wrong value",

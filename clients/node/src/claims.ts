@@ -37,12 +37,12 @@ export function isFalse(key: string, options: ClaimCheckOptions = {}): ClaimVali
   return hasValue(key, false, options);
 }
 
-/** The claim's list contains `value`. */
+/** The claim's list contains `value` (each of its items when `value` is an array, as the SDK's `includes`). */
 export function includes(key: string, value: JsonValue, options: ClaimCheckOptions = {}): ClaimValidator {
   return { id: options.id, check: { $case: "includes", value: valueCheck(key, value, options) } };
 }
 
-/** The claim's list does not contain `value`. */
+/** The claim's list does not contain `value` (none of its items when `value` is an array). */
 export function excludes(key: string, value: JsonValue, options: ClaimCheckOptions = {}): ClaimValidator {
   return { id: options.id, check: { $case: "excludes", value: valueCheck(key, value, options) } };
 }

@@ -160,8 +160,8 @@ describe("GetSession", () => {
     if (failing.status !== "INVALID_CLAIMS") return;
     assert.equal(failing.session.sessionHandle, handle);
     assert.deepEqual(failing.invalidClaims, [
-      // The service reports the expected items as a list even for one item, as the SDK does.
-      { id: "st-role", reason: { message: "wrong value", expectedToInclude: ["owner"], actualValue: ["admin"] } },
+      // The expected value as it was passed (one item here), as the SDK reports it.
+      { id: "st-role", reason: { message: "wrong value", expectedToInclude: "owner", actualValue: ["admin"] } },
       { id: "email-verified", reason: { message: "value does not exist", expectedValue: true, actualValue: null } },
     ]);
 

@@ -224,7 +224,7 @@ describe("errors", () => {
     assert.equal(denied.status, 403);
     assert.deepEqual(denied.json, {
       message: "invalid claim",
-      claimValidationErrors: [{ id: "st-role", reason: { message: "wrong value", expectedToInclude: ["admin"], actualValue: ["user"] } }],
+      claimValidationErrors: [{ id: "st-role", reason: { message: "wrong value", expectedToInclude: "admin", actualValue: ["user"] } }],
     });
 
     const adminId = newUser();

@@ -467,14 +467,16 @@ def has_value(
 def includes(
     key: str, value: Any, *, max_age_seconds: int | None = None, id: str | None = None
 ) -> pb.ClaimValidator:
-    """The claim's list contains ``value``."""
+    """The claim's list contains ``value`` (each of its items when ``value`` is a list, as
+    the SDK's ``includes``)."""
     return pb.ClaimValidator(id=id, includes=_value_check(key, value, max_age_seconds))
 
 
 def excludes(
     key: str, value: Any, *, max_age_seconds: int | None = None, id: str | None = None
 ) -> pb.ClaimValidator:
-    """The claim's list does not contain ``value``."""
+    """The claim's list does not contain ``value`` (none of its items when ``value`` is a
+    list, as the SDK's ``excludes``)."""
     return pb.ClaimValidator(id=id, excludes=_value_check(key, value, max_age_seconds))
 
 

@@ -1,0 +1,27 @@
+"""Fixtures of the SDK-against-service parity tests: the service's end-to-end fixtures (a real
+core with a ``ManualClock``, the real service on it) and ``sdk``, an oracle process running
+the unmodified supertokens-python 0.14.0 against the same core."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from session_core.app import RunningCore
+from tests.sdk.parity import SdkOracle
+from tests.service.conftest import (  # noqa: F401 (fixtures)
+    channel,
+    client,
+    clock,
+    core,
+    make_service,
+    service,
+)
+
+
+@pytest.fixture
+async def sdk(core: RunningCore) -> AsyncIterator[SdkOracle]:  # noqa: F811 (the fixture)
+    oracle = await SdkOracle.start(core.url)
+    yield oracle
+    await oracle.close()

@@ -168,6 +168,13 @@ async def op_get_session_information(args: JSON) -> JSON:
     return {"status": "OK", "custom_claims": info.custom_claims_in_access_token_payload}
 
 
+async def op_get_claim_value(args: JSON) -> JSON:
+    result = await st.get_claim_value(args["handle"], PrimitiveClaim(args["key"], _no_value))
+    if isinstance(result, SessionDoesNotExistError):
+        return {"status": "SESSION_DOES_NOT_EXIST"}
+    return {"status": "OK", "value": result.value}
+
+
 async def op_create_jwt(args: JSON) -> JSON:
     created = await st.create_jwt(
         args["payload"], args.get("validity_seconds"), args.get("use_static_signing_key")
@@ -184,6 +191,7 @@ OPS: dict[str, Callable[[JSON], Awaitable[JSON]]] = {
     "validate_claims_for_session_handle": op_validate_claims_for_session_handle,
     "regenerate_access_token": op_regenerate_access_token,
     "get_session_information": op_get_session_information,
+    "get_claim_value": op_get_claim_value,
     "create_jwt": op_create_jwt,
 }
 

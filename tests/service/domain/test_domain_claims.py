@@ -37,6 +37,8 @@ PAYLOAD = {
     "verified": _claim(True, age_s=600),
     "perms": _claim(["read", "write"]),
     "old-perms": _claim(["read"], age_s=600),
+    "bare": "admin",
+    "untimed": {"v": 1},
 }
 
 
@@ -113,11 +115,22 @@ PAYLOAD = {
             {"message": "expired", "ageInSeconds": 600, "maxAgeInSeconds": 599},
         ),
         (ClaimValidatorSpec(EXC_ALL, "old-perms", values=("x",), max_age_seconds=600), None),
-        # A non-list value can never include anything.
+        # A string claim is its set of characters to the SDK's array validators.
+        (ClaimValidatorSpec(INC, "role", value="a"), None),
         (
-            ClaimValidatorSpec(INC, "role", value="a"),
-            {"message": "wrong value", "expectedToInclude": "a", "actualValue": "admin"},
+            ClaimValidatorSpec(INC, "role", value="ad"),
+            {"message": "wrong value", "expectedToInclude": "ad", "actualValue": "admin"},
         ),
+        # A claim the SDK cannot read (it raises) fails as malformed.
+        (
+            ClaimValidatorSpec(INC, "bare", value="a"),
+            {"message": "malformed value", "expectedToInclude": "a", "storedValue": "admin"},
+        ),
+        (
+            ClaimValidatorSpec(HAS, "untimed", value=1, max_age_seconds=60),
+            {"message": "malformed value", "expectedValue": 1, "storedValue": {"v": 1}},
+        ),
+        (ClaimValidatorSpec(HAS, "untimed", value=1), None),
     ],
 )
 def test_reason_dicts(spec: ClaimValidatorSpec, reason: dict[str, Any] | None) -> None:
@@ -157,6 +170,9 @@ def test_expired_age_is_fractional_seconds() -> None:
             "claim_validators[0].max_age_seconds",
         ),
         (ClaimValidatorSpec(HAS, "k", value=1, id=""), "claim_validators[0].id"),
+        (ClaimValidatorSpec(INC, "k", value={"a": 1}), "claim_validators[0].value"),
+        (ClaimValidatorSpec(EXC, "k", value=["a", ["b"]]), "claim_validators[0].value"),
+        (ClaimValidatorSpec(INC_ALL, "k", values=("a", {})), "claim_validators[0].values"),
     ],
 )
 async def test_bad_validators_are_invalid_arguments(

@@ -68,8 +68,6 @@ def check_claim_validators(specs: Sequence[ClaimValidatorSpec], field: str) -> N
         max_age = spec.max_age_seconds
         if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int)):
             raise InvalidArgument(f"{where}.max_age_seconds", "must be an integer")
-        if max_age is not None and max_age < 0:
-            raise InvalidArgument(f"{where}.max_age_seconds", "must not be negative")
         if spec.id is not None and (not isinstance(spec.id, str) or not spec.id):
             raise InvalidArgument(f"{where}.id", "must be a non-empty string when set")
         # A value deeper than any claim value could be would not fit in the failure reason.

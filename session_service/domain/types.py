@@ -50,7 +50,8 @@ class ClaimValidatorSpec:
     * ``value``: the expected value for HAS_VALUE, or the item for INCLUDES/EXCLUDES.
     * ``values``: the items for INCLUDES_ALL/EXCLUDES_ALL.
     * ``max_age_seconds``: reject values older than this; ``None`` or ``0`` means no age
-      limit (the SDK's ``max_age or default`` turns 0 into "no limit" when there is no default).
+      limit (the SDK's ``max_age or default`` turns 0 into "no limit" when there is no default),
+      and a negative one, as in the SDK, rejects every value not set in the future.
     * ``id``: the id reported in ``ClaimError``; defaults to ``key``.
     """
 

@@ -255,3 +255,41 @@ async def test_get_claim_value_reads_as_the_sdk_and_a_malformed_claim_as_absent(
     unknown = await sdk.ask("get_claim_value", now_ms=now, handle="no-such-handle", key="role")
     ours = await client.get_claim_value("no-such-handle", "role")
     assert {"status": ours.status.name} == unknown == {"status": "SESSION_DOES_NOT_EXIST"}
+
+
+async def test_max_ages_zero_and_negative_as_in_the_sdk(
+    sdk: SdkOracle, client: SessionClient, clock: ManualClock
+) -> None:
+    now = clock.now_ms()
+    payload = {
+        "role": {"v": "user", "t": now - 1500},
+        "roles": {"v": ["admin"], "t": now},
+        "future": {"v": ["admin"], "t": now + 5000},
+    }
+    cases = [
+        _spec("has_value", "role", "user", max_age=-5),
+        _spec("has_value", "role", "user", max_age=0),
+        _spec("has_value", "role", "user", max_age=1),
+        _spec("has_value", "role", "user", max_age=2),
+        _spec("includes", "roles", "admin", max_age=-1),
+        _spec("includes", "roles", "admin", max_age=0),
+        _spec("excludes_all", "roles", ["x"], max_age=-1),
+        _spec("includes", "future", "admin", max_age=-1),
+        _spec("includes", "future", "admin", max_age=-10),
+        _spec("includes", "future", "admin", max_age=1),
+    ]
+    theirs, ours = await _outcomes(sdk, client, clock, payload, cases)
+    assert ours == theirs
+    statuses = [outcome["status"] for spec, path, outcome in theirs if path == "token"]
+    assert statuses == [
+        "INVALID_CLAIMS",
+        "OK",
+        "INVALID_CLAIMS",
+        "OK",
+        "INVALID_CLAIMS",
+        "OK",
+        "INVALID_CLAIMS",
+        "OK",
+        "INVALID_CLAIMS",
+        "OK",
+    ]

@@ -132,13 +132,13 @@ async def _raw_call(channel: grpc.aio.Channel, method: str, request: Any) -> Any
                 session_handle="h",
                 claim_validators=[
                     pb.ClaimValidator(
-                        has_value=pb.ClaimValidator.ValueCheck(
-                            key="k", value=struct_pb2.Value(bool_value=True), max_age_seconds=-1
+                        includes=pb.ClaimValidator.ValueCheck(
+                            key="k", value=struct_pb2.Value(struct_value=struct_pb2.Struct())
                         )
                     )
                 ],
             ),
-            "claim_validators[0].max_age_seconds",
+            "claim_validators[0].value",
         ),
         ("CreateJWT", pb.CreateJWTRequest(validity_seconds=-5), "validity"),
         ("CreateSession", b"\x0a\x01\xff", "request"),  # user_id holding invalid UTF-8

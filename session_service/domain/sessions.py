@@ -725,10 +725,12 @@ class SessionManager:
         user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> RegenerateAccessTokenResult:
-        """Re-issue ``access_token`` with a new payload (None keeps the stored one).
+        """Re-issue ``access_token`` with ``new_access_token_payload``, which replaces the
+        stored payload; None means ``{}``, as the SDK's ``regenerate_access_token`` sends.
 
-        The core does not check the token's signature, so the service does (but accepts
-        an expired token, which the core answers without a new token).
+        The core does not check the token's signature and copies the token's user id,
+        expiry and hashes into the one it signs, so the service checks the signature first
+        (an expired token is accepted: the core answers it without a new token).
         """
         _required_str("access_token", access_token)
         payload = _json_object("new_access_token_payload", new_access_token_payload, optional=True)
@@ -753,9 +755,7 @@ class SessionManager:
                 payload,
                 deadline,
             )
-        body: JSONObject = {"accessToken": access_token}
-        if payload is not None:
-            body["userDataInJWT"] = payload
+        body: JSONObject = {"accessToken": access_token, "userDataInJWT": payload or {}}
         reply = await self._call_core(
             "POST",
             "/recipe/session/regenerate",

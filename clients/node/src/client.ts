@@ -325,7 +325,7 @@ export class SessionClient {
     return existsResult(await this.call("MergeIntoAccessTokenPayload", this.stub.mergeIntoAccessTokenPayload, request));
   }
 
-  /** Re-issues `accessToken` with a new payload (unset: keep the stored one) and the same expiry. */
+  /** Re-issues `accessToken` with a new payload (unset: `{}`, as the SDKs send) and the same expiry. */
   async regenerateAccessToken(
     accessToken: string,
     newAccessTokenPayload?: JsonObject,

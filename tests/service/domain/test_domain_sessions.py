@@ -439,9 +439,11 @@ async def test_regenerate_access_token(manager: SessionManager, domain_clock: Ma
     assert new_payload["fresh"] == 1 and "old" not in new_payload
     assert (await manager.get_session(new.token)).status is Status.OK
 
-    # None keeps the stored payload.
-    kept = await manager.regenerate_access_token(new.token)
-    assert kept.result is not None and kept.result.access_token_payload == {"fresh": 1}
+    # None is {}, as the SDK sends: the stored payload is cleared.
+    cleared = await manager.regenerate_access_token(new.token)
+    assert cleared.result is not None and cleared.result.access_token_payload == {}
+    info = await manager.get_session_information(session.session_handle)
+    assert info.info is not None and info.info.custom_claims_in_access_token_payload == {}
 
     # An expired (but authentic) token: stored, but no new token.
     domain_clock.advance(3_600_000)

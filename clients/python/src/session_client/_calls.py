@@ -206,6 +206,9 @@ def regenerate_access_token(
     *,
     user_context: UserContext = None,
 ) -> Call[RegenerateAccessTokenResult]:
+    """Re-issue ``access_token`` (its signature must verify) with the same expiry and
+    ``new_access_token_payload``, which replaces the stored payload (None: ``{}``, as the
+    SDK sends). ``access_token`` is None when the given token had already expired."""
     request = pb.RegenerateAccessTokenRequest(access_token=access_token)
     if new_access_token_payload is not None:
         request.new_access_token_payload.CopyFrom(to_struct(new_access_token_payload))

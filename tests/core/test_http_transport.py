@@ -115,6 +115,21 @@ async def test_api_keys(make_core: CoreFactory) -> None:
     _text(r, 401, "Invalid API key\n")
 
 
+async def test_a_wrong_method_is_405_before_the_api_key_check(make_core: CoreFactory) -> None:
+    # The reference checks the key (401) before it dispatches on the method
+    # (docs/differences.md): which methods a path has is public, so this core answers first.
+    core = await make_core(api_keys=(KEY_A,))
+    _text(await core.http.delete("/recipe/session"), 405, "Method not supported\n")
+    _text(await core.http.get("/recipe/session/verify"), 405, "Method not supported\n")
+    _text(await core.http.post("/recipe/session/verify", json={}), 401, "Invalid API key\n")
+
+
+async def test_a_body_over_10_mib_is_413(core: CoreClient) -> None:
+    oversized = b"{" + b" " * (10 * 1024 * 1024) + b"}"
+    r = await core.http.post("/recipe/session", content=oversized, headers=core.headers)
+    assert r.status_code == 413
+
+
 async def test_base_path(make_core: CoreFactory) -> None:
     core = await make_core(base_path="/core/v1")
     assert core.url.endswith("/core/v1")

@@ -293,3 +293,27 @@ async def test_max_ages_zero_and_negative_as_in_the_sdk(
         "INVALID_CLAIMS",
         "OK",
     ]
+
+
+async def test_a_null_expected_value_is_an_invalid_argument_where_the_sdk_compares_it(
+    sdk: SdkOracle, client: SessionClient, clock: ManualClock
+) -> None:
+    now = clock.now_ms()
+    payload = {"role": {"v": "user", "t": now}, "items": {"v": [None, "a"], "t": now}}
+    created = await client.create_session("claims-parity", payload)
+    token = created.session.access_token
+    sdk_outcomes = []
+    for spec in (_spec("has_value", "role", None), _spec("includes", "items", None)):
+        answer = await sdk.ask("get_session", now_ms=now, access_token=token, validators=[spec])
+        sdk_outcomes.append(_sdk_claims_outcome(answer))
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await client.get_session(
+                token, claim_validators=[validator(spec)], override_global_claim_validators=True
+            )
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "must not be null" in (refused.value.details() or "")
+    reason = {"message": "wrong value", "expectedValue": None, "actualValue": "user"}
+    assert sdk_outcomes == [
+        {"status": "INVALID_CLAIMS", "invalid_claims": [{"id": "role", "reason": reason}]},
+        {"status": "OK"},
+    ]

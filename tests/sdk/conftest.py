@@ -16,6 +16,7 @@ from tests.service.conftest import (  # noqa: F401 (fixtures)
     clock,
     core,
     make_service,
+    proxy,
     service,
 )
 

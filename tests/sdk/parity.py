@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 from session_client import (
@@ -18,9 +17,8 @@ from session_client import (
 )
 from session_client._pb.session.v1 import session_service_pb2 as client_pb
 
-from tests.sdk.sdk_venv import sdk_python
+from tests.sdk.sdk_venv import ROOT, sdk_python
 
-ORACLE = Path(__file__).with_name("sdk_oracle.py")
 JSON = dict[str, Any]
 
 
@@ -35,11 +33,13 @@ class SdkOracle:
         python = await asyncio.to_thread(sdk_python)
         process = await asyncio.create_subprocess_exec(
             str(python),
-            str(ORACLE),
+            "-m",
+            "tests.sdk.sdk_oracle",
             core_url,
             "true" if use_dynamic_key else "false",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
         )
         return cls(process)
 

@@ -1,7 +1,8 @@
 """Drive the unmodified supertokens-python 0.14.0 SDK against a running core.
 
 Runs inside the SDK's own virtual environment (its pins conflict with ours), so it imports
-nothing from this project. Usage: ``sdk_driver.py <core-url> <anti-csrf-mode>``. It prints one
+nothing from this project but ``sdk_app``. Usage, from the repository root:
+``python -m tests.sdk.sdk_driver <core-url> <anti-csrf-mode>``. It prints one
 JSON object: for every scenario, the observations the test then asserts on. Exceptions raised
 by the SDK are recorded by class name, since they *are* the SDK's outcome statuses.
 """
@@ -18,10 +19,10 @@ from typing import Any
 
 os.environ["SUPERTOKENS_ENV"] = "testing"  # makes ProcessState record core calls
 
-from supertokens_python import InputAppInfo, SupertokensConfig, init
 from supertokens_python.process_state import AllowedProcessStates, ProcessState
-from supertokens_python.recipe import session
 from supertokens_python.recipe.session import asyncio as st
+
+from tests.sdk.sdk_app import init_sdk
 
 Observations = dict[str, Any]
 
@@ -232,18 +233,7 @@ SCENARIOS: dict[str, list[Callable[[Observations], Awaitable[None]]]] = {
 
 
 async def main(core_url: str, anti_csrf: str) -> None:
-    init(
-        app_info=InputAppInfo(
-            app_name="sdk-parity",
-            api_domain="http://localhost:3001",
-            website_domain="http://localhost:3000",
-        ),
-        framework="fastapi",
-        supertokens_config=SupertokensConfig(connection_uri=core_url),
-        recipe_list=[session.init(anti_csrf=anti_csrf)],
-        mode="asgi",
-        telemetry=False,
-    )
+    init_sdk(core_url, anti_csrf=anti_csrf)
     report: dict[str, Observations] = {}
     for scenario in SCENARIOS[anti_csrf]:
         observations: Observations = {}

@@ -1,7 +1,8 @@
 """supertokens-python 0.14.0 as an oracle: one SDK call per request, for the parity tests.
 
-Runs inside the SDK's own virtual environment and imports nothing from this project.
-Usage: ``sdk_oracle.py <core-url> [<use-dynamic-signing-key: true|false>]``. Reads one JSON
+Runs inside the SDK's own virtual environment and imports nothing from this project but
+``sdk_app``. Usage, from the repository root: ``python -m tests.sdk.sdk_oracle <core-url>
+[<use-dynamic-signing-key: true|false>]``. Reads one JSON
 request per line on stdin, ``{"op": <name>, "now_ms": <int or null>, ...arguments}``, and
 writes one JSON answer per line on stdout: the SDK's outcome in the service's vocabulary
 (``status`` is the SessionStatus name the SDK's result or exception stands for), or
@@ -27,9 +28,7 @@ from typing import Any
 
 os.environ["SUPERTOKENS_ENV"] = "testing"  # makes ProcessState record core calls
 
-from supertokens_python import InputAppInfo, SupertokensConfig, init
 from supertokens_python.process_state import AllowedProcessStates, ProcessState
-from supertokens_python.recipe import session
 from supertokens_python.recipe.session import access_token, jwks
 from supertokens_python.recipe.session import asyncio as st
 from supertokens_python.recipe.session.claim_base_classes import (
@@ -39,6 +38,8 @@ from supertokens_python.recipe.session.claim_base_classes import (
 from supertokens_python.recipe.session.claims import PrimitiveArrayClaim, PrimitiveClaim
 from supertokens_python.recipe.session.interfaces import SessionDoesNotExistError
 from supertokens_python.utils import get_timestamp_ms
+
+from tests.sdk.sdk_app import init_sdk
 
 JSON = dict[str, Any]
 
@@ -212,20 +213,7 @@ async def answer(request: JSON) -> JSON:
 
 
 async def main(core_url: str, use_dynamic_key: bool) -> None:
-    init(
-        app_info=InputAppInfo(
-            app_name="sdk-parity",
-            api_domain="http://localhost:3001",
-            website_domain="http://localhost:3000",
-        ),
-        framework="fastapi",
-        supertokens_config=SupertokensConfig(connection_uri=core_url),
-        recipe_list=[
-            session.init(anti_csrf="NONE", use_dynamic_access_token_signing_key=use_dynamic_key)
-        ],
-        mode="asgi",
-        telemetry=False,
-    )
+    init_sdk(core_url, use_dynamic_key=use_dynamic_key)
     loop = asyncio.get_running_loop()
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         print(json.dumps(await answer(json.loads(line)), default=repr), flush=True)

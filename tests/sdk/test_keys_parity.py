@@ -17,21 +17,11 @@ from session_core.access_token import AccessTokenInfo, encode_access_token
 from session_core.app import RunningCore
 from session_core.clock import ManualClock
 from tests.faults import Fault, FaultProxy
-from tests.reliability import STATS
 from tests.sdk.parity import JSON, SdkOracle
 from tests.service.conftest import MakeService
 
 JWKS = "/.well-known/jwks.json"
 VERIFY = "/recipe/session/verify"
-
-
-@pytest.fixture
-async def proxy(core: RunningCore) -> AsyncIterator[FaultProxy]:
-    running = FaultProxy(core.url)
-    await running.start()
-    yield running
-    STATS["faults injected"] += running.total_injected
-    await running.stop()
 
 
 @pytest.fixture

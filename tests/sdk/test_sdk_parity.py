@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 
 from tests.processes import core_process
-from tests.sdk.sdk_venv import sdk_python
-
-DRIVER = Path(__file__).with_name("sdk_driver.py")
+from tests.sdk.sdk_venv import ROOT, sdk_python
 
 
 @pytest.fixture
@@ -25,7 +23,8 @@ def core_url(database_url: str, tmp_path: Path) -> Iterator[str]:
 
 def _run_driver(core_url: str, anti_csrf: str) -> dict[str, dict[str, Any]]:
     completed = subprocess.run(
-        [str(sdk_python()), str(DRIVER), core_url, anti_csrf],
+        [str(sdk_python()), "-m", "tests.sdk.sdk_driver", core_url, anti_csrf],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,

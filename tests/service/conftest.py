@@ -3,7 +3,8 @@
 ``core`` is the project's real core (``start_core``, SQLite, a ``ManualClock``);
 ``make_service`` starts the real service in-process on 127.0.0.1:0 pointed at it (the same
 clock, so expiry is under test control); ``client`` is the typed client over a real
-channel. Every service started here must end with no RPC answered INTERNAL.
+channel; ``proxy`` is a ``FaultProxy`` in front of the core. Every service started here
+must end with no RPC answered INTERNAL.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from session_core.clock import ManualClock
 from session_core.config import CoreConfig
 from session_service.server import RunningService, start_service
 from session_service.settings import Settings
+from tests.faults import FaultProxy
+from tests.reliability import STATS
 
 MakeService = Callable[..., Awaitable[RunningService]]
 
@@ -71,6 +74,15 @@ async def make_service(core: RunningCore, clock: ManualClock) -> AsyncIterator[M
 @pytest.fixture
 async def service(make_service: MakeService) -> RunningService:
     return await make_service()
+
+
+@pytest.fixture
+async def proxy(core: RunningCore) -> AsyncIterator[FaultProxy]:
+    running = FaultProxy(core.url)
+    await running.start()
+    yield running
+    STATS["faults injected"] += running.total_injected
+    await running.stop()
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ the truth throughout, and everything recovers by itself once the fault is gone."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 import pytest
 from session_client import SessionClient, SessionStatus
 
-from session_core.app import RunningCore
 from session_core.clock import ManualClock
 from session_service.server import RunningService
 from tests.faults import Fault, FaultProxy
@@ -22,15 +21,6 @@ from tests.service.conftest import MakeService
 from tests.service.harness import NOT_SERVING, SERVING, health_watch
 
 JWKS = "/.well-known/jwks.json"
-
-
-@pytest.fixture
-async def proxy(core: RunningCore) -> AsyncIterator[FaultProxy]:
-    running = FaultProxy(core.url)
-    await running.start()
-    yield running
-    STATS["faults injected"] += running.total_injected
-    await running.stop()
 
 
 async def _code(call: Callable[[], Awaitable[Any]]) -> grpc.StatusCode:

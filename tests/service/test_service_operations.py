@@ -97,7 +97,7 @@ async def test_a_serving_process_logs_json_serves_metrics_and_passes_its_health_
     core_lines = [e for e in entries if e.get("request_id") == "ops-request-1"]
     assert any(e["message"].startswith("POST /recipe/session -> 200") for e in core_lines)
     assert created.session.access_token.encode() not in stderr
-    assert 'session_service_rpcs_total{code="OK",method="CreateSession",status=""} 1.0' in metrics
+    assert 'session_service_rpcs_total{code="OK",method="CreateSession",status="OK"} 1.0' in metrics
     assert "session_core_http_requests_total" in metrics  # the embedded core's own
     # Stopped: the health check now fails.
     code, message = await healthcheck(port=port)

@@ -143,9 +143,10 @@ async def test_no_port_of_the_process_tree_serves_a_caller_without_credentials(
             ]
             assert succeeded == []
             # Nothing was created or revoked behind the service's back.
-            assert await client.get_all_session_handles_for_user("mallory") == []
+            mallory = await client.get_all_session_handles_for_user("mallory")
+            assert mallory.session_handles == ()
             handles = await client.get_all_session_handles_for_user(VICTIM)
-            assert handles == [victim.session.session_handle]
+            assert handles.session_handles == (victim.session.session_handle,)
         STATS["listening ports probed without credentials"] += len(outcomes)
         STATS["requests without credentials that succeeded"] += len(succeeded)
         print(

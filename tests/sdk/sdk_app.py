@@ -1,6 +1,7 @@
 """``supertokens_python.init`` as the scripts that run inside the SDK's own virtual
-environment (``sdk_driver``, ``sdk_oracle``) configure it: the session recipe alone, against
-one core, with the appInfo the service's defaults match (``iss`` http://localhost:3001/auth).
+environment (``sdk_driver``, ``sdk_claims_driver``, ``sdk_oracle``) configure it: the
+session recipe alone, against one core, with the appInfo the service's defaults match
+(``iss`` http://localhost:3001/auth).
 
 Those scripts run as ``python -m tests.sdk.<script>`` from the repository root, so they can
 import this module; it imports nothing but the SDK.

@@ -1,8 +1,9 @@
 """Run the claims parity scenarios with the unmodified supertokens-python 0.14.0 SDK against a
 running core.
 
-Runs inside the SDK's own virtual environment, so the only thing it imports from this
-project is ``claims_parity_observe`` (standard library only), which reads both sides alike.
+Runs inside the SDK's own virtual environment, so the only things it imports from this
+project are ``claims_parity_observe`` (standard library only), which reads both sides alike,
+and ``sdk_app`` (the SDK's ``init``).
 Usage, from the repository's root: ``python -m tests.sdk.sdk_claims_driver <core-url>`` with
 ``{"claims": [...], "scenarios": [...]}`` (``tests/sdk/claims_parity_cases.py`` as JSON) on
 stdin. Prints one JSON object: the observations of every scenario, as
@@ -17,8 +18,6 @@ import sys
 from collections import Counter
 from typing import Any
 
-from supertokens_python import InputAppInfo, SupertokensConfig, init
-from supertokens_python.recipe import session
 from supertokens_python.recipe.session import asyncio as st
 from supertokens_python.recipe.session.claims import (
     BooleanClaim,
@@ -29,6 +28,7 @@ from supertokens_python.recipe.session.exceptions import InvalidClaimsError
 from supertokens_python.recipe.session.interfaces import SessionDoesNotExistError
 
 from tests.sdk.claims_parity_observe import jwt_payload, materialise, normalise, now_ms, reasons
+from tests.sdk.sdk_app import init_sdk
 
 fetches: Counter[str] = Counter()
 CLASSES = {"boolean": BooleanClaim, "primitive": PrimitiveClaim, "array": PrimitiveArrayClaim}
@@ -108,18 +108,7 @@ async def run(index: int, scenario: dict[str, Any], claims: dict[str, Any]) -> d
 
 
 async def main(core_url: str) -> None:
-    init(
-        app_info=InputAppInfo(
-            app_name="sdk-claims-parity",
-            api_domain="http://localhost:3001",
-            website_domain="http://localhost:3000",
-        ),
-        framework="fastapi",
-        supertokens_config=SupertokensConfig(connection_uri=core_url),
-        recipe_list=[session.init(anti_csrf="NONE")],
-        mode="asgi",
-        telemetry=False,
-    )
+    init_sdk(core_url)
     cases = json.load(sys.stdin)
     claims = {
         c["key"]: CLASSES[c["kind"]](

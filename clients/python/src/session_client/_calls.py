@@ -147,9 +147,7 @@ def revoke_all_sessions_for_user(
 ) -> Call[SessionHandlesResult]:
     """``session_handles``: the handles revoked (empty when the user had no live session)."""
     request = pb.RevokeAllSessionsForUserRequest(user_id=user_id)
-    return _call(
-        "RevokeAllSessionsForUser", request, SessionHandlesResult.from_pb, user_context
-    )
+    return _call("RevokeAllSessionsForUser", request, SessionHandlesResult.from_pb, user_context)
 
 
 def revoke_multiple_sessions(
@@ -165,9 +163,7 @@ def get_all_session_handles_for_user(
 ) -> Call[SessionHandlesResult]:
     """``session_handles``: the handles of the user's live sessions."""
     request = pb.GetAllSessionHandlesForUserRequest(user_id=user_id)
-    return _call(
-        "GetAllSessionHandlesForUser", request, SessionHandlesResult.from_pb, user_context
-    )
+    return _call("GetAllSessionHandlesForUser", request, SessionHandlesResult.from_pb, user_context)
 
 
 def get_session_information(

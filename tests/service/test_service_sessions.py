@@ -393,7 +393,7 @@ async def test_token_theft_revokes_the_session_by_default(client: SessionClient)
     assert refreshed.status is SessionStatus.UNAUTHORISED
     checked = await client.get_session(thief_access, check_database=True)
     assert checked.status is SessionStatus.UNAUTHORISED
-    assert await client.get_all_session_handles_for_user("victim") == []
+    assert (await client.get_all_session_handles_for_user("victim")).session_handles == ()
     assert (await client.revoke_session(handle)).status is SessionStatus.SESSION_DOES_NOT_EXIST
 
 

@@ -114,7 +114,8 @@ async def test_tokens_just_below_and_above_the_limit_through_each_writing_rpc(
 
         n = await largest_accepted(create, limit)
         assert await create(n) and not await create(n + 1)
-        assert len(await client.get_all_session_handles_for_user(user)) == created
+        listed = await client.get_all_session_handles_for_user(user)
+        assert len(listed.session_handles) == created
         session = Session(client, await client.create_session(user, {"blob": "x" * n}))
         longest["CreateSession"] = len(await session.longest_token())
 

@@ -152,8 +152,6 @@ async def test_nesting_limit_is_the_same_on_every_rpc(
         assert refused.status is SessionStatus.UNAUTHORISED and too_deep in refused.message
     refreshed = await client.refresh_session(created.refresh_token.token)
     assert refreshed.status is SessionStatus.UNAUTHORISED and too_deep in refreshed.message
-    regenerated = await client.regenerate_access_token(created.session.access_token)
-    assert regenerated.status is SessionStatus.UNAUTHORISED and too_deep in regenerated.message
     for call in (
         lambda: client.get_session_information(handle),
         lambda: client.get_claim_value(handle, "deep"),
@@ -177,7 +175,16 @@ async def test_nesting_limit_is_the_same_on_every_rpc(
     assert details.startswith("session_handle: the session's stored session data nests 33")
     assert (await client.update_session_data_in_database(handle, {"fresh": True})).status is OK
     assert (await client.get_session_information(handle)).status is OK
-    STATS["RPCs made"] += 12
+
+    # RegenerateAccessToken replaces the stored payload ({} when given none, as the SDK
+    # sends): that brings the session back too.
+    await store_through_core(
+        core_http, handle, jwt={**payload_of_depth(MAX_JSON_DEPTH + 1), "iss": _ISS}
+    )
+    regenerated = await client.regenerate_access_token(created.session.access_token)
+    assert (regenerated.status, regenerated.user_data_in_jwt) == (OK, {})
+    assert (await client.refresh_session(created.refresh_token.token)).status is OK
+    STATS["RPCs made"] += 13
 
 
 Call = Callable[[SessionClient, str, str, Any], Awaitable[Any]]

@@ -1,9 +1,10 @@
 // Package session is a typed client for session.v1.SessionService over the code generated from
 // protos/ (package sessionv1).
 //
-// Outcomes are data, failures are errors: every call whose outcome can vary returns a result
-// with a Status (OK, UNAUTHORISED, TRY_REFRESH_TOKEN, ...) and a nil error. The error is non-nil
-// only when the call could not be answered; it is the gRPC status error unchanged, so
+// Outcomes are data, failures are errors: every SessionService call returns a result with a
+// Status (OK, UNAUTHORISED, TRY_REFRESH_TOKEN, ...) and a nil error; CreateSession, the handle
+// lists, GetJWKS and the discovery document have no outcome but OK. The error is non-nil only
+// when the call could not be answered; it is the gRPC status error unchanged, so
 // status.Code(err) gives INVALID_ARGUMENT, UNAVAILABLE, PERMISSION_DENIED and so on. Errors this
 // package returns before calling (a value that is not JSON) are plain errors (code Unknown).
 package session
@@ -110,6 +111,21 @@ func invokeForStatus[Req proto.Message, Resp statusResponse](ctx context.Context
 	return &StatusResult{Status: statusOf(resp.GetStatus()), Message: resp.GetMessage()}, nil
 }
 
+// handlesResponse is the response of a handle list (revoked or live sessions).
+type handlesResponse interface {
+	GetStatus() sessionv1.SessionStatus
+	GetSessionHandles() []string
+}
+
+// invokeForHandles runs an RPC whose answer is a SessionHandlesResult.
+func invokeForHandles[Req proto.Message, Resp handlesResponse](ctx context.Context, c *Client, rpc func(context.Context, Req, ...grpc.CallOption) (Resp, error), req Req) (*SessionHandlesResult, error) {
+	resp, err := invoke(ctx, c, rpc, req)
+	if err != nil {
+		return nil, err
+	}
+	return &SessionHandlesResult{Status: singleOutcomeStatusOf(resp.GetStatus()), SessionHandles: resp.GetSessionHandles()}, nil
+}
+
 // CreateSessionOptions are CreateSession's optional arguments.
 type CreateSessionOptions struct {
 	// AccessTokenPayload holds custom claims for the access token (no protected claim such as
@@ -142,9 +158,10 @@ func (c *Client) CreateSession(ctx context.Context, userID string, opts *CreateS
 		return nil, err
 	}
 	return &CreatedSession{
-		Session:       *session(resp.Session),
-		AccessToken:   *tokenInfo(resp.AccessToken),
-		RefreshToken:  *tokenInfo(resp.RefreshToken),
+		Status:        singleOutcomeStatusOf(resp.Status),
+		Session:       valueOrZero(session(resp.Session)),
+		AccessToken:   valueOrZero(tokenInfo(resp.AccessToken)),
+		RefreshToken:  valueOrZero(tokenInfo(resp.RefreshToken)),
 		AntiCSRFToken: resp.AntiCsrfToken,
 	}, nil
 }
@@ -249,31 +266,21 @@ func (c *Client) RevokeSession(ctx context.Context, sessionHandle string) (*Stat
 	return invokeForStatus(ctx, c, c.rpc.RevokeSession, &sessionv1.RevokeSessionRequest{SessionHandle: sessionHandle})
 }
 
-// RevokeAllSessionsForUser revokes every live session of userID and returns their handles.
-func (c *Client) RevokeAllSessionsForUser(ctx context.Context, userID string) ([]string, error) {
-	resp, err := invoke(ctx, c, c.rpc.RevokeAllSessionsForUser, &sessionv1.RevokeAllSessionsForUserRequest{UserId: userID})
-	if err != nil {
-		return nil, err
-	}
-	return resp.SessionHandles, nil
+// RevokeAllSessionsForUser revokes every live session of userID; SessionHandles are their
+// handles (empty when the user had none).
+func (c *Client) RevokeAllSessionsForUser(ctx context.Context, userID string) (*SessionHandlesResult, error) {
+	return invokeForHandles(ctx, c, c.rpc.RevokeAllSessionsForUser, &sessionv1.RevokeAllSessionsForUserRequest{UserId: userID})
 }
 
-// RevokeMultipleSessions revokes the given sessions and returns the handles actually revoked.
-func (c *Client) RevokeMultipleSessions(ctx context.Context, sessionHandles []string) ([]string, error) {
-	resp, err := invoke(ctx, c, c.rpc.RevokeMultipleSessions, &sessionv1.RevokeMultipleSessionsRequest{SessionHandles: sessionHandles})
-	if err != nil {
-		return nil, err
-	}
-	return resp.SessionHandles, nil
+// RevokeMultipleSessions revokes the given sessions; SessionHandles are the handles actually
+// revoked (unknown handles are ignored).
+func (c *Client) RevokeMultipleSessions(ctx context.Context, sessionHandles []string) (*SessionHandlesResult, error) {
+	return invokeForHandles(ctx, c, c.rpc.RevokeMultipleSessions, &sessionv1.RevokeMultipleSessionsRequest{SessionHandles: sessionHandles})
 }
 
-// GetAllSessionHandlesForUser lists the handles of userID's live sessions.
-func (c *Client) GetAllSessionHandlesForUser(ctx context.Context, userID string) ([]string, error) {
-	resp, err := invoke(ctx, c, c.rpc.GetAllSessionHandlesForUser, &sessionv1.GetAllSessionHandlesForUserRequest{UserId: userID})
-	if err != nil {
-		return nil, err
-	}
-	return resp.SessionHandles, nil
+// GetAllSessionHandlesForUser lists the handles of userID's live sessions in SessionHandles.
+func (c *Client) GetAllSessionHandlesForUser(ctx context.Context, userID string) (*SessionHandlesResult, error) {
+	return invokeForHandles(ctx, c, c.rpc.GetAllSessionHandlesForUser, &sessionv1.GetAllSessionHandlesForUserRequest{UserId: userID})
 }
 
 // GetSessionInformation reads what the core stores about a session.
@@ -407,7 +414,7 @@ func (c *Client) ValidateClaimsInJwtPayload(ctx context.Context, userID string, 
 }
 
 // GetJWKS returns the core's public signing keys (dynamic keys newest first, then static keys).
-func (c *Client) GetJWKS(ctx context.Context) ([]JSONWebKey, error) {
+func (c *Client) GetJWKS(ctx context.Context) (*JWKSResult, error) {
 	resp, err := invoke(ctx, c, c.rpc.GetJWKS, &sessionv1.GetJWKSRequest{})
 	if err != nil {
 		return nil, err
@@ -416,7 +423,7 @@ func (c *Client) GetJWKS(ctx context.Context) ([]JSONWebKey, error) {
 	for _, k := range resp.Keys {
 		keys = append(keys, JSONWebKey{Kty: k.Kty, Kid: k.Kid, N: k.N, E: k.E, Alg: k.Alg, Use: k.Use})
 	}
-	return keys, nil
+	return &JWKSResult{Status: singleOutcomeStatusOf(resp.Status), Keys: keys}, nil
 }
 
 // CreateJWTOptions are CreateJWT's optional arguments; the zero value is the SDK's default.
@@ -459,5 +466,5 @@ func (c *Client) GetOpenIDDiscoveryConfiguration(ctx context.Context) (*OpenIDCo
 	if err != nil {
 		return nil, err
 	}
-	return &OpenIDConfiguration{Issuer: resp.Issuer, JWKSURI: resp.JwksUri}, nil
+	return &OpenIDConfiguration{Status: singleOutcomeStatusOf(resp.Status), Issuer: resp.Issuer, JWKSURI: resp.JwksUri}, nil
 }

@@ -77,6 +77,7 @@ func create(t *testing.T, client *session.Client, user string, opts *session.Cre
 	if err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
+	expectStatus(t, "CreateSession", created.Status, session.StatusOK)
 	return created
 }
 
@@ -255,25 +256,49 @@ func TestRevokeForUserAndMultiple(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(sorted(listed), sorted(handles)) {
-		t.Fatalf("handles %v, want %v", listed, handles)
+	expectStatus(t, "GetAllSessionHandlesForUser", listed.Status, session.StatusOK)
+	if !reflect.DeepEqual(sorted(listed.SessionHandles), sorted(handles)) {
+		t.Fatalf("handles %v, want %v", listed.SessionHandles, handles)
 	}
 	revoked, err := client.RevokeMultipleSessions(ctx, []string{handles[0], "no-such-handle"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(revoked, handles[:1]) {
-		t.Fatalf("RevokeMultipleSessions revoked %v, want %v", revoked, handles[:1])
+	expectStatus(t, "RevokeMultipleSessions", revoked.Status, session.StatusOK)
+	if !reflect.DeepEqual(revoked.SessionHandles, handles[:1]) {
+		t.Fatalf("RevokeMultipleSessions revoked %v, want %v", revoked.SessionHandles, handles[:1])
 	}
 	all, err := client.RevokeAllSessionsForUser(ctx, user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(sorted(all), sorted(handles[1:])) {
-		t.Fatalf("RevokeAllSessionsForUser revoked %v, want %v", all, handles[1:])
+	expectStatus(t, "RevokeAllSessionsForUser", all.Status, session.StatusOK)
+	if !reflect.DeepEqual(sorted(all.SessionHandles), sorted(handles[1:])) {
+		t.Fatalf("RevokeAllSessionsForUser revoked %v, want %v", all.SessionHandles, handles[1:])
 	}
-	if left, err := client.GetAllSessionHandlesForUser(ctx, user); err != nil || len(left) != 0 {
-		t.Fatalf("after revoking all: %v, %v", left, err)
+
+	// Nothing left to list or revoke is still OK, with no handles.
+	left, err := client.GetAllSessionHandlesForUser(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	none, err := client.RevokeAllSessionsForUser(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown, err := client.RevokeMultipleSessions(ctx, handles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, result := range map[string]*session.SessionHandlesResult{
+		"GetAllSessionHandlesForUser after revoking all": left,
+		"RevokeAllSessionsForUser again":                 none,
+		"RevokeMultipleSessions of revoked sessions":     unknown,
+	} {
+		expectStatus(t, what, result.Status, session.StatusOK)
+		if len(result.SessionHandles) != 0 {
+			t.Fatalf("%s: handles %v, want none", what, result.SessionHandles)
+		}
 	}
 }
 
@@ -486,14 +511,17 @@ func verifyRS256(t *testing.T, jwt string, keys []session.JSONWebKey) (kid strin
 func TestCreateJWTVerifiesAgainstJWKS(t *testing.T) {
 	client := newClient()
 	ctx := callContext(t)
-	keys, err := client.GetJWKS(ctx)
+	jwks, err := client.GetJWKS(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	expectStatus(t, "GetJWKS", jwks.Status, session.StatusOK)
+	keys := jwks.Keys
 	discovery, err := client.GetOpenIDDiscoveryConfiguration(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	expectStatus(t, "GetOpenIDDiscoveryConfiguration", discovery.Status, session.StatusOK)
 	if discovery.Issuer == "" || !strings.HasSuffix(discovery.JWKSURI, "/jwt/jwks.json") {
 		t.Fatalf("discovery: %+v", discovery)
 	}
@@ -515,6 +543,7 @@ func TestCreateJWTVerifiesAgainstJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	expectStatus(t, "CreateJWT with the dynamic key", dynamic.Status, session.StatusOK)
 	if kid, _ := verifyRS256(t, dynamic.JWT, keys); !strings.HasPrefix(kid, "d-") {
 		t.Fatalf("dynamic key id %q", kid)
 	}
@@ -589,6 +618,10 @@ func TestFailuresAreGRPCCodes(t *testing.T) {
 	expectCode(t, "a negative JWT lifetime", err, codes.InvalidArgument)
 	_, err = client.RevokeSession(ctx, "")
 	expectCode(t, "an empty session handle", err, codes.InvalidArgument)
+	_, err = client.GetAllSessionHandlesForUser(ctx, "")
+	expectCode(t, "listing the handles of an empty user id", err, codes.InvalidArgument)
+	_, err = client.RevokeAllSessionsForUser(ctx, "")
+	expectCode(t, "revoking the sessions of an empty user id", err, codes.InvalidArgument)
 
 	// A value that is not JSON is refused before anything is sent.
 	_, err = client.CreateSession(ctx, userID(t), &session.CreateSessionOptions{AccessTokenPayload: session.JSON{"when": time.Now()}})

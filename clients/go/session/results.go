@@ -60,8 +60,10 @@ type ClaimValidationError struct {
 	Reason JSON
 }
 
-// CreatedSession is the answer to CreateSession: always a new session.
+// CreatedSession is the answer to CreateSession: Status OK and a new session (failures are
+// errors). The other fields are zero for any other status, which CreateSession never gives.
 type CreatedSession struct {
+	Status       Status
 	Session      Session
 	AccessToken  TokenInfo
 	RefreshToken TokenInfo
@@ -97,6 +99,13 @@ type RefreshResult struct {
 	RefreshToken  *TokenInfo
 	AntiCSRFToken *string
 	TokenTheft    *TokenTheft
+}
+
+// SessionHandlesResult is the answer to RevokeAllSessionsForUser, RevokeMultipleSessions and
+// GetAllSessionHandlesForUser: Status OK, with the handles revoked or listed.
+type SessionHandlesResult struct {
+	Status         Status
+	SessionHandles []string
 }
 
 // StatusResult is OK or SESSION_DOES_NOT_EXIST (the SDK's true and false).
@@ -154,6 +163,13 @@ type JSONWebKey struct {
 	Kty, Kid, N, E, Alg, Use string
 }
 
+// JWKSResult is the answer to GetJWKS: Status OK, with the public keys (dynamic keys newest
+// first, then static keys).
+type JWKSResult struct {
+	Status Status
+	Keys   []JSONWebKey
+}
+
 // CreateJWTResult is OK with JWT, or UNSUPPORTED_ALGORITHM.
 type CreateJWTResult struct {
 	Status  Status
@@ -161,14 +177,24 @@ type CreateJWTResult struct {
 	JWT     string
 }
 
-// OpenIDConfiguration is the OpenID discovery document.
+// OpenIDConfiguration is the OpenID discovery document, with Status OK.
 type OpenIDConfiguration struct {
+	Status  Status
 	Issuer  string
 	JWKSURI string
 }
 
 func millis(ms int64) time.Time {
 	return time.UnixMilli(ms)
+}
+
+// valueOrZero is *p, or the zero value for a message the response left unset.
+func valueOrZero[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
 }
 
 func tokenInfo(m *sessionv1.TokenInfo) *TokenInfo {

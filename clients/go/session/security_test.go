@@ -36,9 +36,11 @@ func TestAPIKeyScopes(t *testing.T) {
 		t.Fatalf("GetSession with the verify key: %v", err)
 	}
 	expectStatus(t, "GetSession with the verify key", verified.Status, session.StatusOK)
-	if _, err := verify.GetJWKS(ctx); err != nil {
+	jwks, err := verify.GetJWKS(ctx)
+	if err != nil {
 		t.Fatalf("GetJWKS with the verify key: %v", err)
 	}
+	expectStatus(t, "GetJWKS with the verify key", jwks.Status, session.StatusOK)
 
 	// A verify key cannot write.
 	_, err = verify.CreateSession(ctx, userID(t), nil)

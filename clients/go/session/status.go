@@ -45,3 +45,13 @@ func statusOf(value sessionv1.SessionStatus) Status {
 	}
 	return StatusUnknown
 }
+
+// singleOutcomeStatusOf maps the status of a response whose RPC has no outcome but OK
+// (CreateSession, the handle lists, GetJWKS, the discovery document): a service older than that
+// status field leaves it unset (SESSION_STATUS_UNSPECIFIED), which means OK too.
+func singleOutcomeStatusOf(value sessionv1.SessionStatus) Status {
+	if value == sessionv1.SessionStatus_SESSION_STATUS_UNSPECIFIED {
+		return StatusOK
+	}
+	return statusOf(value)
+}

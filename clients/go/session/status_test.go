@@ -26,3 +26,19 @@ func TestEveryContractStatusIsKnown(t *testing.T) {
 		t.Errorf("an unknown value maps to %s", got)
 	}
 }
+
+// CreateSession, the handle lists, GetJWKS and the discovery document have no outcome but OK: a
+// service older than their status field leaves it unset, which reads as OK; any other value is
+// passed on as it is, for the caller to treat as the failure it is.
+func TestSingleOutcomeStatus(t *testing.T) {
+	for value, want := range map[sessionv1.SessionStatus]Status{
+		sessionv1.SessionStatus_SESSION_STATUS_UNSPECIFIED:  StatusOK,
+		sessionv1.SessionStatus_SESSION_STATUS_OK:           StatusOK,
+		sessionv1.SessionStatus_SESSION_STATUS_UNAUTHORISED: StatusUnauthorised,
+		sessionv1.SessionStatus(1000):                       StatusUnknown,
+	} {
+		if got := singleOutcomeStatusOf(value); got != want {
+			t.Errorf("%v maps to %s, want %s", value, got, want)
+		}
+	}
+}

@@ -6,8 +6,9 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * The typed results of {@link SessionClient}'s calls. A result whose outcome can vary carries a
- * {@link Status}; its {@link Optional} parts are present only for the statuses their docs name.
+ * The typed results of {@link SessionClient}'s calls. Every result carries a {@link Status}; its
+ * {@link Optional} parts are present only for the statuses their docs name. CreateSession, the
+ * handle lists, GetJWKS and the discovery document have no outcome but OK.
  * Tokens are left out of {@code toString()}, so logging a result does not leak one.
  */
 public final class Results {
@@ -41,12 +42,16 @@ public final class Results {
   /** One failed claim validator; {@code reason} is the SDK's reason object (empty if none). */
   public record ClaimValidationError(String id, Optional<Map<String, Object>> reason) {}
 
-  /** CreateSession: always a new session. The anti-CSRF token only under anti-CSRF VIA_TOKEN. */
+  /**
+   * CreateSession: OK and a new session (failures are exceptions). The anti-CSRF token only under
+   * anti-CSRF VIA_TOKEN.
+   */
   public record CreatedSession(
-      Session session, TokenInfo accessToken, TokenInfo refreshToken, Optional<String> antiCsrfToken) {
+      Status status, Session session, TokenInfo accessToken, TokenInfo refreshToken, Optional<String> antiCsrfToken) {
     @Override
     public String toString() {
-      return "CreatedSession[session=" + session + ", accessToken=" + accessToken + ", refreshToken=" + refreshToken + "]";
+      return "CreatedSession[status=" + status + ", session=" + session + ", accessToken=" + accessToken
+          + ", refreshToken=" + refreshToken + "]";
     }
   }
 
@@ -84,6 +89,12 @@ public final class Results {
     }
   }
 
+  /**
+   * RevokeAllSessionsForUser, RevokeMultipleSessions, GetAllSessionHandlesForUser: OK, with the
+   * handles revoked or listed.
+   */
+  public record SessionHandlesResult(Status status, List<String> sessionHandles) {}
+
   /** OK or SESSION_DOES_NOT_EXIST (the SDK's true and false). */
   public record StatusResult(Status status, String message) {}
 
@@ -120,6 +131,9 @@ public final class Results {
   /** A public RSA signing key (n and e base64url without padding). */
   public record JsonWebKey(String kty, String kid, String n, String e, String alg, String use) {}
 
+  /** GetJWKS: OK, with the public keys (dynamic keys newest first, then static keys). */
+  public record JwksResult(Status status, List<JsonWebKey> keys) {}
+
   /** OK with the JWT, or UNSUPPORTED_ALGORITHM. */
   public record CreateJwtResult(Status status, String message, String jwt) {
     @Override
@@ -128,6 +142,6 @@ public final class Results {
     }
   }
 
-  /** The OpenID discovery document. */
-  public record OpenIdConfiguration(String issuer, String jwksUri) {}
+  /** The OpenID discovery document, with status OK. */
+  public record OpenIdConfiguration(Status status, String issuer, String jwksUri) {}
 }

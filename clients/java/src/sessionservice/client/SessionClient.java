@@ -35,11 +35,13 @@ import sessionservice.client.Results.CreateJwtResult;
 import sessionservice.client.Results.CreatedSession;
 import sessionservice.client.Results.GetSessionResult;
 import sessionservice.client.Results.JsonWebKey;
+import sessionservice.client.Results.JwksResult;
 import sessionservice.client.Results.OpenIdConfiguration;
 import sessionservice.client.Results.RefreshResult;
 import sessionservice.client.Results.RegenerateResult;
 import sessionservice.client.Results.Session;
 import sessionservice.client.Results.SessionInformation;
+import sessionservice.client.Results.SessionHandlesResult;
 import sessionservice.client.Results.SessionInformationResult;
 import sessionservice.client.Results.StatusResult;
 import sessionservice.client.Results.TokenInfo;
@@ -76,8 +78,9 @@ import sessionservice.session.v1.ValidateClaimsInJwtPayloadRequest;
  * A thin typed client for {@code session.v1.SessionService} over a channel the caller owns (and
  * shuts down). Immutable and thread-safe.
  *
- * <p>Outcomes are data, failures are exceptions: a call whose outcome can vary returns a result
- * with a {@link Status}. A call that could not be answered throws grpc-java's {@link
+ * <p>Outcomes are data, failures are exceptions: every SessionService call returns a result with
+ * a {@link Status}; CreateSession, the handle lists, GetJWKS and the discovery document have no
+ * outcome but OK. A call that could not be answered throws grpc-java's {@link
  * StatusRuntimeException} unchanged ({@code e.getStatus().getCode()} is INVALID_ARGUMENT,
  * UNAVAILABLE, PERMISSION_DENIED, ...). A value that is not JSON throws {@link
  * IllegalArgumentException} before anything is sent.
@@ -177,6 +180,7 @@ public final class SessionClient {
   public CreatedSession createSession(CreateSessionRequest request) {
     var response = call().createSession(request);
     return new CreatedSession(
+        Status.ofSingleOutcome(response.getStatus()),
         session(response.getSession()),
         tokenInfo(response.getAccessToken()),
         tokenInfo(response.getRefreshToken()),
@@ -228,25 +232,25 @@ public final class SessionClient {
     return new StatusResult(Status.of(response.getStatus()), response.getMessage());
   }
 
-  /** Revokes every live session of {@code userId}; returns their handles. */
-  public List<String> revokeAllSessionsForUser(String userId) {
-    return call()
-        .revokeAllSessionsForUser(RevokeAllSessionsForUserRequest.newBuilder().setUserId(userId).build())
-        .getSessionHandlesList();
+  /** Revokes every live session of {@code userId}; the result lists their handles. */
+  public SessionHandlesResult revokeAllSessionsForUser(String userId) {
+    var response = call()
+        .revokeAllSessionsForUser(RevokeAllSessionsForUserRequest.newBuilder().setUserId(userId).build());
+    return new SessionHandlesResult(Status.ofSingleOutcome(response.getStatus()), response.getSessionHandlesList());
   }
 
-  /** Revokes the given sessions; returns the handles actually revoked. */
-  public List<String> revokeMultipleSessions(List<String> sessionHandles) {
-    return call()
-        .revokeMultipleSessions(RevokeMultipleSessionsRequest.newBuilder().addAllSessionHandles(sessionHandles).build())
-        .getSessionHandlesList();
+  /** Revokes the given sessions; the result lists the handles actually revoked. */
+  public SessionHandlesResult revokeMultipleSessions(List<String> sessionHandles) {
+    var response = call()
+        .revokeMultipleSessions(RevokeMultipleSessionsRequest.newBuilder().addAllSessionHandles(sessionHandles).build());
+    return new SessionHandlesResult(Status.ofSingleOutcome(response.getStatus()), response.getSessionHandlesList());
   }
 
   /** The handles of {@code userId}'s live sessions. */
-  public List<String> getAllSessionHandlesForUser(String userId) {
-    return call()
-        .getAllSessionHandlesForUser(GetAllSessionHandlesForUserRequest.newBuilder().setUserId(userId).build())
-        .getSessionHandlesList();
+  public SessionHandlesResult getAllSessionHandlesForUser(String userId) {
+    var response = call()
+        .getAllSessionHandlesForUser(GetAllSessionHandlesForUserRequest.newBuilder().setUserId(userId).build());
+    return new SessionHandlesResult(Status.ofSingleOutcome(response.getStatus()), response.getSessionHandlesList());
   }
 
   // -- session data -----------------------------------------------------------------------------
@@ -375,10 +379,13 @@ public final class SessionClient {
   // -- JWTs -------------------------------------------------------------------------------------
 
   /** The core's public signing keys (dynamic keys newest first, then static keys). */
-  public List<JsonWebKey> getJwks() {
-    return call().getJWKS(GetJWKSRequest.getDefaultInstance()).getKeysList().stream()
-        .map(k -> new JsonWebKey(k.getKty(), k.getKid(), k.getN(), k.getE(), k.getAlg(), k.getUse()))
-        .toList();
+  public JwksResult getJwks() {
+    var response = call().getJWKS(GetJWKSRequest.getDefaultInstance());
+    return new JwksResult(
+        Status.ofSingleOutcome(response.getStatus()),
+        response.getKeysList().stream()
+            .map(k -> new JsonWebKey(k.getKty(), k.getKid(), k.getN(), k.getE(), k.getAlg(), k.getUse()))
+            .toList());
   }
 
   /** Signs {@code payload} with the static key for {@code validity} (whole seconds, > 0). */
@@ -399,7 +406,7 @@ public final class SessionClient {
   /** The issuer and the JWKS URI. */
   public OpenIdConfiguration getOpenIdDiscoveryConfiguration() {
     var response = call().getOpenIdDiscoveryConfiguration(GetOpenIdDiscoveryConfigurationRequest.getDefaultInstance());
-    return new OpenIdConfiguration(response.getIssuer(), response.getJwksUri());
+    return new OpenIdConfiguration(Status.ofSingleOutcome(response.getStatus()), response.getIssuer(), response.getJwksUri());
   }
 
   // -- health -----------------------------------------------------------------------------------

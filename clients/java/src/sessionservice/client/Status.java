@@ -31,4 +31,13 @@ public enum Status {
       return UNKNOWN;
     }
   }
+
+  /**
+   * The status of a response whose RPC has no outcome but OK (CreateSession, the handle lists,
+   * GetJWKS, the discovery document): a service older than that status field leaves it unset
+   * (SESSION_STATUS_UNSPECIFIED), which means OK too.
+   */
+  static Status ofSingleOutcome(SessionStatus status) {
+    return status == SessionStatus.SESSION_STATUS_UNSPECIFIED ? OK : of(status);
+  }
 }

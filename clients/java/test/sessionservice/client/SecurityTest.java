@@ -69,7 +69,7 @@ public class SecurityTest {
       CreatedSession created = full.createSession("java-keys-" + System.nanoTime(), null);
       String token = created.session().accessToken();
       assertEquals(Status.OK, verify.getSession(token).status());
-      verify.getJwks();
+      assertEquals(Status.OK, verify.getJwks().status());
 
       assertEquals(Code.PERMISSION_DENIED, codeOf(() -> verify.createSession("java-keys-denied", null)));
       assertEquals(Code.PERMISSION_DENIED, codeOf(() -> verify.refreshSession(created.refreshToken().token())));

@@ -42,7 +42,10 @@ import sessionservice.client.Results.ClaimValidationError;
 import sessionservice.client.Results.CreatedSession;
 import sessionservice.client.Results.GetSessionResult;
 import sessionservice.client.Results.JsonWebKey;
+import sessionservice.client.Results.JwksResult;
+import sessionservice.client.Results.OpenIdConfiguration;
 import sessionservice.client.Results.RefreshResult;
+import sessionservice.client.Results.SessionHandlesResult;
 import sessionservice.client.Results.SessionInformation;
 import sessionservice.session.v1.CreateJWTRequest;
 import sessionservice.session.v1.CreateSessionRequest;
@@ -74,6 +77,13 @@ public class SessionClientTest {
     return "java-" + test + "-" + System.nanoTime();
   }
 
+  /** CreateSession for {@code user}, which answers OK. */
+  private static CreatedSession create(String user, Map<String, ?> accessTokenPayload) {
+    CreatedSession created = client.createSession(user, accessTokenPayload);
+    assertEquals(Status.OK, created.status());
+    return created;
+  }
+
   private static GetSessionResult get(String token, boolean checkDatabase) {
     return client.getSession(GetSessionRequest.newBuilder().setAccessToken(token).setCheckDatabase(checkDatabase).build());
   }
@@ -87,6 +97,7 @@ public class SessionClientTest {
         .setAccessTokenPayload(Json.toStruct(payload))
         .setSessionDataInDatabase(Json.toStruct(Map.of("secret", "kept in the database")))
         .build());
+    assertEquals(Status.OK, created.status());
     assertEquals(user, created.session().userId());
     payload.forEach((key, value) -> assertEquals(key, value, created.session().accessTokenPayload().get(key)));
     assertEquals(created.accessToken().token(), created.session().accessToken());
@@ -120,7 +131,7 @@ public class SessionClientTest {
 
   @Test
   public void checkDatabaseSeesARevocationTheCacheCannot() {
-    CreatedSession created = client.createSession(userId("revoke"), null);
+    CreatedSession created = create(userId("revoke"), null);
     String token = created.session().accessToken();
     assertEquals(Status.OK, get(token, false).status());
     assertEquals(Status.OK, client.revokeSession(created.session().sessionHandle()).status());
@@ -132,7 +143,7 @@ public class SessionClientTest {
   @Test
   public void refreshPromotionAndTheft() {
     String user = userId("refresh");
-    CreatedSession created = client.createSession(user, null);
+    CreatedSession created = create(user, null);
     RefreshResult refreshed = client.refreshSession(created.refreshToken().token());
     assertEquals(Status.OK, refreshed.status());
     String newRefresh = refreshed.refreshToken().orElseThrow().token();
@@ -164,13 +175,24 @@ public class SessionClientTest {
   public void revokeForUserAndMultiple() {
     String user = userId("many");
     List<String> handles = List.of(
-        client.createSession(user, null).session().sessionHandle(),
-        client.createSession(user, null).session().sessionHandle(),
-        client.createSession(user, null).session().sessionHandle());
-    assertEquals(Set.copyOf(handles), new HashSet<>(client.getAllSessionHandlesForUser(user)));
-    assertEquals(handles.subList(0, 1), client.revokeMultipleSessions(List.of(handles.get(0), "no-such-handle")));
-    assertEquals(Set.copyOf(handles.subList(1, 3)), new HashSet<>(client.revokeAllSessionsForUser(user)));
-    assertTrue(client.getAllSessionHandlesForUser(user).isEmpty());
+        create(user, null).session().sessionHandle(),
+        create(user, null).session().sessionHandle(),
+        create(user, null).session().sessionHandle());
+    SessionHandlesResult listed = client.getAllSessionHandlesForUser(user);
+    assertEquals(Status.OK, listed.status());
+    assertEquals(Set.copyOf(handles), new HashSet<>(listed.sessionHandles()));
+    SessionHandlesResult revoked = client.revokeMultipleSessions(List.of(handles.get(0), "no-such-handle"));
+    assertEquals(Status.OK, revoked.status());
+    assertEquals(handles.subList(0, 1), revoked.sessionHandles());
+    SessionHandlesResult revokedAll = client.revokeAllSessionsForUser(user);
+    assertEquals(Status.OK, revokedAll.status());
+    assertEquals(Set.copyOf(handles.subList(1, 3)), new HashSet<>(revokedAll.sessionHandles()));
+
+    // Nothing left to list or revoke is still OK, with no handles.
+    SessionHandlesResult none = new SessionHandlesResult(Status.OK, List.of());
+    assertEquals(none, client.getAllSessionHandlesForUser(user));
+    assertEquals(none, client.revokeAllSessionsForUser(user));
+    assertEquals(none, client.revokeMultipleSessions(handles));
   }
 
   @Test
@@ -214,7 +236,7 @@ public class SessionClientTest {
   @Test
   public void claims() {
     double now = System.currentTimeMillis();
-    CreatedSession created = client.createSession(userId("claims"), Map.of(
+    CreatedSession created = create(userId("claims"), Map.of(
         "st-role", Map.of("v", List.of("admin", "editor"), "t", now),
         "st-email", Map.of("v", true, "t", now - 10 * 60 * 1000))); // set ten minutes ago
     String token = created.session().accessToken();
@@ -277,8 +299,11 @@ public class SessionClientTest {
 
   @Test
   public void createJwtVerifiesAgainstJwks() throws Exception {
-    List<JsonWebKey> keys = client.getJwks();
-    var discovery = client.getOpenIdDiscoveryConfiguration();
+    JwksResult jwks = client.getJwks();
+    assertEquals(Status.OK, jwks.status());
+    List<JsonWebKey> keys = jwks.keys();
+    OpenIdConfiguration discovery = client.getOpenIdDiscoveryConfiguration();
+    assertEquals(Status.OK, discovery.status());
     assertTrue(discovery.jwksUri(), discovery.jwksUri().endsWith("/jwt/jwks.json"));
 
     var created = client.createJwt(Map.of("sub", "java-service", "scope", List.of("read")), Duration.ofHours(1));
@@ -299,6 +324,7 @@ public class SessionClientTest {
 
     var dynamic = client.createJwt(CreateJWTRequest.newBuilder()
         .setPayload(Json.toStruct(Map.of("sub", "java-service"))).setUseStaticSigningKey(false).build());
+    assertEquals(Status.OK, dynamic.status());
     String[] dynamicParts = dynamic.jwt().split("\\.");
     String dynamicKid = part(dynamicParts[0]).get("kid").getAsString();
     assertTrue(dynamicKid, dynamicKid.startsWith("d-"));
@@ -329,6 +355,8 @@ public class SessionClientTest {
     assertEquals(Code.INVALID_ARGUMENT, codeOf(() -> client.createSession(userId("bad"), Map.of("sub", "someone-else"))));
     assertEquals(Code.INVALID_ARGUMENT, codeOf(() -> client.createJwt(Map.of(), Duration.ofSeconds(-1))));
     assertEquals(Code.INVALID_ARGUMENT, codeOf(() -> client.revokeSession("")));
+    assertEquals(Code.INVALID_ARGUMENT, codeOf(() -> client.getAllSessionHandlesForUser("")));
+    assertEquals(Code.INVALID_ARGUMENT, codeOf(() -> client.revokeAllSessionsForUser("")));
     assertEquals(Code.DEADLINE_EXCEEDED,
         codeOf(() -> client.withTimeout(Duration.ofNanos(1)).createSession(userId("late"), null)));
     IllegalArgumentException notJson = assertThrows(IllegalArgumentException.class,
@@ -347,5 +375,18 @@ public class SessionClientTest {
       }
     }
     assertEquals(SessionStatus.values().length - 1, Status.values().length); // UNRECOGNIZED has none
+  }
+
+  /**
+   * CreateSession, the handle lists, GetJWKS and the discovery document have no outcome but OK: a
+   * service older than their status field leaves it unset, which reads as OK; any other value is
+   * passed on as it is, for the caller to treat as the failure it is.
+   */
+  @Test
+  public void singleOutcomeStatus() {
+    assertEquals(Status.OK, Status.ofSingleOutcome(SessionStatus.SESSION_STATUS_UNSPECIFIED));
+    assertEquals(Status.OK, Status.ofSingleOutcome(SessionStatus.SESSION_STATUS_OK));
+    assertEquals(Status.UNAUTHORISED, Status.ofSingleOutcome(SessionStatus.SESSION_STATUS_UNAUTHORISED));
+    assertEquals(Status.UNKNOWN, Status.ofSingleOutcome(SessionStatus.UNRECOGNIZED));
   }
 }

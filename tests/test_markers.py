@@ -11,11 +11,11 @@ from tests.markers import uses
 
 TESTS = Path(__file__).resolve().parent
 PYTEST = (sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider")
-FILES = ("tests/service/test_service_cli.py", "tests/core/test_storage.py")
+FILES = ("tests/service/test_cli.py", "tests/core/test_storage.py")
 
 
 def test_process_starters_are_found_directly_through_helpers_and_fixtures() -> None:
-    cli = uses(TESTS / "service" / "test_service_cli.py").process
+    cli = uses(TESTS / "service" / "test_cli.py").process
     # running_service (imported), asyncio.create_subprocess_exec (direct)
     assert {
         "test_serve_with_the_embedded_core_then_sigterm",
@@ -27,11 +27,11 @@ def test_process_starters_are_found_directly_through_helpers_and_fixtures() -> N
     packaging = uses(TESTS / "test_packaging.py").process
     assert {"clone", "wheel", "installed"} <= packaging  # fixtures that run git and pip
     assert "test_build_requirements_pin_the_generator_like_the_runtime" not in packaging
-    assert uses(TESTS / "service" / "test_service_sessions.py").process == frozenset()
+    assert uses(TESTS / "service" / "test_sessions.py").process == frozenset()
 
 
 def test_sdk_users_are_found_outside_tests_sdk_too() -> None:
-    forgery = uses(TESTS / "service" / "test_service_forgery.py")
+    forgery = uses(TESTS / "service" / "test_forgery.py")
     assert "test_no_forged_access_token_is_accepted" in forgery.sdk  # the SDK's parse oracle
     assert "test_no_forged_access_token_is_accepted" in forgery.process
     assert "test_core_refuses_every_forged_token" not in forgery.sdk
@@ -51,6 +51,6 @@ def test_the_fast_subset_leaves_out_every_marked_test() -> None:
 
     fast = collected("not slow and not process and not postgres")
     assert fast
-    assert not any("test_service_cli.py" in test or "[postgresql]" in test for test in fast)
+    assert not any("test_cli.py" in test or "[postgresql]" in test for test in fast)
     assert "tests/core/test_storage.py::test_postgres_pool_size_keyword" in collected("postgres")
     assert any(test.endswith("[sqlite]") for test in fast)

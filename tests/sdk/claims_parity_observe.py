@@ -1,6 +1,6 @@
 """How the claims parity test writes its inputs and reads its observations, shared by the SDK
 side (``sdk_claims_driver.py``, which imports this file as a sibling in the SDK's venv) and
-the service side (``test_sdk_claims_parity.py``), so both are read the same way. Standard
+the service side (``test_fetched_claims_parity.py``), so both are read the same way. Standard
 library only."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ and ``sdk_app`` (the SDK's ``init``).
 Usage, from the repository's root: ``python -m tests.sdk.sdk_claims_driver <core-url>`` with
 ``{"claims": [...], "scenarios": [...]}`` (``tests/sdk/claims_parity_cases.py`` as JSON) on
 stdin. Prints one JSON object: the observations of every scenario, as
-``test_sdk_claims_parity.observe`` makes them for the service.
+``test_fetched_claims_parity.observe`` makes them for the service.
 """
 
 from __future__ import annotations

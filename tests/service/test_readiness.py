@@ -27,7 +27,7 @@ from session_service.server import NOT_READY_CAUSES
 from tests.service.conftest import MakeService
 from tests.service.harness import Samples, free_port, scrape, value
 from tests.service.serve_process import running_service
-from tests.service.test_service_metrics import service_metrics_url
+from tests.service.test_metrics import service_metrics_url
 
 CORE_KEY = "readiness-core-key-0123456789"
 

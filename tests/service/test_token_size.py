@@ -22,7 +22,7 @@ from session_client import SessionClient, SessionStatus
 from session_core.app import RunningCore
 from tests.reliability import STATS
 from tests.service.conftest import MakeService
-from tests.service.test_service_stored_data import signed_like
+from tests.service.test_stored_data import signed_like
 
 OK = SessionStatus.OK
 Accepts = Callable[[int], Awaitable[bool]]

@@ -31,7 +31,7 @@ from session_service.server import RunningService
 from tests.reliability import STATS
 from tests.service import fetched_claims
 from tests.service.conftest import MakeService
-from tests.service.test_service_stored_data import signed_like
+from tests.service.test_stored_data import signed_like
 
 SERVICE = pb.DESCRIPTOR.services_by_name["SessionService"]
 FETCHED_CLAIMS = "tests.service.fetched_claims"
@@ -356,7 +356,7 @@ ANSWERED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCod
 async def claims_service(make_service: MakeService) -> AsyncIterator[RunningService]:
     """A service with claims to fetch (``tests/service/fetched_claims.py``) and a token limit
     out of reach, so that each answer below depends on nesting and JSON alone (the limit has
-    tests of its own: test_service_token_size.py, test_service_fetched_claim_limits.py)."""
+    tests of its own: test_token_size.py, test_fetched_claim_limits.py)."""
     fetched_claims.reset()
     yield await make_service(claims_module=FETCHED_CLAIMS, max_access_token_bytes=60_000)
     fetched_claims.reset()

@@ -29,13 +29,13 @@ from tests.reliability import STATS
 from tests.service import fetched_claims
 from tests.service.conftest import MakeService
 from tests.service.fetched_claims import fetch_calls
-from tests.service.test_service_stored_data import (
+from tests.service.test_stored_data import (
     nested,
     payload_of_depth,
     rpc_code,
     store_through_core,
 )
-from tests.service.test_service_token_size import Session, largest_accepted
+from tests.service.test_token_size import Session, largest_accepted
 
 CLAIMS = "tests.service.fetched_claims"
 ISSUER = "http://localhost:3001/auth"

@@ -12,6 +12,7 @@ WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY protos/ protos/
 COPY session_proto/ session_proto/
+COPY session_common/ session_common/
 COPY session_core/ session_core/
 COPY session_service/ session_service/
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install ".[tracing]"

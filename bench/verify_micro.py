@@ -38,6 +38,7 @@ from grpc_health.v1 import health_pb2
 
 from bench.core_http import HEADERS
 from bench.harness import core_process, database
+from session_common.clock import SystemClock
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service.converters import serializer
 from session_service.domain.api import (
@@ -48,7 +49,6 @@ from session_service.domain.api import (
     Status,
     TokenCacheConfig,
 )
-from session_service.domain.sessions import SystemClock
 from session_service.domain.verifier import AccessTokenVerifier, parse_access_token
 from session_service.servicer import SessionServicer
 from tests.sdk.sdk_venv import sdk_python

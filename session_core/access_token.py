@@ -11,31 +11,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from session_common.json_values import JSONObject
+from session_common.token_format import (
+    PROTECTED_PROPS,
+    STRUCTURE_CHANGED_MESSAGE,
+    V1_HEADER,
+    V2_HEADER,
+)
 from session_core.crypto import SigningKey, b64_decode_any, b64_std_encode, b64url_encode
 from session_core.errors import ProtectedClaimError
 
-JSONObject = dict[str, Any]
-
-PROTECTED_CLAIMS = frozenset(
-    {
-        "sub",
-        "exp",
-        "iat",
-        "sessionHandle",
-        "refreshTokenHash1",
-        "parentRefreshTokenHash1",
-        "antiCsrfToken",
-    }
-)
-# v1/v2 tokens are recognised by their exact (standard Base64, padded) header string.
-V2_HEADER = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsInZlcnNpb24iOiIyIn0="
-V1_HEADER = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsInZlcnNpb24iOiIxIn0="
-LATEST_VERSION = 3
-
 INVALID_JWT = "io.supertokens.session.jwt.JWT$JWTException: Invalid JWT"
-STRUCTURE_CHANGED = (
-    "Access token does not contain all the information. Maybe the structure has changed?"
-)
 
 
 class AccessTokenFormatError(Exception):
@@ -49,7 +35,7 @@ def dumps_compact(value: object) -> str:
 
 def check_user_payload(payload: JSONObject) -> None:
     """Refuse a user payload that would overwrite a protected claim (§3.3)."""
-    if not PROTECTED_CLAIMS.isdisjoint(payload):
+    if not PROTECTED_PROPS.isdisjoint(payload):
         raise ProtectedClaimError()
 
 
@@ -158,7 +144,7 @@ def _is_int(value: object) -> bool:
 
 def _require(payload: JSONObject, name: str, kind: str) -> Any:
     if name not in payload:
-        raise AccessTokenFormatError(STRUCTURE_CHANGED)
+        raise AccessTokenFormatError(STRUCTURE_CHANGED_MESSAGE)
     value = payload[name]
     ok = {
         "str": isinstance(value, str),
@@ -167,7 +153,7 @@ def _require(payload: JSONObject, name: str, kind: str) -> Any:
         "object": isinstance(value, dict),
     }[kind]
     if not ok:
-        raise AccessTokenFormatError(STRUCTURE_CHANGED)
+        raise AccessTokenFormatError(STRUCTURE_CHANGED_MESSAGE)
     return value
 
 
@@ -184,6 +170,13 @@ def parse_access_token(token: str) -> ParsedAccessToken:
     Raises ``AccessTokenFormatError`` for a malformed token. Headers other than the fixed
     v1/v2 strings must be ``{typ: JWT, alg: RS256, version: "3", kid: <string>}``; a JWT
     without ``version`` (e.g. one made by ``/recipe/jwt``) is not a session token.
+
+    This is the SuperTokens core's parser (``io.supertokens.session.accessToken.AccessToken``),
+    stricter than the service's ``session_service.domain.verifier.parse_access_token``, which
+    follows supertokens-python: the core requires every claim of the version (the nullable
+    ones present as ``null``), accepts v1 and only version ``"3"`` headers, and answers every
+    malformed token one way (TRY_REFRESH_TOKEN at ``/recipe/session/verify``), so it needs
+    no lenient second reading to tell "not a token" from "a token that cannot verify".
     """
     parts = token.split(".")
     if len(parts) != 3:
@@ -228,7 +221,7 @@ def parse_access_token(token: str) -> ParsedAccessToken:
         refresh_token_hash_1=_require(payload, "refreshTokenHash1", "str"),
         parent_refresh_token_hash_1=_require(payload, "parentRefreshTokenHash1", "str?"),
         anti_csrf_token=_require(payload, "antiCsrfToken", "str?"),
-        user_data={k: v for k, v in payload.items() if k not in PROTECTED_CLAIMS},
+        user_data={k: v for k, v in payload.items() if k not in PROTECTED_PROPS},
         expiry_ms=_require(payload, "exp", "int") * 1000,
         time_created_ms=_require(payload, "iat", "int") * 1000,
     )

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from session_core.clock import Clock, SystemClock
+from session_common.clock import Clock, SystemClock
+from session_common.tracing import build_tracer_provider, get_tracer
 from session_core.config import CoreConfig
 from session_core.http_api import CoreHttpApi
 from session_core.metrics import CoreMetrics
@@ -25,7 +26,6 @@ from session_core.refresh_token import MASTER_KEY_NAME, RefreshTokenCodec, new_m
 from session_core.sessions import SessionManager
 from session_core.signing_keys import SigningKeyManager
 from session_core.storage.base import Storage, open_storage
-from session_core.tracing import build_tracer_provider, get_tracer
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider

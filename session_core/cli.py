@@ -12,7 +12,9 @@ from collections.abc import Sequence
 
 import uvloop
 
-from session_core import installed_version
+from session_common.logs import configure_logging
+from session_common.tracing import TracingUnavailable
+from session_common.version import installed_version
 from session_core.app import start_core
 from session_core.config import (
     CONFIG_NAMES,
@@ -22,9 +24,7 @@ from session_core.config import (
     unknown_core_variables,
 )
 from session_core.errors import ConfigError
-from session_core.logs import configure_logging
 from session_core.storage.base import StorageError, UnsupportedDatabaseURL
-from session_core.tracing import TracingUnavailable
 
 log = logging.getLogger("session_core")
 

@@ -9,25 +9,24 @@ variable (``SESSION_CORE_ACCESS_TOKEN_VALIDITY``).
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from session_common.config_loading import unknown_variables
+from session_common.logs import LOG_FORMATS, LOG_LEVELS
+from session_common.tracing import TRACING_EXPORTERS
 from session_core.errors import ConfigError
-from session_core.logs import LOG_FORMATS
-from session_core.tracing import TRACING_EXPORTERS
 
 ENV_PREFIX = "SESSION_CORE_"
 _API_KEY_RE = re.compile(r"[A-Za-z0-9=\-]{20,}")
 _BASE_PATH_RE = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%\-]+)*")
-LOG_LEVELS = ("debug", "info", "warning", "error")
 # The old SuperTokens name of the dynamic-key interval is still accepted (§8).
 ALIASES = {
     "access_token_signing_key_update_interval": "access_token_dynamic_signing_key_update_interval"
@@ -257,21 +256,6 @@ def env_values(env: Mapping[str, str]) -> dict[str, object]:
         if value is not None and (value != "" or name == "api_keys"):
             out[name] = value
     return out
-
-
-def unknown_variables(env: Mapping[str, str], prefix: str, names: Iterable[str]) -> list[str]:
-    """One message per ``prefix*`` variable in ``env`` that is not ``prefix`` + one of
-    ``names`` (upper-cased), naming the closest known variable when one is close."""
-    known = [name.upper() for name in names]
-    messages = []
-    for variable in sorted(v for v in env if v.startswith(prefix)):
-        name = variable.removeprefix(prefix)
-        if name in known:
-            continue
-        closest = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean {prefix}{closest[0]}?)" if closest else ""
-        messages.append(f"ignoring unknown environment variable {variable}{hint}")
-    return messages
 
 
 def unknown_core_variables(env: Mapping[str, str]) -> list[str]:

@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from session_core.access_token import JSONObject
-from session_core.clock import Clock
+from session_common.clock import Clock
+from session_common.json_values import JSONObject, json_depth
+from session_common.logs import REQUEST_ID, REQUEST_ID_HEADER, accepted_request_id
+from session_common.tracing import mark_error, server_span
 from session_core.config import CoreConfig
 from session_core.errors import (
     BadRequest,
@@ -29,14 +31,11 @@ from session_core.errors import (
     TryRefreshTokenError,
     UnauthorisedError,
 )
-from session_core.json_values import json_depth
 from session_core.jwt_signing import UnsupportedAlgorithm, create_jwt
-from session_core.logs import REQUEST_ID, REQUEST_ID_HEADER, accepted_request_id
 from session_core.metrics import CoreMetrics
 from session_core.sessions import NewSession, SessionManager, SessionSummary, TokenInfo
 from session_core.signing_keys import SigningKeyManager
 from session_core.storage.base import Storage
-from session_core.tracing import mark_error, server_span
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from session_core.access_token import JSONObject, dumps_compact
-from session_core.clock import Clock
+from session_common.clock import Clock
+from session_common.json_values import JSONObject
+from session_core.access_token import dumps_compact
 from session_core.crypto import b64url_encode
 from session_core.errors import BadRequest
 from session_core.signing_keys import SigningKeyManager

@@ -11,18 +11,18 @@ import hmac
 import uuid
 from dataclasses import dataclass
 
+from session_common.clock import Clock
+from session_common.json_values import JSONObject, json_equal
+from session_common.token_format import STRUCTURE_CHANGED_MESSAGE
 from session_core.access_token import (
-    STRUCTURE_CHANGED,
     AccessTokenFormatError,
     AccessTokenInfo,
     EncodedAccessToken,
-    JSONObject,
     ParsedAccessToken,
     check_user_payload,
     encode_access_token,
     parse_access_token,
 )
-from session_core.clock import Clock
 from session_core.config import CoreConfig
 from session_core.crypto import sha256hex
 from session_core.errors import (
@@ -33,7 +33,6 @@ from session_core.errors import (
     TryRefreshTokenError,
     UnauthorisedError,
 )
-from session_core.json_values import json_equal
 from session_core.refresh_token import RefreshTokenCodec, RefreshTokenInfo
 from session_core.signing_keys import SigningKeyManager
 from session_core.storage.base import SessionRow, Storage
@@ -226,7 +225,7 @@ class SessionManager:
         info = (await self._verified_token(access_token)).info
         if enable_anti_csrf and do_anti_csrf_check:
             if info.anti_csrf_token is None:
-                raise TryRefreshTokenError(STRUCTURE_CHANGED)
+                raise TryRefreshTokenError(STRUCTURE_CHANGED_MESSAGE)
             if anti_csrf_token is None or not constant_time_equal(
                 anti_csrf_token, info.anti_csrf_token
             ):

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import uuid
 
-from session_core.clock import Clock
+from session_common.clock import Clock
 from session_core.config import CoreConfig
 from session_core.crypto import SigningKey, generate_key_string, load_signing_key
 from session_core.storage.base import DynamicKeyRow, StaticKeyRow, Storage

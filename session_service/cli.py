@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import uvloop
 
-from session_core import installed_version
-from session_core.logs import configure_logging
+from session_common.logs import configure_logging
+from session_common.version import installed_version
 from session_service.server import exposure_warning, start_service
 from session_service.settings import (
     ListenError,

@@ -19,13 +19,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from session_core.logs import (
+from session_common.logs import (
     REQUEST_ID,
     REQUEST_ID_HEADER,
     LazyRequestId,
     current_request_id,
 )
-from session_core.tracing import client_span, inject_context, mark_error, server_span
+from session_common.tracing import client_span, inject_context, mark_error, server_span
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service.metrics import ServiceMetrics
 

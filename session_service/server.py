@@ -27,10 +27,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from session_common.tracing import TracingUnavailable, build_tracer_provider, get_tracer
 from session_core.app import RunningCore, start_core
 from session_core.config import CoreConfig
 from session_core.storage.base import StorageError, UnsupportedDatabaseURL
-from session_core.tracing import TracingUnavailable, build_tracer_provider, get_tracer
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service.auth import (
     ApiKeyInterceptor,
@@ -349,8 +349,8 @@ async def start_service(
 ) -> RunningService:
     """Start serving ``settings``; with no core URL, start the embedded core first.
 
-    ``clock`` is handed to the domain (tests pass the core's ManualClock so both agree on
-    expiry). ``tracer_provider`` replaces the one ``--tracing`` would make (tests pass one
+    ``clock`` is handed to the domain (tests pass the ManualClock they give the core, so both
+    agree on expiry). ``tracer_provider`` replaces the one ``--tracing`` would make (tests pass one
     with an in-memory exporter). Everything started so far is torn down again if a later
     step fails.
     """

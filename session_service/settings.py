@@ -18,9 +18,9 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from session_core.config import unknown_variables
-from session_core.logs import LOG_FORMATS
-from session_core.tracing import TRACING_EXPORTERS
+from session_common.config_loading import unknown_variables
+from session_common.logs import LOG_FORMATS, LOG_LEVELS
+from session_common.tracing import TRACING_EXPORTERS
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service.converters import claim_validators_from_pb
 from session_service.domain.api import (
@@ -40,7 +40,6 @@ ENV_PREFIX = "SESSION_SERVICE_"
 # What a GetSession request holds besides the access token (anti-CSRF token, flags, claim
 # validators), kept free under --max-receive-message-bytes.
 _REQUEST_ROOM = 1024
-LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class SettingsError(ValueError):

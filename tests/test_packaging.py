@@ -85,12 +85,12 @@ def test_build_requirements_pin_the_generator_like_the_runtime() -> None:
     assert generator in pyproject["project"]["optional-dependencies"]["dev"]
 
 
-def test_the_wheel_carries_the_generated_code_and_only_the_three_packages(wheel: Path) -> None:
+def test_the_wheel_carries_the_generated_code_and_only_our_four_packages(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for generated in GENERATED:
         assert generated in names
     packages = {name.split("/")[0] for name in names if not name.split("/")[0].endswith("-info")}
-    assert packages == {"session_core", "session_proto", "session_service"}
+    assert packages == {"session_common", "session_core", "session_proto", "session_service"}
 
 
 def test_the_sdist_carries_the_protos_and_builds_the_same_wheel(
@@ -124,7 +124,7 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     (site_packages / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", wheel)
     run(sys.executable, "-m", "pip", "--python", python, "check")
-    for module in ("session_service", "session_core", "session_proto.session.v1"):
+    for module in ("session_service", "session_core", "session_common", "session_proto.session.v1"):
         # (run outside the checkout: ``python -c`` puts the working directory on sys.path)
         where = run(python, "-c", f"import {module} as m; print(m.__file__)", cwd=venv).strip()
         assert Path(where).is_relative_to(site_packages), f"{module} imported from {where}"

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-JSONObject = dict[str, Any]
+from session_common.json_values import JSONObject
 
 
 @dataclass(frozen=True, slots=True)

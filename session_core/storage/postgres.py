@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from session_common.json_values import JSONObject
 from session_core.storage.base import (
     DynamicKeyRow,
-    JSONObject,
     SessionRow,
     StaticKeyRow,
     StorageError,

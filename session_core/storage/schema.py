@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from contextvars import ContextVar, Token
 from typing import Any, Final, Generic, TypeVar
 
-from session_core.storage.base import DynamicKeyRow, JSONObject, SessionRow, StaticKeyRow
+from session_common.json_values import JSONObject
+from session_core.storage.base import DynamicKeyRow, SessionRow, StaticKeyRow
 
 SCHEMA_VERSION_TABLE: Final = (
     "CREATE TABLE IF NOT EXISTS schema_version ("

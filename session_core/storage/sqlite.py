@@ -23,9 +23,9 @@ from typing import Any, Final
 
 import aiosqlite
 
+from session_common.json_values import JSONObject
 from session_core.storage.base import (
     DynamicKeyRow,
-    JSONObject,
     SessionRow,
     StaticKeyRow,
     StorageError,

@@ -7,6 +7,8 @@ session recipe function; results carry a ``Status``; failures that are not outco
 ``CoreIncompatible`` (→ FAILED_PRECONDITION).
 """
 
+from session_common.clock import Clock
+from session_common.json_values import JSONObject
 from session_service.domain.config import (
     DEFAULT_MAX_ACCESS_TOKEN_BYTES,
     MIN_MAX_ACCESS_TOKEN_BYTES,
@@ -28,7 +30,7 @@ from session_service.domain.errors import (
 )
 from session_service.domain.limits import MAX_JSON_DEPTH, check_depth
 from session_service.domain.session_claims import ClaimFetchFailed
-from session_service.domain.sessions import Clock, SessionManager
+from session_service.domain.sessions import SessionManager
 from session_service.domain.types import (
     ClaimError,
     ClaimsValidationResult,
@@ -37,7 +39,6 @@ from session_service.domain.types import (
     ClaimValueResult,
     CoreConnectionStats,
     CreateJwtResult,
-    JSONObject,
     JsonWebKey,
     JwksResult,
     KeyCacheHealth,

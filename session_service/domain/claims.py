@@ -20,13 +20,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from session_common.json_values import JSONObject
 from session_service.domain.errors import InvalidArgument
 from session_service.domain.limits import MAX_CLAIM_VALUE_DEPTH, check_depth
 from session_service.domain.types import (
     ClaimError,
     ClaimValidatorKind,
     ClaimValidatorSpec,
-    JSONObject,
 )
 
 _SINGLE_VALUE_KINDS = (

@@ -49,6 +49,7 @@ from typing import Protocol
 
 import aiohttp
 
+from session_common.json_values import JSONObject
 from session_service.domain.config import SUPPORTED_CDI_VERSIONS, CoreClientConfig
 from session_service.domain.errors import (
     CoreApiKeyRejected,
@@ -57,7 +58,7 @@ from session_service.domain.errors import (
     CoreUnavailable,
     DeadlineExceeded,
 )
-from session_service.domain.types import CoreConnectionStats, JSONObject
+from session_service.domain.types import CoreConnectionStats
 
 _MAX_AGE_RE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
 # Core 400 messages are fixed English sentences. Anything else (long "words" could be echoed

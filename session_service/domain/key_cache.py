@@ -26,10 +26,10 @@ import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
+from session_common.clock import Clock
 from session_service.domain.config import KeyCacheConfig
 from session_service.domain.core_client import JwksDocument
 from session_service.domain.errors import CoreUnavailable
@@ -39,10 +39,6 @@ MIN_RSA_KEY_BITS = 2048
 _MIN_MAX_AGE_SECONDS = 1.0
 _MAX_RETRY_DELAY_SECONDS = 30.0
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]+")
-
-
-class Clock(Protocol):
-    def now_ms(self) -> int: ...
 
 
 JwksFetcher = Callable[[float], Awaitable[JwksDocument]]

@@ -23,9 +23,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from session_core.json_values import json_depth
+from session_common.json_values import JSONObject, json_depth
 from session_service.domain.errors import InvalidArgument
-from session_service.domain.types import JSONObject, JsonWebKey
+from session_service.domain.types import JsonWebKey
 
 # The deepest nesting of objects and arrays the service serves or writes in a JSON value
 # ({} and {"a": 1} nest 1, {"a": [1]} 2), counting the payload or session data object itself.

@@ -32,9 +32,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
+from session_common.json_values import JSONObject
+from session_common.token_format import PROTECTED_PROPS
 from session_service.domain.errors import DomainError, InvalidArgument
-from session_service.domain.types import ClaimValidatorKind, ClaimValidatorSpec, JSONObject
-from session_service.domain.verifier import PROTECTED_PROPS
+from session_service.domain.types import ClaimValidatorKind, ClaimValidatorSpec
 
 # The value, or an awaitable of it (the SDK's MaybeAwaitable); None means "nothing to set".
 FetchValue = Callable[[str, JSONObject], Any | Awaitable[Any]]

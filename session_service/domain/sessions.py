@@ -12,11 +12,13 @@ import base64
 import dataclasses
 import hmac
 import json
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from session_common.clock import Clock, SystemClock
+from session_common.json_values import JSONObject
+from session_common.token_format import PROTECTED_PROPS
 from session_service.domain.claims import (
     check_claim_validators,
     claim_value_for_payload,
@@ -56,7 +58,6 @@ from session_service.domain.types import (
     ClaimValueResult,
     CoreConnectionStats,
     CreateJwtResult,
-    JSONObject,
     JwksResult,
     KeyCacheHealth,
     KeyCacheStats,
@@ -77,7 +78,6 @@ from session_service.domain.types import (
     TokenTheft,
 )
 from session_service.domain.verifier import (
-    PROTECTED_PROPS,
     AccessTokenVerifier,
     TokenParseError,
     TokenRejected,
@@ -111,17 +111,6 @@ SESSION_GONE_MESSAGE = "Session does not exist."
 # The SDK's Session methods, when the core no longer knows the session (session_class.py).
 SESSION_ENDED_MESSAGE = "Session does not exist anymore."
 _PROTECTED_LIST = ", ".join(sorted(PROTECTED_PROPS))
-
-
-class Clock(Protocol):
-    """Epoch milliseconds (``session_core.clock.ManualClock`` fits)."""
-
-    def now_ms(self) -> int: ...
-
-
-class SystemClock:
-    def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000
 
 
 def build_front_token(user_id: str, access_token_expiry_ms: int, payload: JSONObject) -> str:

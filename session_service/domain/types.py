@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-JSONObject = dict[str, Any]
+from session_common.json_values import JSONObject
 
 
 class Status(StrEnum):

@@ -41,25 +41,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from session_common.clock import Clock
+from session_common.json_values import JSONObject
+from session_common.token_format import STRUCTURE_CHANGED_MESSAGE, V2_HEADER
 from session_service.domain.key_cache import UnknownKid
-from session_service.domain.types import JSONObject
-
-# The only accepted v1/v2 header: std base64 of {"alg":"RS256","typ":"JWT","version":"2"}.
-V2_HEADER = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsInZlcnNpb24iOiIyIn0="
-PROTECTED_PROPS = frozenset(
-    {
-        "sub",
-        "iat",
-        "exp",
-        "sessionHandle",
-        "parentRefreshTokenHash1",
-        "refreshTokenHash1",
-        "antiCsrfToken",
-    }
-)
-STRUCTURE_MESSAGE = (
-    "Access token does not contain all the information. Maybe the structure has changed?"
-)
 
 _B64STD_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _B64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -93,10 +78,6 @@ class TokenRejected(TokenVerificationError):
     def __init__(self, message: str, key: RSAPublicKey | None = None) -> None:
         super().__init__(message)
         self.key = key
-
-
-class Clock(Protocol):
-    def now_ms(self) -> int: ...
 
 
 class KeySource(Protocol):
@@ -200,11 +181,20 @@ def _check_structure(payload: JSONObject, version: int) -> None:
             and isinstance(payload.get("timeCreated"), int)
         )
     if not ok:
-        raise TokenParseError(STRUCTURE_MESSAGE)
+        raise TokenParseError(STRUCTURE_CHANGED_MESSAGE)
 
 
 def parse_access_token(token: str, *, max_length: int) -> ParsedAccessToken:
-    """Split and decode a session access token (§4) without checking its signature."""
+    """Split and decode a session access token without checking its signature.
+
+    This follows supertokens-python's ``parse_jwt_without_signature_verification`` and
+    ``validate_access_token_structure`` (``recipe/session/jwt.py``, ``access_token.py``),
+    which are more lenient than the core's ``session_core.access_token.parse_access_token``:
+    no v1, any header ``version`` of at least 3 and any non-null ``kid``, only the claims the
+    SDK requires, and a second, forgiving reading where strict decoding fails. The SDK tells
+    "not a session token" (UNAUTHORISED) from "a token that does not verify"
+    (TRY_REFRESH_TOKEN) by that reading, and so must the service.
+    """
     if len(token) > max_length:
         raise TokenParseError("access token is too long")
     parts = token.split(".")
@@ -345,7 +335,7 @@ def check_claims(
         time_created_ms = payload["timeCreated"]
         user_data = payload["userData"]
         if not isinstance(user_data, dict):  # the SDK's structure check only wants non-null
-            raise TokenVerificationError(STRUCTURE_MESSAGE)
+            raise TokenVerificationError(STRUCTURE_CHANGED_MESSAGE)
     return VerifiedAccessToken(
         version=parsed.version,
         kid=parsed.kid,

@@ -24,7 +24,7 @@ from session_client.http import (
     SyncHttpSessions,
 )
 
-from session_core.clock import ManualClock
+from session_common.clock import ManualClock
 from tests.service.conftest import MakeService
 
 REFRESH_VALIDITY_MS = 144_000 * 60 * 1000  # the core's default: 100 days

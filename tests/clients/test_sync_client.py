@@ -17,7 +17,7 @@ from session_client import (
     includes,
 )
 
-from session_core.clock import ManualClock
+from session_common.clock import ManualClock
 from session_service.server import RunningService
 from tests.service import fetched_claims
 from tests.service.conftest import MakeService

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from session_common.clock import ManualClock
 from session_core.app import RunningCore, start_core
-from session_core.clock import ManualClock
 from session_core.config import CoreConfig
 
 CDI = {"cdi-version": "2.21"}

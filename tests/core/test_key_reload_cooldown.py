@@ -9,7 +9,7 @@ import base64
 import json
 import uuid
 
-from session_core.clock import ManualClock
+from session_common.clock import ManualClock
 from session_core.signing_keys import KID_RELOAD_COOLDOWN_MS
 from tests.core.conftest import CoreClient, CoreFactory
 from tests.core.tokens import jwt_header

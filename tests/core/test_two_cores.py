@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from session_core.clock import ManualClock
+from session_common.clock import ManualClock
 from session_core.storage import open_storage
 from tests.core.conftest import CoreFactory
 from tests.core.tokens import jwt_header

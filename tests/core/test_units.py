@@ -10,18 +10,21 @@ from typing import Any
 
 import pytest
 
-from session_core.access_token import (
-    INVALID_JWT,
-    PROTECTED_CLAIMS,
-    STRUCTURE_CHANGED,
+from session_common.clock import ManualClock
+from session_common.json_values import json_depth, json_equal
+from session_common.token_format import (
+    PROTECTED_PROPS,
+    STRUCTURE_CHANGED_MESSAGE,
     V1_HEADER,
     V2_HEADER,
+)
+from session_core.access_token import (
+    INVALID_JWT,
     AccessTokenFormatError,
     AccessTokenInfo,
     encode_access_token,
     parse_access_token,
 )
-from session_core.clock import ManualClock
 from session_core.config import CoreConfig, load_config
 from session_core.crypto import (
     SigningKey,
@@ -31,7 +34,6 @@ from session_core.crypto import (
     sha256hex,
 )
 from session_core.errors import ConfigError, ProtectedClaimError, UnauthorisedError
-from session_core.json_values import json_depth, json_equal
 from session_core.refresh_token import (
     VERSION_NOT_RECOGNISED,
     RefreshTokenCodec,
@@ -83,7 +85,7 @@ def test_v3_round_trip_and_exact_shape(key: SigningKey) -> None:
         "kid": "d-1000",
     }
     payload = _segment_json(payload_b64)
-    assert set(payload) == PROTECTED_CLAIMS | {"key", "nullProp"}
+    assert set(payload) == PROTECTED_PROPS | {"key", "nullProp"}
     assert payload["iat"] == 1_700_000_000 and payload["exp"] == 1_700_003_600
     assert b'"iat":1700000000' in b64_decode_any(payload_b64)  # plain integer, no exponent
     parsed = parse_access_token(encoded.token)
@@ -106,7 +108,7 @@ def test_nullable_claims_are_present_as_null(key: SigningKey) -> None:
     assert payload["antiCsrfToken"] is None
 
 
-@pytest.mark.parametrize("claim", sorted(PROTECTED_CLAIMS))
+@pytest.mark.parametrize("claim", sorted(PROTECTED_PROPS))
 def test_protected_claim_in_user_payload_is_refused(key: SigningKey, claim: str) -> None:
     with pytest.raises(ProtectedClaimError):
         encode_access_token(_info(user_data={claim: "x"}), key)
@@ -169,10 +171,10 @@ def test_header_must_be_a_v3_session_header() -> None:
 def test_missing_or_mistyped_claims_are_structure_errors(key: SigningKey) -> None:
     header = {"alg": "RS256", "typ": "JWT", "version": "3", "kid": "d-1"}
     full = _segment_json(encode_access_token(_info(), key).token.split(".")[1])
-    for claim in sorted(PROTECTED_CLAIMS):
+    for claim in sorted(PROTECTED_PROPS):
         with pytest.raises(AccessTokenFormatError) as err:
             parse_access_token(_forge(header, {k: v for k, v in full.items() if k != claim}))
-        assert str(err.value) == STRUCTURE_CHANGED
+        assert str(err.value) == STRUCTURE_CHANGED_MESSAGE
     for claim, bad in (("iat", 1.5), ("exp", "1"), ("sub", 1), ("exp", True)):
         with pytest.raises(AccessTokenFormatError):
             parse_access_token(_forge(header, {**full, claim: bad}))

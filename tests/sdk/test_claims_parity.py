@@ -14,7 +14,7 @@ import grpc
 import pytest
 from session_client import SessionClient
 
-from session_core.clock import ManualClock
+from session_common.clock import ManualClock
 from tests.reliability import STATS
 from tests.sdk.parity import (
     JSON,

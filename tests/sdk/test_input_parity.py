@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 from session_client import SessionClient
 
-from session_core.clock import ManualClock
+from session_common.clock import ManualClock
 from tests.sdk.parity import SdkOracle
 
 

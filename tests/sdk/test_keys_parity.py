@@ -13,9 +13,9 @@ import jwt
 import pytest
 from session_client import SessionClient
 
+from session_common.clock import ManualClock
 from session_core.access_token import AccessTokenInfo, encode_access_token
 from session_core.app import RunningCore
-from session_core.clock import ManualClock
 from tests.faults import Fault, FaultProxy
 from tests.sdk.parity import JSON, SdkOracle
 from tests.service.conftest import MakeService

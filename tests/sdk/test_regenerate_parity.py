@@ -12,7 +12,7 @@ import jwt
 import pytest
 from session_client import RegenerateAccessTokenResult, SessionClient
 
-from session_core.clock import ManualClock
+from session_common.clock import ManualClock
 from tests.sdk.parity import JSON, SdkOracle
 
 

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from session_client import SessionClient
 
+from session_common.clock import ManualClock
 from session_core.app import RunningCore, start_core
-from session_core.clock import ManualClock
 from session_core.config import CoreConfig
 from session_service.server import RunningService, start_service
 from session_service.settings import Settings

@@ -16,7 +16,7 @@ from session_client import (
     includes_all,
 )
 
-from session_core.clock import ManualClock
+from session_common.clock import ManualClock
 from session_service.domain.api import ClaimValidatorKind, ClaimValidatorSpec
 from tests.service.conftest import MakeService
 

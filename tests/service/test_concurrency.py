@@ -8,8 +8,8 @@ from pathlib import Path
 
 from session_client import SessionClient, SessionStatus
 
+from session_common.clock import ManualClock
 from session_core.app import RunningCore, start_core
-from session_core.clock import ManualClock
 from session_core.config import CoreConfig
 from tests.reliability import STATS
 from tests.service.conftest import MakeService

@@ -13,7 +13,7 @@ import grpc
 import pytest
 from session_client import SessionClient, SessionStatus
 
-from session_core.clock import ManualClock
+from session_common.clock import ManualClock
 from session_service.server import RunningService
 from tests.faults import Fault, FaultProxy
 from tests.reliability import STATS

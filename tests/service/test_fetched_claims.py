@@ -24,7 +24,7 @@ import grpc
 import pytest
 from session_client import SessionClient, SessionStatus, has_value, includes, includes_all
 
-from session_core.clock import ManualClock
+from session_common.clock import ManualClock
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service.domain.api import ClaimValidatorKind, ClaimValidatorSpec
 from session_service.server import RunningService

@@ -7,7 +7,7 @@ import jwt
 import pytest
 from session_client import JsonWebKey, SessionClient, SessionStatus
 
-from session_core.clock import ManualClock
+from session_common.clock import ManualClock
 
 ISSUER = "http://localhost:3001/auth"
 

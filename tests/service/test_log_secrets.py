@@ -31,8 +31,8 @@ import httpx
 import pytest
 from session_client import SessionClient, SessionStatus, has_value
 
+from session_common.clock import ManualClock
 from session_core.app import start_core
-from session_core.clock import ManualClock
 from session_core.config import CoreConfig
 from session_core.refresh_token import MASTER_KEY_NAME
 from tests.faults import Fault, FaultProxy

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from session_core.logs import OWN_LOGGERS, REQUEST_ID, configure_logging, log_handler
+from session_common.logs import OWN_LOGGERS, REQUEST_ID, configure_logging, log_handler
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_proto.session.v1 import session_service_pb2_grpc as pb_grpc
 from session_service.server import RunningService

@@ -18,8 +18,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from session_client import SessionClient, SessionStatus
 
+from session_common.clock import ManualClock
 from session_core.app import RunningCore, start_core
-from session_core.clock import ManualClock
 from session_core.config import CoreConfig
 from session_service.server import RunningService, start_service
 from session_service.settings import Settings

@@ -11,8 +11,8 @@ import json
 import pytest
 from session_client import SessionClient, SessionStatus
 
+from session_common.clock import ManualClock
 from session_core.app import RunningCore
-from session_core.clock import ManualClock
 from session_service.server import start_service
 from session_service.settings import SettingsError, load_settings
 from tests.service import override_hooks

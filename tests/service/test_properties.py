@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from session_client import ClaimsValidationResult, SessionClient, SessionStatus, has_value
 
+from session_common.json_values import json_depth
 from session_core.app import RunningCore
-from session_core.json_values import json_depth
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service.converters import dict_to_struct
 from session_service.domain.limits import MAX_CLAIM_VALUE_DEPTH, MAX_JSON_DEPTH

@@ -10,8 +10,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from session_client import SessionClient, SessionStatus
 
+from session_common.clock import ManualClock
 from session_core.app import RunningCore, start_core
-from session_core.clock import ManualClock
 from session_core.config import CoreConfig
 from session_service.server import SERVICE_NAME, RunningService
 from tests.service.conftest import MakeService

@@ -13,8 +13,8 @@ import grpc
 from google.protobuf import struct_pb2
 from session_client import SessionClient, SessionStatus
 
+from session_common.clock import ManualClock
 from session_core.app import RunningCore
-from session_core.clock import ManualClock
 from session_proto.session.v1 import session_service_pb2 as pb
 from tests.service.conftest import MakeService
 

@@ -19,8 +19,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from session_common.clock import ManualClock
 from session_core.app import start_core
-from session_core.clock import ManualClock
 from session_core.config import CoreConfig
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_proto.session.v1 import session_service_pb2_grpc as pb_grpc

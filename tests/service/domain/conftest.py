@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from session_common.clock import ManualClock
 from session_core.app import RunningCore, start_core
-from session_core.clock import ManualClock
 from session_core.config import CoreConfig
 from session_service.domain.api import SessionManager
 from tests.service.domain.domain_helpers import MakeCore, MakeManager, domain_config

@@ -8,8 +8,8 @@ from typing import Any
 import jwt as pyjwt
 from aiohttp import web
 
+from session_common.clock import ManualClock
 from session_core.app import RunningCore
-from session_core.clock import ManualClock
 from session_service.domain.api import SessionManager, Status
 from tests.service.domain.domain_helpers import (
     ISSUER,

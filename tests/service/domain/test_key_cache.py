@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
+from session_common.clock import ManualClock
 from session_core.app import RunningCore
-from session_core.clock import ManualClock
 from session_service.domain.api import CoreUnavailable, Session, SessionManager, Status
 from tests.service.domain.domain_helpers import (
     MakeCore,

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from session_common.clock import ManualClock
 from session_core.app import RunningCore
-from session_core.clock import ManualClock
 from session_service.domain.api import (
     ClaimFetchFailed,
     ClaimValidatorKind,

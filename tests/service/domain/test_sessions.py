@@ -9,9 +9,9 @@ import json
 
 import pytest
 
+from session_common.clock import ManualClock
 from session_core.access_token import AccessTokenInfo, encode_access_token
 from session_core.app import RunningCore
-from session_core.clock import ManualClock
 from session_core.crypto import generate_key_string, load_signing_key
 from session_service.domain.api import (
     InvalidArgument,

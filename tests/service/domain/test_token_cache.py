@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from session_common.clock import ManualClock
 from session_core.app import RunningCore
-from session_core.clock import ManualClock
 from session_core.crypto import SigningKey
 from session_service.domain.api import (
     AntiCsrfMode,

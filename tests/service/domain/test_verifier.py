@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from session_common.clock import ManualClock
 from session_core.app import RunningCore
-from session_core.clock import ManualClock
 from session_core.crypto import SigningKey
 from session_service.domain.api import SessionManager, Status
 from session_service.domain.verifier import TokenParseError, parse_access_token

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# A JSON object as ``json.loads`` builds it (payloads, session data, claim values, replies).
+JSONObject = dict[str, Any]
+
 _CONTAINERS = (dict, list)
 
 

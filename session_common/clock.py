@@ -7,11 +7,14 @@ from typing import Protocol
 
 
 class Clock(Protocol):
+    """Epoch milliseconds: the core stores and compares them, the service checks token
+    expiry and cache freshness against them."""
+
     def now_ms(self) -> int: ...
 
 
 class SystemClock:
-    """Wall-clock time (the core stores and compares epoch milliseconds)."""
+    """Wall-clock time."""
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
@@ -19,7 +22,7 @@ class SystemClock:
 
 class ManualClock:
     """A clock that only moves when told to: tests use it to reach expiry and rotation
-    points exactly, instead of sleeping."""
+    points exactly, instead of sleeping (one instance can drive a core and a service)."""
 
     def __init__(self, start_ms: int | None = None) -> None:
         self._now = SystemClock().now_ms() if start_ms is None else start_ms

@@ -28,6 +28,7 @@ from typing import TextIO
 
 REQUEST_ID_HEADER = "x-request-id"
 LOG_FORMATS = ("auto", "json", "text")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class LazyRequestId:

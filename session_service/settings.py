@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -386,8 +387,17 @@ def _parse_optional_int(text: str) -> int | None:
     return None if text.strip() in ("", "none") else int(text)
 
 
+def _parse_float(text: str) -> float:
+    """A finite number: NaN would pass every range check (each comparison is false), and
+    no duration or size is infinite."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
+
+
 def _parse_optional_float(text: str) -> float | None:
-    return None if text.strip() in ("", "none") else float(text)
+    return None if text.strip() in ("", "none") else _parse_float(text)
 
 
 def _parse_claim_validators(text: str) -> tuple[ClaimValidatorSpec, ...]:
@@ -419,7 +429,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "port": int,
     "core_url": str.strip,
     "core_api_key": str.strip,
-    "core_timeout_seconds": float,
+    "core_timeout_seconds": _parse_float,
     "core_max_connections": int,
     "core_ca_file": _parse_path,
     "core_client_cert_file": _parse_path,
@@ -431,9 +441,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "anti_csrf": parse_anti_csrf_mode,
     "use_dynamic_access_token_signing_key": _parse_bool,
     "required_claim_validators": _parse_claim_validators,
-    "jwks_max_age_seconds": float,
-    "jwks_refetch_cooldown_seconds": float,
-    "jwks_max_stale_seconds": float,
+    "jwks_max_age_seconds": _parse_float,
+    "jwks_refetch_cooldown_seconds": _parse_float,
+    "jwks_max_stale_seconds": _parse_float,
     "max_access_token_bytes": int,
     "revoke_session_on_token_theft": _parse_bool,
     "token_cache": _parse_bool,
@@ -447,8 +457,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "tls_cert_file": _parse_path,
     "tls_key_file": _parse_path,
     "tls_client_ca_file": _parse_path,
-    "grace_period_seconds": float,
-    "health_check_interval_seconds": float,
+    "grace_period_seconds": _parse_float,
+    "health_check_interval_seconds": _parse_float,
     "log_level": _parse_log_level,
     "log_format": _parse_log_level,
     "max_connection_age_seconds": _parse_optional_float,

@@ -3,6 +3,7 @@ setting."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,26 @@ def test_invalid_values_name_the_setting(
 ) -> None:
     with pytest.raises(SettingsError, match=named):
         load_settings(flags, env)
+
+
+FLOAT_SETTINGS = sorted(
+    name
+    for name, f in ((f.name, f) for f in dataclasses.fields(Settings))
+    if "float" in str(f.type)
+)
+
+
+@pytest.mark.parametrize("name", FLOAT_SETTINGS)
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "infinity", "1e999"])
+def test_float_settings_refuse_nan_and_infinity(name: str, text: str) -> None:
+    """NaN would pass every range check (each comparison with it is false): a grace period
+    of NaN seconds would be accepted. No duration is infinite either."""
+    assert "grace_period_seconds" in FLOAT_SETTINGS
+    flag, env = f"--{name.replace('_', '-')}", f"SESSION_SERVICE_{name.upper()}"
+    with pytest.raises(SettingsError, match=f"^{flag}: "):
+        load_settings({name: text}, {})
+    with pytest.raises(SettingsError, match=f"^{env}: "):
+        load_settings({}, {env: text})
 
 
 def test_invalid_core_url_is_reported_when_building_the_domain_config() -> None:

@@ -8,7 +8,6 @@ raise ``SettingsError`` naming the flag, so the CLI can print it and exit with s
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import re
@@ -17,13 +16,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format
-
 from session_common.config_loading import unknown_variables
 from session_common.logs import LOG_FORMATS, LOG_LEVELS
 from session_common.tracing import TRACING_EXPORTERS
-from session_proto.session.v1 import session_service_pb2 as pb
-from session_service.converters import claim_validators_from_pb
 from session_service.domain.api import (
     DEFAULT_MAX_ACCESS_TOKEN_BYTES,
     MIN_MAX_ACCESS_TOKEN_BYTES,
@@ -36,6 +31,7 @@ from session_service.domain.api import (
     TokenCacheConfig,
     parse_anti_csrf_mode,
 )
+from session_service.domain.claim_validators_json import claim_validators_from_json
 
 ENV_PREFIX = "SESSION_SERVICE_"
 # What a GetSession request holds besides the access token (anti-CSRF token, flags, claim
@@ -401,19 +397,7 @@ def _parse_optional_float(text: str) -> float | None:
 
 
 def _parse_claim_validators(text: str) -> tuple[ClaimValidatorSpec, ...]:
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"is not valid JSON ({exc.msg})") from None
-    if not isinstance(raw, list):
-        raise ValueError("must be a JSON list of claim validators")
-    messages = []
-    for index, item in enumerate(raw):
-        try:
-            messages.append(json_format.ParseDict(item, pb.ClaimValidator()))
-        except json_format.ParseError as exc:
-            raise ValueError(f"entry {index} is not a session.v1.ClaimValidator: {exc}") from None
-    return claim_validators_from_pb(messages, "required_claim_validators")
+    return claim_validators_from_json(text, "required_claim_validators")
 
 
 def _parse_log_level(text: str) -> str:
@@ -495,9 +479,8 @@ def _parse(name: str, text: str, source: str) -> Any:
         return _PARSERS[name](text)
     except InvalidArgument as exc:
         raise SettingsError(f"{source}: {exc.message}") from None
-    except ValueError as exc:
-        detail = str(exc) if name == "required_claim_validators" else f"invalid value {text!r}"
-        raise SettingsError(f"{source}: {detail}") from None
+    except ValueError:
+        raise SettingsError(f"{source}: invalid value {text!r}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,8 @@ from tests.markers import uses
 
 TESTS = Path(__file__).resolve().parent
 PYTEST = (sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider")
-FILES = ("tests/service/test_cli.py", "tests/core/test_storage.py")
+OPENING = "tests/core/storage/test_opening.py"
+FILES = ("tests/service/test_cli.py", OPENING)
 
 
 def test_process_starters_are_found_directly_through_helpers_and_fixtures() -> None:
@@ -52,5 +53,5 @@ def test_the_fast_subset_leaves_out_every_marked_test() -> None:
     fast = collected("not slow and not process and not postgres")
     assert fast
     assert not any("test_cli.py" in test or "[postgresql]" in test for test in fast)
-    assert "tests/core/test_storage.py::test_postgres_pool_size_keyword" in collected("postgres")
+    assert f"{OPENING}::test_postgres_pool_size_keyword" in collected("postgres")
     assert any(test.endswith("[sqlite]") for test in fast)

@@ -28,7 +28,7 @@ def pytest_run(**env: str) -> subprocess.CompletedProcess[str]:
     """pytest on the selection with ``env`` over this environment (without the CI switch)."""
     environment = {k: v for k, v in os.environ.items() if k != "SESSION_TEST_REQUIRE_POSTGRES"}
     return subprocess.run(
-        [*PYTEST, "tests/core/test_storage.py", "-k", SELECTION],
+        [*PYTEST, "tests/core/storage/test_opening.py", "-k", SELECTION],
         env={**environment, **env},
         cwd=ROOT,
         capture_output=True,

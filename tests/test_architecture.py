@@ -115,7 +115,6 @@ PENDING_LARGE_FILES: set[str] = {
     "session_service/servicer.py",
     "session_service/settings.py",
     "tests/clients/test_http_sessions.py",
-    "tests/docs/test_snippets.py",
     "tests/service/domain/test_sessions.py",
     "tests/service/domain/test_token_cache.py",
     "tests/service/test_fetched_claims.py",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.docs.test_snippets import COUNT_ORDER, COUNTS
+from tests.docs.blocks import COUNT_ORDER, COUNTS
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

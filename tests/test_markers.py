@@ -28,7 +28,7 @@ def test_process_starters_are_found_directly_through_helpers_and_fixtures() -> N
     packaging = uses(TESTS / "test_packaging.py").process
     assert {"clone", "wheel", "installed"} <= packaging  # fixtures that run git and pip
     assert "test_build_requirements_pin_the_generator_like_the_runtime" not in packaging
-    assert uses(TESTS / "service" / "test_sessions.py").process == frozenset()
+    assert uses(TESTS / "service" / "test_get_session.py").process == frozenset()
 
 
 def test_sdk_users_are_found_outside_tests_sdk_too() -> None:

@@ -117,7 +117,6 @@ PENDING_LARGE_FILES: set[str] = {
     "tests/clients/test_http_sessions.py",
     "tests/service/domain/test_sessions.py",
     "tests/service/domain/test_token_cache.py",
-    "tests/test_deploy_manifests.py",
 }
 
 

@@ -1,0 +1,14 @@
+"""A client of a service that issues anti-CSRF tokens (``--anti-csrf VIA_TOKEN``)."""
+
+from __future__ import annotations
+
+import pytest
+from session_client import SessionClient
+
+from tests.service.conftest import MakeService
+
+
+@pytest.fixture
+async def via_token(make_service: MakeService) -> SessionClient:
+    service = await make_service(anti_csrf="VIA_TOKEN")
+    return SessionClient.insecure(service.address)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tests.processes import core_process as running_core
+from testkit.processes import core_process as running_core
 
 PG_ADMIN_DSN = os.environ.get(
     "SESSION_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"

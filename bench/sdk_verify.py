@@ -1,6 +1,6 @@
 """Time supertokens-python 0.14.0's ``get_session_without_request_response`` on given tokens.
 
-Runs inside the SDK's own virtual environment (tests/sdk/sdk_venv.py), so it imports nothing
+Runs inside the SDK's own virtual environment (testkit/sdk_venv.py), so it imports nothing
 from this project. Usage: ``sdk_verify.py <core-url> <tokens.json>``, where the file holds
 ``{"warmup": token, "unseen": [tokens], "seen": token, "repeat": n}``. Prints one JSON line:
 microseconds per call for tokens seen for the first time and for one token repeated (the SDK

@@ -43,7 +43,7 @@ from session_core.app import start_core
 from session_core.config import CoreConfig
 from session_core.crypto import SigningKey
 from session_proto.session.v1 import session_service_pb2 as pb
-from tests.processes import free_port
+from testkit.processes import free_port
 
 SESSION_SERVICE = Path(sys.executable).with_name("session-service")
 LABELS = {

@@ -51,7 +51,7 @@ from session_service.domain.api import (
 )
 from session_service.domain.verifier import AccessTokenVerifier, parse_access_token
 from session_service.servicer import SessionServicer
-from tests.sdk.sdk_venv import sdk_python
+from testkit.sdk_venv import sdk_python
 
 SDK_SCRIPT = Path(__file__).with_name("sdk_verify.py")
 COLD_CALLS = 3000

@@ -4,10 +4,11 @@ from the test code itself by tests/conftest.py.
 A function starts processes when it calls ``subprocess.run/Popen/check_output/...`` or
 ``asyncio.create_subprocess_exec/shell``, or uses (calls, or passes on) a function or class
 that does: one of its own module (``_serve``, ``ServiceProcess``), or one it imports from
-another test module (``running_service``, ``core_process``). A function uses the SDK when it
-uses anything imported from ``tests.sdk``. A test is marked when it, or a fixture of its
-module that it takes, does. Static, so ``-m "not process"`` costs nothing at run time;
-helpers reached only through objects are not followed.
+another module of ``tests`` or ``testkit`` (``running_service``, ``core_process``). A
+function uses the SDK when it uses anything imported from ``tests.sdk`` or
+``testkit.sdk_venv``. A test is marked when it, or a fixture of its module that it takes,
+does. Static, so ``-m "not process"`` costs nothing at run time; helpers reached only
+through objects are not followed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 
 _SUBPROCESS_CALLS = frozenset({"run", "Popen", "call", "check_call", "check_output"})
 _ASYNCIO_CALLS = frozenset({"create_subprocess_exec", "create_subprocess_shell"})
+_OURS = ("tests.", "testkit.")
+_SDK = ("tests.sdk", "testkit.sdk_venv")
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,9 @@ def uses(path: Path) -> Uses:
     process: set[str] = set()
     sdk: set[str] = set()
     for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tests."):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(_OURS):
             local = {alias.name: alias.asname or alias.name for alias in node.names}
-            if node.module.startswith("tests.sdk"):
+            if node.module.startswith(_SDK):
                 sdk.update(local.values())
             spec = importlib.util.find_spec(node.module)
             if spec is not None and spec.origin is not None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.processes import core_process
+from testkit.processes import core_process
 from tests.reliability import STATS
 
 BURST = 1000

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tests.processes import core_process
+from testkit.processes import core_process
 
 HEADERS = {"cdi-version": "2.21", "rid": "session"}
 

@@ -17,7 +17,7 @@ from session_client import (
 )
 from session_client._pb.session.v1 import session_service_pb2 as client_pb
 
-from tests.sdk.sdk_venv import ROOT, sdk_python
+from testkit.sdk_venv import ROOT, sdk_python
 
 JSON = dict[str, Any]
 

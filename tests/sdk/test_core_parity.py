@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.processes import core_process
-from tests.sdk.sdk_venv import ROOT, sdk_python
+from testkit.processes import core_process
+from testkit.sdk_venv import ROOT, sdk_python
 
 
 @pytest.fixture

@@ -27,10 +27,10 @@ from session_client.types import ClaimValidationError
 
 from session_service.server import start_service
 from session_service.settings import Settings
-from tests.processes import core_process
+from testkit.processes import core_process
+from testkit.sdk_venv import ROOT, sdk_python
 from tests.sdk import claims_parity_cases as cases
 from tests.sdk.claims_parity_observe import jwt_payload, materialise, normalise, now_ms, reasons
-from tests.sdk.sdk_venv import ROOT, sdk_python
 
 DRIVER = "tests.sdk.sdk_claims_driver"
 KEYS = {c["key"] for c in cases.CLAIMS}

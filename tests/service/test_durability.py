@@ -18,7 +18,7 @@ import pytest
 from session_client import SessionClient, SessionStatus
 
 from session_service.settings import SettingsError, load_settings
-from tests.processes import start_core_process
+from testkit.processes import start_core_process
 from tests.reliability import STATS
 from tests.service.conftest import MakeService
 from tests.service.harness import NOT_SERVING, SERVING, free_port, health_watch

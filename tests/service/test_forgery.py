@@ -27,8 +27,8 @@ from session_core.app import RunningCore
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service.domain.config import DomainConfig
 from session_service.server import RunningService
+from testkit.sdk_venv import sdk_python
 from tests.reliability import STATS
-from tests.sdk.sdk_venv import sdk_python
 from tests.service.forged_tokens import NO_KEY, PARSE_FAILED, Expected, Kit, attacks
 
 # The service's default token size bound (a deliberate limit the SDK does not have).

@@ -17,7 +17,7 @@ import grpc
 from session_client import SessionClient
 
 from session_core.app import RunningCore
-from tests.processes import core_process
+from testkit.processes import core_process
 from tests.reliability import STATS
 from tests.service.conftest import MakeService
 from tests.service.harness import (

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SDK_VENV = ROOT / ".sdk-venv"
 SDK_REQUIREMENT = "supertokens-python==0.14.0"
 

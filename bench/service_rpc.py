@@ -14,38 +14,21 @@ to other machines, the absolute numbers less so.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import multiprocessing
-import os
 import statistics
-import subprocess
 import sys
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
-import grpc
 import httpx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.harness import Result, core_process, database, percentile
+from bench.harness import Result, core_process, database, percentile, split_evenly
 from bench.loadgen import Job, Outcome, run_jobs
-from session_core.access_token import AccessTokenInfo, encode_access_token
-from session_core.app import start_core
-from session_core.config import CoreConfig
-from session_core.crypto import SigningKey
-from session_proto.session.v1 import session_service_pb2 as pb
-from testkit.processes import free_port
+from bench.service_process import RssSampler, ServerCpu, every_cpu, pinned, rss_mb, service_process
+from bench.session_tokens import create_sessions, mint_tokens
 
-SESSION_SERVICE = Path(sys.executable).with_name("session-service")
 LABELS = {
     "noop": "no-op (Health/Check)",
     "get_local": "GetSession (local verify)",
@@ -75,199 +58,13 @@ class Options:
     pin: bool = True
 
 
-@dataclass
-class Service:
-    address: str
-    process: subprocess.Popen[bytes]
-    metrics_url: str | None
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
-def _process_tree(pid: int) -> list[int]:
-    tree, index = [pid], 0
-    while index < len(tree):
-        for task in Path(f"/proc/{tree[index]}/task").iterdir():
-            tree += [int(child) for child in (task / "children").read_text().split()]
-        index += 1
-    return tree
-
-
-def cpu_ns(pid: int) -> int:
-    """CPU time so far of every thread of ``pid`` and of its child processes (workers), in
-    nanoseconds (schedstat: finer than the 10 ms ticks of /proc/<pid>/stat)."""
-    total = 0
-    for process in _process_tree(pid):
-        for task in Path(f"/proc/{process}/task").iterdir():
-            try:
-                total += int((task / "schedstat").read_text().split()[0])
-            except FileNotFoundError:  # a thread that ended meanwhile
-                continue
-    return total
-
-
-class ServerCpu:
-    """The CPU time ``pid`` spends inside each of ``windows`` (monotonic start, end), read
-    by a thread that wakes at each edge while the load runs."""
-
-    def __init__(self, pid: int, windows: list[tuple[float, float]]) -> None:
-        self.pid = pid
-        self.windows = windows
-        self.per_window: list[int] = []
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        for start, end in self.windows:
-            time.sleep(max(0.0, start - time.monotonic()))
-            before = cpu_ns(self.pid)
-            time.sleep(max(0.0, end - time.monotonic()))
-            self.per_window.append(cpu_ns(self.pid) - before)
-
-    def __enter__(self) -> ServerCpu:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._thread.join()
-
-
-def _every_cpu() -> set[int]:
-    return set(range(os.cpu_count() or 1))
-
-
 def pin_plan(options: Options) -> tuple[set[int], tuple[int, ...]] | None:
     """(the service's CPUs, the load generator's) when ``options.pin`` and there are at
     least two CPUs, else None."""
-    cpus = sorted(_every_cpu())
+    cpus = sorted(every_cpu())
     if not options.pin or len(cpus) < 2:
         return None
     return {cpus[0]}, tuple(cpus[1:])
-
-
-@contextmanager
-def pinned(pid: int, cpus: set[int] | None) -> Iterator[None]:
-    """Every thread of ``pid`` and of its children on ``cpus`` (threads started meanwhile
-    inherit it from their creator) until the block ends, then on every CPU again.
-
-    Why: the service's threads and the load generator's processes otherwise share both
-    cores at the scheduler's whim, and the throughput of the same operation swung by ±30%
-    from one second to the next; on separate cores the service is the bottleneck, and it
-    is its cost per call that a throughput ratio then compares."""
-    if cpus is None:
-        yield
-        return
-
-    def apply(mask: set[int]) -> None:
-        for process in _process_tree(pid):
-            for task in Path(f"/proc/{process}/task").iterdir():
-                try:
-                    os.sched_setaffinity(int(task.name), mask)
-                except (ProcessLookupError, FileNotFoundError):  # a thread that ended
-                    continue
-
-    apply(cpus)
-    try:
-        yield
-    finally:
-        apply(_every_cpu())
-
-
-class RssSampler:
-    """The highest RSS of a process, sampled every 50 ms while active."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak_mb = max(self.peak_mb, rss_mb(self.pid))
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def _wait_serving(address: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"session-service exited with {process.returncode}")
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-    raise TimeoutError("session-service did not become SERVING")
-
-
-@contextmanager
-def service_process(core_url: str, *flags: str, metrics: bool = False) -> Iterator[Service]:
-    """``session-service serve`` against ``core_url`` on a free port."""
-    port = free_port()
-    metrics_port = free_port() if metrics else None
-    command = [
-        str(SESSION_SERVICE),
-        "serve",
-        "--core-url",
-        core_url,
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        *flags,
-    ]
-    if metrics_port is not None:
-        command += ["--metrics-port", str(metrics_port)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    address = f"127.0.0.1:{port}"
-    try:
-        _wait_serving(address, process)
-        url = f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None
-        yield Service(address, process, url)
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-
-
-async def _create_sessions(address: str, count: int) -> list[pb.CreateSessionResponse]:
-    async with grpc.aio.insecure_channel(address) as channel:
-        create = channel.unary_unary(
-            "/session.v1.SessionService/CreateSession",
-            request_serializer=pb.CreateSessionRequest.SerializeToString,
-            response_deserializer=pb.CreateSessionResponse.FromString,
-        )
-        created: list[pb.CreateSessionResponse] = []
-        for start in range(0, count, 32):
-            batch = [
-                create(pb.CreateSessionRequest(user_id=f"pool-{uuid.uuid4().hex[:12]}"))
-                for _ in range(min(32, count - start))
-            ]
-            created.extend(await asyncio.gather(*batch))
-        return created
-
-
-def create_sessions(address: str, count: int) -> list[pb.CreateSessionResponse]:
-    return asyncio.run(_create_sessions(address, count))
-
-
-def _split(total: int, parts: int) -> list[int]:
-    return [total // parts + (i < total % parts) for i in range(parts)]
 
 
 def _jobs(
@@ -282,7 +79,7 @@ def _jobs(
     cpus: tuple[int, ...] = (),
 ) -> list[Job]:
     """``concurrency`` users split over up to ``options.processes`` processes."""
-    shares = _split(concurrency, min(options.processes, concurrency))
+    shares = split_evenly(concurrency, min(options.processes, concurrency))
     start_at = time.monotonic() + 2.5  # room for the spawned processes to connect
     jobs = []
     offset = 0
@@ -412,61 +209,6 @@ def _progress(result: Result) -> None:
     )
 
 
-def _mint_chunk(
-    private_der: bytes, kid: str, created_at_ms: int, start: int, count: int
-) -> list[str]:
-    private_key = serialization.load_der_private_key(private_der, password=None)
-    assert isinstance(private_key, rsa.RSAPrivateKey)
-    key = SigningKey(kid, private_key, private_key.public_key(), created_at_ms)
-    now_ms = int(time.time() * 1000)
-    tokens = []
-    for index in range(start, start + count):
-        info = AccessTokenInfo(
-            version=3,
-            session_handle=str(uuid.uuid4()),
-            user_id=f"memory-{index}",
-            refresh_token_hash_1=uuid.uuid4().hex * 2,
-            parent_refresh_token_hash_1=None,
-            anti_csrf_token=None,
-            user_data={"iss": "http://localhost:3001/auth", "role": "user"},
-            expiry_ms=now_ms + 3_600_000,
-            time_created_ms=now_ms,
-        )
-        tokens.append(encode_access_token(info, key).token)
-    return tokens
-
-
-async def _signing_key(database_url: str) -> SigningKey:
-    """The core's current dynamic key, read by a second core on the same database."""
-    core = await start_core(CoreConfig(host="127.0.0.1", port=0, database=database_url))
-    try:
-        return core.signing_keys.dynamic_signing_key()
-    finally:
-        await core.stop()
-
-
-def mint_tokens(database_url: str, count: int, processes: int) -> list[str]:
-    """``count`` distinct access tokens signed with the core's own key, as the core would
-    issue them (creating that many sessions through the core would take minutes)."""
-    key = asyncio.run(_signing_key(database_url))
-    private_der = key.private_key.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    shares = _split(count, processes)
-    starts = [sum(shares[:i]) for i in range(processes)]
-    with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        chunks = pool.starmap(
-            _mint_chunk,
-            [
-                (private_der, key.kid, key.created_at_ms, s, n)
-                for s, n in zip(starts, shares, strict=True)
-            ],
-        )
-    return [token for chunk in chunks for token in chunk]
-
-
 def _cache_entries(metrics_url: str) -> int:
     for line in httpx.get(metrics_url, timeout=10).text.splitlines():
         if line.startswith('session_service_token_cache_entries{kind="verified"}'):
@@ -482,7 +224,7 @@ def memory(core_url: str, database_url: str, options: Options) -> dict[str, floa
     with service_process(core_url, *flags, metrics=True) as service:
         pid = service.process.pid
         idle = rss_mb(pid)
-        shares = _split(len(tokens), options.processes)
+        shares = split_evenly(len(tokens), options.processes)
         jobs, offset = [], 0
         for share in shares:
             jobs.append(

@@ -9,6 +9,7 @@ async with SessionClient.insecure("127.0.0.1:50051") as client:
         ...
 """
 
+from session_client._validators import excludes, excludes_all, has_value, includes, includes_all
 from session_client.client import SessionClient
 from session_client.sync import SyncSessionClient
 from session_client.types import (
@@ -31,11 +32,6 @@ from session_client.types import (
     StatusResult,
     TokenInfo,
     TokenTheft,
-    excludes,
-    excludes_all,
-    has_value,
-    includes,
-    includes_all,
 )
 
 __all__ = [

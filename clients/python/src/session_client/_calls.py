@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from session_client._pb.session.v1 import session_service_pb2 as pb
+from session_client._struct import to_python, to_struct, to_value
 from session_client.types import (
     ClaimsValidationResult,
     ClaimValueResult,
@@ -28,9 +29,6 @@ from session_client.types import (
     SessionInformationResult,
     SessionStatus,
     StatusResult,
-    to_python,
-    to_struct,
-    to_value,
 )
 
 T = TypeVar("T")

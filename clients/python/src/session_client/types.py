@@ -1,4 +1,4 @@
-"""Typed results of the clients' calls and the claim-validator builders.
+"""Typed results of the clients' calls.
 
 Every result carries a ``status``; where an RPC has more than one outcome the caller must
 branch on it, and the payload fields are only meaningful for the statuses their docs name.
@@ -7,16 +7,12 @@ branch on it, and the payload fields are only meaningful for the statuses their 
 from __future__ import annotations
 
 import enum
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf import struct_pb2
-
 from session_client._pb.session.v1 import session_service_pb2 as pb
-
-JSONObject = dict[str, Any]
+from session_client._struct import JSONObject, to_dict
 
 
 class SessionStatus(enum.Enum):
@@ -46,63 +42,6 @@ class SessionStatus(enum.Enum):
         handle lists, GetJWKS, the discovery document): a service older than that status
         field leaves it unset (0), and that means OK too."""
         return cls.OK if value == pb.SESSION_STATUS_UNSPECIFIED else cls.from_pb(value)
-
-
-# -- JSON <-> google.protobuf.Struct ----------------------------------------------------------
-
-_MAX_EXACT_INTEGER = 2**53
-
-
-def to_python(value: struct_pb2.Value) -> Any:
-    """A ``Value`` as plain Python; whole numbers come back as ``int`` (Struct numbers are
-    doubles, so 5 would otherwise read back as 5.0)."""
-    kind = value.WhichOneof("kind")
-    if kind == "number_value":
-        number = value.number_value
-        if math.isfinite(number) and number.is_integer() and abs(number) <= _MAX_EXACT_INTEGER:
-            return int(number)
-        return number
-    if kind == "struct_value":
-        return to_dict(value.struct_value)
-    if kind == "list_value":
-        return [to_python(item) for item in value.list_value.values]
-    if kind in ("string_value", "bool_value"):
-        return getattr(value, kind)
-    return None
-
-
-def to_dict(struct: struct_pb2.Struct) -> JSONObject:
-    return {key: to_python(item) for key, item in struct.fields.items()}
-
-
-def to_value(data: Any) -> struct_pb2.Value:
-    value = struct_pb2.Value()
-    if data is None:
-        value.null_value = struct_pb2.NULL_VALUE
-    elif isinstance(data, bool):
-        value.bool_value = data
-    elif isinstance(data, int | float):
-        value.number_value = float(data)
-    elif isinstance(data, str):
-        value.string_value = data
-    elif isinstance(data, Mapping):
-        value.struct_value.CopyFrom(to_struct(data))
-    elif isinstance(data, list | tuple):
-        value.list_value.SetInParent()
-        value.list_value.values.extend(to_value(item) for item in data)
-    else:
-        raise TypeError(f"not a JSON value: {type(data).__name__}")
-    return value
-
-
-def to_struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    for key, item in data.items():
-        struct.fields[key].CopyFrom(to_value(item))
-    return struct
-
-
-# -- results --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -436,59 +375,3 @@ class OpenIdDiscoveryConfiguration:
             issuer=message.issuer,
             jwks_uri=message.jwks_uri,
         )
-
-
-# -- claim validators -----------------------------------------------------------------------
-
-
-def _value_check(key: str, value: Any, max_age_seconds: int | None) -> pb.ClaimValidator.ValueCheck:
-    check = pb.ClaimValidator.ValueCheck(key=key, value=to_value(value))
-    if max_age_seconds is not None:
-        check.max_age_seconds = max_age_seconds
-    return check
-
-
-def _values_check(
-    key: str, values: Sequence[Any], max_age_seconds: int | None
-) -> pb.ClaimValidator.ValuesCheck:
-    check = pb.ClaimValidator.ValuesCheck(key=key, values=[to_value(v) for v in values])
-    if max_age_seconds is not None:
-        check.max_age_seconds = max_age_seconds
-    return check
-
-
-def has_value(
-    key: str, value: Any, *, max_age_seconds: int | None = None, id: str | None = None
-) -> pb.ClaimValidator:
-    """The claim's value equals ``value`` (SDK ``has_value``; ``is_true`` is ``value=True``)."""
-    return pb.ClaimValidator(id=id, has_value=_value_check(key, value, max_age_seconds))
-
-
-def includes(
-    key: str, value: Any, *, max_age_seconds: int | None = None, id: str | None = None
-) -> pb.ClaimValidator:
-    """The claim's list contains ``value`` (each of its items when ``value`` is a list, as
-    the SDK's ``includes``)."""
-    return pb.ClaimValidator(id=id, includes=_value_check(key, value, max_age_seconds))
-
-
-def excludes(
-    key: str, value: Any, *, max_age_seconds: int | None = None, id: str | None = None
-) -> pb.ClaimValidator:
-    """The claim's list does not contain ``value`` (none of its items when ``value`` is a
-    list, as the SDK's ``excludes``)."""
-    return pb.ClaimValidator(id=id, excludes=_value_check(key, value, max_age_seconds))
-
-
-def includes_all(
-    key: str, values: Sequence[Any], *, max_age_seconds: int | None = None, id: str | None = None
-) -> pb.ClaimValidator:
-    """The claim's list contains every one of ``values``."""
-    return pb.ClaimValidator(id=id, includes_all=_values_check(key, values, max_age_seconds))
-
-
-def excludes_all(
-    key: str, values: Sequence[Any], *, max_age_seconds: int | None = None, id: str | None = None
-) -> pb.ClaimValidator:
-    """The claim's list contains none of ``values``."""
-    return pb.ClaimValidator(id=id, excludes_all=_values_check(key, values, max_age_seconds))

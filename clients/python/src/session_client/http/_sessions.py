@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from session_client import _calls
 from session_client._calls import Call
 from session_client._pb.session.v1 import session_service_pb2 as pb
+from session_client._struct import JSONObject
 from session_client.client import SessionClient
 from session_client.http._transport import (
     ACCESS_TOKEN_COOKIE,
@@ -54,7 +55,6 @@ from session_client.types import (
     ClaimValidationError,
     CreatedSession,
     GetSessionResult,
-    JSONObject,
     RefreshSessionResult,
     Session,
     SessionStatus,

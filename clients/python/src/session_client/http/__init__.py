@@ -12,17 +12,7 @@ with ``front-token`` and ``anti-csrf``; at sign-in the ``st-auth-mode`` request 
 the method (default: headers).
 """
 
-from session_client.http._sessions import (
-    AntiCsrf,
-    HttpConfig,
-    HttpError,
-    HttpOk,
-    HttpResult,
-    HttpSessions,
-    RequestSession,
-    SyncHttpSessions,
-    UnexpectedStatusError,
-)
+from session_client.http._sessions import HttpSessions, SyncHttpSessions
 from session_client.http._transport import (
     ACCESS_CONTROL_EXPOSE_HEADERS,
     ACCESS_TOKEN_COOKIE,
@@ -50,6 +40,15 @@ from session_client.http._transport import (
     is_access_token,
     parse_cookie_header,
     read_token,
+)
+from session_client.http._types import (
+    AntiCsrf,
+    HttpConfig,
+    HttpError,
+    HttpOk,
+    HttpResult,
+    RequestSession,
+    UnexpectedStatusError,
 )
 
 __all__ = [

@@ -117,7 +117,8 @@ def test_legacy_round_trip_uses_standard_base64(key: SigningKey, version: int) -
 
 
 def test_payload_with_url_safe_characters_is_decoded(key: SigningKey) -> None:
-    # '>>>' and '???' give '-'/'_' in base64url: the 5.0.0 standard-Base64 bug (§3.5).
+    # '>>>' and '???' give '-'/'_' in base64url, which the SuperTokens core 5.0.0 decoded as
+    # standard base64 (a 500; fixed in 6.0.10).
     info = _info(user_data={"x": ">>>???>>>"})
     token = encode_access_token(info, key).token
     assert any(c in token.split(".")[1] for c in "-_")

@@ -101,7 +101,7 @@ def test_empty_api_keys_are_an_error_not_no_keys(tmp_path: Path, blank: str) -> 
 
 
 def test_api_keys_with_whitespace_inside_are_stripped() -> None:
-    # SuperTokens removes all whitespace from the list (§8).
+    # The SuperTokens core removes all whitespace from the list (its CoreConfig).
     c = load_config(flags={"api_keys": "aaaaaaaaaa aaaaaaaaaa"}, env={})
     assert c.api_keys == ("aaaaaaaaaaaaaaaaaaaa",)
 

@@ -1,4 +1,5 @@
-"""POST /recipe/session and POST /recipe/session/verify (§2.1, §2.2, §3, §6, §7)."""
+"""POST /recipe/session and POST /recipe/session/verify: the v3 access token they issue and
+check, anti-CSRF (``enableAntiCsrf``, ``doAntiCsrfCheck``) and ``checkDatabase``."""
 
 from __future__ import annotations
 
@@ -142,7 +143,7 @@ async def test_unknown_kid_is_try_refresh(core: CoreClient) -> None:
     assert "Key not found" in reply["message"]
 
 
-# -- anti-CSRF (§6) ----------------------------------------------------------------------------
+# -- anti-CSRF ---------------------------------------------------------------------------------
 
 
 async def test_anti_csrf_combinations(core: CoreClient) -> None:
@@ -168,7 +169,7 @@ async def test_anti_csrf_check_on_token_without_one(core: CoreClient) -> None:
     }
 
 
-# -- checkDatabase (§7) ------------------------------------------------------------------------
+# -- checkDatabase -----------------------------------------------------------------------------
 
 
 async def test_check_database_after_revoke(core: CoreClient) -> None:

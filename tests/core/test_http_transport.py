@@ -1,4 +1,4 @@
-"""Transport rules (§1): routing, 404/405, /hello, /apiversion, cdi-version, api keys,
+"""The rules every endpoint shares: routing, 404/405, /hello, /apiversion, cdi-version, api keys,
 base_path, reply encoding, request logging."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Bad input on every POST/PUT endpoint: always the reference 400, never a 500 (§1.3)."""
+"""Bad input on every POST/PUT endpoint: always the 400 the SuperTokens core answers (its
+``InputParser`` messages, such as ``Field name 'userId' is invalid in JSON input``), never a
+500."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Signing keys, rotation and JWKS (§5, §2.11), /recipe/jwt (§2.10), v2 tokens (§3.4)."""
+"""Signing keys, their rotation and the JWKS (GET /.well-known/jwks.json), signed JWTs
+(POST /recipe/jwt), and legacy v2 access tokens."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""POST /recipe/session/refresh: rotation, promotion, theft, expiry (§2.3, §4.2)."""
+"""POST /recipe/session/refresh: rotation, promotion, theft, expiry. A refresh token stays
+usable until one of its children is promoted (the child refreshes, or an access token
+carrying it as parent verifies); refreshing with it after that, or with any older
+ancestor, is theft, as in the SuperTokens core's ``SessionTest2.tokenTheft_*`` tests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Remove, session information, handles per user, data, JWT data, regenerate (§2.4-§2.9)."""
+"""POST /recipe/session/remove, GET /recipe/session and /recipe/session/user, PUT
+/recipe/session/data and /recipe/jwt/data, POST /recipe/session/regenerate: revoking,
+session information, a user's handles, session data, the access-token payload, regeneration."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Two cores (two processes' worth of state) on one database agree on everything:
-sessions, the refresh-token master key and the signing keys (§5: reload on kid miss)."""
+sessions, the refresh-token master key and the signing keys (a core that meets an unknown
+kid reloads the keys from the database once, as the SuperTokens core does for keys another
+instance created)."""
 
 from __future__ import annotations
 

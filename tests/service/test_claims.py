@@ -1,6 +1,7 @@
-"""Session claims end to end (session-semantics.md §6, §8 E): declarative validators with
-the SDK's exact reason dicts, server-wide validators and their override, and the
-Set/Get/Remove/ValidateClaims RPCs."""
+"""Session claims end to end, as supertokens-python 0.14.0's claims framework
+(``recipe/session/claim_base_classes``) and its tests (``tests/sessions/claims``) have them:
+declarative validators with the SDK's exact reason dicts, server-wide validators and their
+override, and the Set/Get/Remove/ValidateClaims RPCs."""
 
 from __future__ import annotations
 

@@ -149,10 +149,10 @@ async def test_acknowledged_sessions_survive_kill_9_of_the_embedded_service(
     """``session-service serve`` with its embedded core (SQLite under --data-dir, or
     PostgreSQL through --core-database) is killed with SIGKILL mid-load and started again
     on the same data. Every session whose creation was acknowledged exists, and refreshes
-    with the newest refresh token the client was given: by the rotation rules (reference
-    §4.2) a refresh whose answer was lost either changed nothing or promoted that very
-    token, so it is still the session's current token or its unpromoted child, never a
-    stolen ancestor."""
+    with the newest refresh token the client was given: by the rotation rules (a refresh
+    token stays current until one of its children is promoted) a refresh whose answer was
+    lost either changed nothing or promoted that very token, so it is still the session's
+    current token or its unpromoted child, never a stolen ancestor."""
     # SQLite: the default core.db under --data-dir; PostgreSQL: a fresh database.
     database = () if backend == "sqlite" else ("--core-database", database_url)
     port = free_port()

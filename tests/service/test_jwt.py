@@ -1,4 +1,5 @@
-"""GetJWKS, CreateJWT and GetOpenIdDiscoveryConfiguration end to end (§3b, §8 F)."""
+"""GetJWKS, CreateJWT and GetOpenIdDiscoveryConfiguration end to end, as supertokens-python
+0.14.0's JWT and OpenId recipes (``recipe/jwt``, ``recipe/openid``) give them."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
  * The SDK's request layer over `SessionClient`, framework-neutral: it reads tokens from a
  * request, calls the service, and returns what to do to the response (headers, cookies, and
  * for failures the SDK's status and JSON body). It follows supertokens-python 0.14.0
- * `session_request_functions.py`, `cookie_and_header.py` and the default error handlers
- * (see /work/shared/reference/session-semantics.md §2 "Request layer", §4, §5).
+ * `recipe/session/session_request_functions.py`, `recipe/session/cookie_and_header.py` and
+ * the default error handlers (`recipe/session/utils.py`).
  *
  * Anti-CSRF: VIA_TOKEN is enforced by the service (start it with --anti-csrf VIA_TOKEN and
  * set the same here); VIA_CUSTOM_HEADER (the `rid` header) is enforced here, with the service

@@ -12,44 +12,22 @@ from collections.abc import Sequence
 
 import uvloop
 
+from session_common.config_loading import ConfigError
 from session_common.logs import configure_logging
 from session_common.tracing import TracingUnavailable
 from session_common.version import installed_version
 from session_core.app import start_core
 from session_core.config import (
     CONFIG_NAMES,
+    DECLARATION,
     ENV_PREFIX,
     CoreConfig,
     load_config,
     unknown_core_variables,
 )
-from session_core.errors import ConfigError
 from session_core.storage.base import StorageError, UnsupportedDatabaseURL
 
 log = logging.getLogger("session_core")
-
-# Every setting's flag is its name with dashes (one name everywhere: file key, flag and
-# SESSION_CORE_<NAME> variable); flags take precedence over the environment and the file.
-_HELP = {
-    "host": "interface to listen on (default localhost)",
-    "port": "TCP port (default 3567; 0 picks a free one)",
-    "data_dir": "directory of the default SQLite database core.db (default .data)",
-    "database": "sqlite:///path/core.db or postgresql://user@host:port/db "
-    "(default: core.db in --data-dir)",
-    "access_token_validity": "seconds (default 3600)",
-    "refresh_token_validity": "minutes (default 144000)",
-    "access_token_dynamic_signing_key_update_interval": "hours (default 168)",
-    "api_keys": "comma-separated; each >= 20 chars of [A-Za-z0-9=-]",
-    "base_path": "prefix of every API path, e.g. /core",
-    "dynamic_signing_key_overlap_ms": "how long a new dynamic key is published before it "
-    "signs (default 60000)",
-    "expired_session_cleanup_interval_s": "seconds between deletions of expired sessions "
-    "(default 43200)",
-    "log_level": "debug, info, warning or error (default info)",
-    "log_format": "json, text, or auto (default: text on a terminal, else json)",
-    "tracing": "off (default), otlp (OTEL_EXPORTER_OTLP_* variables) or console",
-}
-assert set(_HELP) == set(CONFIG_NAMES), "every setting needs a flag"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,13 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a JSON or TOML file of settings, keyed by name (env SESSION_CORE_CONFIG)",
     )
-    for name, text in _HELP.items():
-        serve.add_argument(
-            f"--{name.replace('_', '-')}",
-            dest=name,
-            metavar=name.upper(),
-            help=f"{text} (env {ENV_PREFIX}{name.upper()})",
-        )
+    DECLARATION.add_arguments(serve)
     return parser
 
 

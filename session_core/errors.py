@@ -55,7 +55,3 @@ class TokenTheftError(CoreError):
         super().__init__("token theft detected")
         self.session_handle = session_handle
         self.user_id = user_id
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, malformed or out of range."""

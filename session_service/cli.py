@@ -21,6 +21,7 @@ from session_common.logs import configure_logging
 from session_common.version import installed_version
 from session_service.server import exposure_warning, start_service
 from session_service.settings import (
+    SETTING_NAMES,
     ListenError,
     Settings,
     SettingsError,
@@ -74,7 +75,7 @@ async def serve(settings: Settings) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings(vars(args))
+        settings = load_settings({name: getattr(args, name) for name in SETTING_NAMES})
     except SettingsError as exc:
         print(f"session-service: {exc}", file=sys.stderr)
         return 2

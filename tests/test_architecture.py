@@ -110,7 +110,6 @@ PENDING_LARGE_FILES: set[str] = {
     "session_service/domain/verifier.py",
     "session_service/server.py",
     "session_service/servicer.py",
-    "session_service/settings.py",
     "tests/service/domain/test_sessions.py",
     "tests/service/domain/test_token_cache.py",
 }

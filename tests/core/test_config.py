@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from session_common.config_loading import ConfigError
 from session_core.config import CoreConfig, load_config
-from session_core.errors import ConfigError
 
 
 def test_defaults() -> None:

@@ -42,6 +42,7 @@ from session_service.domain.api import (
     parse_anti_csrf_mode,
 )
 from session_service.domain.claim_validators_json import claim_validators_from_json
+from session_service.domain.config import ClientCertificate
 
 ENV_PREFIX = "SESSION_SERVICE_"
 # What a GetSession request holds besides the access token (anti-CSRF token, flags, claim
@@ -255,6 +256,10 @@ class Settings:
         """No core URL given: the service runs the project's core in-process."""
         return not self.core_url.strip()
 
+    def _core_client_certificate(self) -> ClientCertificate | None:
+        cert, key = self.core_client_cert_file, self.core_client_key_file
+        return None if cert is None or key is None else ClientCertificate(cert, key)
+
     def domain_config(self) -> DomainConfig:
         """The domain configuration (for the embedded core, of the settings that name it:
         ``server.using_embedded_core``)."""
@@ -268,8 +273,7 @@ class Settings:
                     timeout_seconds=self.core_timeout_seconds,
                     max_connections=self.core_max_connections,
                     ca_file=self.core_ca_file,
-                    client_cert_file=self.core_client_cert_file,
-                    client_key_file=self.core_client_key_file,
+                    client_certificate=self._core_client_certificate(),
                 ),
                 key_cache=KeyCacheConfig(
                     max_age_seconds=self.jwks_max_age_seconds,
@@ -299,7 +303,7 @@ _DOMAIN_FIELD_SETTINGS = {
     "core.timeout_seconds": "core_timeout_seconds",
     "core.max_connections": "core_max_connections",
     "core.ca_file": "core_ca_file",
-    "core.client_cert_file": "core_client_cert_file",
+    "core.client_certificate": "core_client_cert_file",
     "key_cache.max_age_seconds": "jwks_max_age_seconds",
     "key_cache.refetch_cooldown_seconds": "jwks_refetch_cooldown_seconds",
     "key_cache.max_stale_seconds": "jwks_max_stale_seconds",

@@ -10,6 +10,7 @@ import ssl
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from session_service.domain.claims import check_claim_validators
@@ -67,14 +68,22 @@ def _positive(name: str, value: float) -> None:
         raise InvalidArgument(name, "must be positive")
 
 
+class ClientCertificate(NamedTuple):
+    """A PEM certificate (chain) and its private key: one cannot be given without the
+    other."""
+
+    cert_file: Path
+    key_file: Path
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CoreClientConfig:
     """How to reach the core(s).
 
     ``connection_uri`` is ``;``-separated like the SDK's; each URL may carry a base path.
     ``timeout_seconds`` bounds every core call (further bounded by the caller's deadline).
-    ``ca_file`` replaces the system CAs for ``https`` cores; ``client_cert_file`` and
-    ``client_key_file`` give the service a certificate for mutual TLS.
+    ``ca_file`` replaces the system CAs for ``https`` cores; ``client_certificate`` gives
+    the service a certificate for mutual TLS.
     """
 
     connection_uri: str = "http://localhost:3567"
@@ -85,8 +94,7 @@ class CoreClientConfig:
     max_keepalive_connections: int = 20
     keepalive_expiry_seconds: float = 30.0
     ca_file: Path | None = None
-    client_cert_file: Path | None = None
-    client_key_file: Path | None = None
+    client_certificate: ClientCertificate | None = None
 
     def __post_init__(self) -> None:
         parse_connection_uri(self.connection_uri)
@@ -98,8 +106,6 @@ class CoreClientConfig:
             raise InvalidArgument("core.max_keepalive_connections", "must not be negative")
         if self.api_key is not None and not self.api_key.strip():
             raise InvalidArgument("core.api_key", "must not be blank (omit it instead)")
-        if (self.client_cert_file is None) != (self.client_key_file is None):
-            raise InvalidArgument("core.client_cert_file", "needs client_key_file (and back)")
         self.ssl_context()  # unreadable files fail at configuration time, not on first call
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -112,12 +118,13 @@ class CoreClientConfig:
             raise InvalidArgument(
                 "core.ca_file", f"cannot be loaded ({type(exc).__name__})"
             ) from None
-        if self.client_cert_file is not None and self.client_key_file is not None:
+        if self.client_certificate is not None:
+            cert_file, key_file = self.client_certificate
             try:
-                context.load_cert_chain(str(self.client_cert_file), str(self.client_key_file))
+                context.load_cert_chain(str(cert_file), str(key_file))
             except (OSError, ssl.SSLError) as exc:
                 raise InvalidArgument(
-                    "core.client_cert_file", f"cannot be loaded ({type(exc).__name__})"
+                    "core.client_certificate", f"cannot be loaded ({type(exc).__name__})"
                 ) from None
         return context
 

@@ -23,7 +23,7 @@ from session_core.config import CoreConfig
 from session_core.http_api import CoreHttpApi
 from session_core.metrics import CoreMetrics
 from session_core.refresh_token import MASTER_KEY_NAME, RefreshTokenCodec, new_master_key
-from session_core.sessions import SessionManager
+from session_core.sessions import CoreSessions
 from session_core.signing_keys import SigningKeyManager
 from session_core.storage.base import Storage, open_storage
 
@@ -81,7 +81,7 @@ class RunningCore:
     clock: Clock
     storage: Storage
     signing_keys: SigningKeyManager
-    sessions: SessionManager
+    sessions: CoreSessions
     session_cleanup: PeriodicTask
     key_cleanup: PeriodicTask
     # Served as GET /metrics; a service embedding the core adds it to its own endpoint.
@@ -155,7 +155,7 @@ async def start_core(
         )
         keys = SigningKeyManager(storage, clock, config)
         await keys.start()
-        sessions = SessionManager(storage, clock, config, keys, RefreshTokenCodec(master_key))
+        sessions = CoreSessions(storage, clock, config, keys, RefreshTokenCodec(master_key))
         api = CoreHttpApi(
             config,
             storage,

@@ -33,7 +33,7 @@ from session_core.errors import (
 )
 from session_core.jwt_signing import UnsupportedAlgorithm, create_jwt
 from session_core.metrics import CoreMetrics
-from session_core.sessions import NewSession, SessionManager, SessionSummary, TokenInfo
+from session_core.sessions import CoreSessions, NewSession, SessionSummary, TokenInfo
 from session_core.signing_keys import SigningKeyManager
 from session_core.storage.base import Storage
 
@@ -234,7 +234,7 @@ class CoreHttpApi:
         storage: Storage,
         clock: Clock,
         keys: SigningKeyManager,
-        sessions: SessionManager,
+        sessions: CoreSessions,
         *,
         tracer: Tracer | None = None,
     ) -> None:

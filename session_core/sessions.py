@@ -116,7 +116,11 @@ class SessionInformation:
     time_created: int
 
 
-class SessionManager:
+class CoreSessions:
+    """The core's sessions: created, verified, refreshed, regenerated, revoked and read, over
+    ``storage`` with the signing keys and refresh tokens. (The service's
+    ``session_service.domain.sessions.SessionManager`` is the SDK's recipe over a core.)"""
+
     def __init__(
         self,
         storage: Storage,

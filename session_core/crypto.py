@@ -63,10 +63,6 @@ class SigningKey:
     public_key: rsa.RSAPublicKey = field(repr=False)
     created_at_ms: int
 
-    @property
-    def is_dynamic(self) -> bool:
-        return self.kid.startswith("d-")
-
     def sign(self, data: bytes) -> bytes:
         return self.private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
 

@@ -113,15 +113,11 @@ class SigningKeyManager:
             self._set_dynamic(rows)
             log.info("dynamic signing keys refreshed; newest is %s", self._dynamic[0].kid)
 
-    async def reload(self) -> None:
-        """Re-read every key from the database (keys added by another core)."""
-        async with self._reload_lock:
-            await self._reload_locked()
-
     async def reload_unless_recent(self) -> bool:
-        """``reload`` unless one started less than the cooldown ago; True if it reloaded.
+        """Re-read every key from the database (keys added by another core) unless a reload
+        started less than the cooldown ago; True if it reloaded.
 
-        For reloads that untrusted input can trigger: concurrent callers queue on the lock
+        Untrusted input can trigger it: concurrent callers queue on the lock
         and all but the first find the reload recent, so a flood causes at most one
         database read per cooldown.
         """

@@ -107,8 +107,6 @@ class Storage(Protocol):
 
     async def update_user_last_active(self, user_id: str, now_ms: int) -> None: ...
 
-    async def get_user_last_active(self, user_id: str) -> int | None: ...
-
     # -- key/value (refresh-token master key) ----------------------------------------------
     async def get_or_create_value(
         self, name: str, make_value: Callable[[], str], now_ms: int

@@ -370,14 +370,6 @@ class PostgresStorage:
                 now_ms,
             )
 
-    async def get_user_last_active(self, user_id: str) -> int | None:
-        async with self._conn("get_user_last_active") as conn:
-            value = await conn.fetchval(
-                "SELECT last_active_time FROM user_last_active WHERE user_id = $1", user_id
-            )
-        return int(value) if value is not None else None
-
-    # -- key/value ------------------------------------------------------------------------------
     async def get_or_create_value(
         self, name: str, make_value: Callable[[], str], now_ms: int
     ) -> str:

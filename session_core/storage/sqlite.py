@@ -347,13 +347,6 @@ class SQLiteStorage:
                 (user_id, now_ms),
             )
 
-    async def get_user_last_active(self, user_id: str) -> int | None:
-        rows = await self._read(
-            "SELECT last_active_time FROM user_last_active WHERE user_id = ?", (user_id,)
-        )
-        return int(rows[0][0]) if rows else None
-
-    # -- key/value ------------------------------------------------------------------------------
     async def get_or_create_value(
         self, name: str, make_value: Callable[[], str], now_ms: int
     ) -> str:

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from tests.core.conftest import CoreClient
+from tests.core.storage.contract import user_last_active
 from tests.core.tokens import jwt_header, jwt_payload
 
 PROTECTED = [
@@ -89,7 +90,7 @@ async def test_protected_claim_in_create_is_400_and_writes_nothing(
     assert (r.status_code, r.text) == (400, "The user payload contains protected field\n")
     handles = await core.ok("GET", "/recipe/session/user", {"userId": "victim"})
     assert handles["sessionHandles"] == []
-    assert await core.core.storage.get_user_last_active("victim") is None
+    assert await user_last_active(core.core.config.database, "victim") is None
 
 
 async def test_verify_round_trips_data_without_new_token(core: CoreClient) -> None:

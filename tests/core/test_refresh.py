@@ -9,6 +9,7 @@ import hashlib
 from typing import Any
 
 from tests.core.conftest import CoreClient, CoreFactory
+from tests.core.storage.contract import user_last_active
 from tests.core.tokens import jwt_header, jwt_payload
 
 REFRESH_VALIDITY_MS = 144000 * 60_000
@@ -230,10 +231,10 @@ async def test_refresh_uses_the_db_payload(core: CoreClient) -> None:
 
 async def test_user_last_active_is_updated(core: CoreClient) -> None:
     created = await core.create("active")
-    assert await core.core.storage.get_user_last_active("active") == core.clock.now_ms()
+    assert await user_last_active(core.core.config.database, "active") == core.clock.now_ms()
     core.clock.advance(10_000)
     await core.refresh(created["refreshToken"]["token"])
-    assert await core.core.storage.get_user_last_active("active") == core.clock.now_ms()
+    assert await user_last_active(core.core.config.database, "active") == core.clock.now_ms()
 
 
 async def test_long_lifetimes_are_exact(make_core: CoreFactory) -> None:

@@ -45,6 +45,16 @@ async def raw_execute(url: str, sql: str) -> None:
         await pg.close()
 
 
+async def user_last_active(url: str, user_id: str) -> int | None:
+    """The ``user_last_active`` time the core wrote for ``user_id`` (on create and refresh,
+    as the SuperTokens core does), or None."""
+    assert "'" not in user_id
+    rows = await raw_fetch(
+        url, f"SELECT last_active_time FROM user_last_active WHERE user_id = '{user_id}'"
+    )
+    return int(rows[0][0]) if rows else None
+
+
 def session(
     handle: str | None = None,
     *,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from session_core.storage import Storage, StorageError
-from tests.core.storage.contract import NOW, raw_fetch, session
+from tests.core.storage.contract import NOW, raw_fetch, session, user_last_active
 
 
 async def test_insert_get_round_trips_json(storage: Storage) -> None:
@@ -141,11 +141,11 @@ async def test_delete_expired_sessions(storage: Storage) -> None:
     assert await storage.delete_expired_sessions(NOW) == 0
 
 
-async def test_user_last_active(storage: Storage) -> None:
-    assert await storage.get_user_last_active("u") is None
+async def test_user_last_active(storage: Storage, database_url: str) -> None:
+    assert await user_last_active(database_url, "u") is None
     await storage.update_user_last_active("u", NOW)
     await storage.update_user_last_active("v", NOW + 5)
-    assert await storage.get_user_last_active("u") == NOW
+    assert await user_last_active(database_url, "u") == NOW
     await storage.update_user_last_active("u", NOW + 7)
-    assert await storage.get_user_last_active("u") == NOW + 7
-    assert await storage.get_user_last_active("v") == NOW + 5
+    assert await user_last_active(database_url, "u") == NOW + 7
+    assert await user_last_active(database_url, "v") == NOW + 5

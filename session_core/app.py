@@ -25,7 +25,8 @@ from session_core.metrics import CoreMetrics
 from session_core.refresh_token import MASTER_KEY_NAME, RefreshTokenCodec, new_master_key
 from session_core.sessions import CoreSessions
 from session_core.signing_keys import SigningKeyManager
-from session_core.storage.base import Storage, open_storage
+from session_core.storage.base import Storage
+from session_core.storage.factory import open_storage
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider

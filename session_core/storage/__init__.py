@@ -8,8 +8,8 @@ from session_core.storage.base import (
     Storage,
     StorageError,
     UnsupportedDatabaseURL,
-    open_storage,
 )
+from session_core.storage.factory import open_storage
 
 __all__ = [
     "DynamicKeyRow",

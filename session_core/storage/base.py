@@ -64,7 +64,7 @@ class LockedSession(Protocol):
 
 class Storage(Protocol):
     """Everything the core persists. Implementations: ``sqlite.SQLiteStorage``,
-    ``postgres.PostgresStorage``; ``open_storage(url)`` picks one."""
+    ``postgres.PostgresStorage``; ``factory.open_storage(url)`` picks one."""
 
     async def close(self) -> None: ...
 
@@ -157,20 +157,3 @@ class StorageError(Exception):
 
 class UnsupportedDatabaseURL(ValueError):
     """The ``--database`` URL names no supported backend."""
-
-
-async def open_storage(url: str) -> Storage:
-    """Open (creating and migrating the schema) the storage named by ``url``:
-    ``sqlite:///path/to/core.db`` or ``postgresql://user@host:port/db``."""
-    if url.startswith("sqlite://"):
-        # Imported here: the backends import this module, and each pulls in its own driver.
-        from session_core.storage.sqlite import SQLiteStorage  # noqa: PLC0415
-
-        return await SQLiteStorage.open(url)
-    if url.startswith(("postgresql://", "postgres://")):
-        from session_core.storage.postgres import PostgresStorage  # noqa: PLC0415
-
-        return await PostgresStorage.open(url)
-    raise UnsupportedDatabaseURL(
-        "database URL must start with sqlite:// or postgresql:// (got a different scheme)"
-    )

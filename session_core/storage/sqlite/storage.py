@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import os
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -29,20 +26,22 @@ from session_core.storage.base import (
     SessionRow,
     StaticKeyRow,
     StorageError,
-    UnsupportedDatabaseURL,
 )
 from session_core.storage.schema import (
-    LATEST_VERSION,
-    SCHEMA_VERSION_TABLE,
-    SQLITE_MIGRATIONS,
     HeldConnection,
     dynamic_keys_from_rows,
     encode_json,
     session_from_row,
     static_keys_from_rows,
 )
+from session_core.storage.sqlite.connections import (
+    Params,
+    count,
+    fetch,
+    open_connections,
+    storage_error,
+)
 
-_PREFIX: Final = "sqlite:///"
 _SESSION_COLUMNS: Final = (
     "session_handle, user_id, refresh_token_hash_2, session_data, expires_at,"
     " created_at_time, jwt_user_payload, use_static_key"
@@ -53,36 +52,6 @@ _INSERT_SESSION: Final = (
     f"INSERT INTO session_info ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 )
 _IN_CHUNK: Final = 500
-
-Params = Sequence[Any]
-
-
-def sqlite_path_from_url(url: str) -> Path:
-    """``sqlite:///`` + a path: ``sqlite:////abs/core.db`` or ``sqlite:///rel/core.db``.
-
-    The path is taken literally (no percent-decoding, no query string). In-memory
-    databases are refused: the reader and writer connections would see two different ones.
-    """
-    if not url.startswith(_PREFIX) or len(url) == len(_PREFIX):
-        raise UnsupportedDatabaseURL("SQLite URL must look like sqlite:///path/to/core.db")
-    raw = url[len(_PREFIX) :]
-    if raw == ":memory:" or raw.startswith("file:"):
-        raise UnsupportedDatabaseURL("SQLite URL must name a file, not :memory: or a file: URI")
-    return Path(raw)
-
-
-def _error(action: str, exc: sqlite3.Error) -> StorageError:
-    # sqlite3 messages name tables/constraints, never data, so they are safe to surface.
-    return StorageError(f"SQLite {action} failed: {type(exc).__name__}: {exc}")
-
-
-async def _fetch(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> list[Any]:
-    return list(await conn.execute_fetchall(sql, params))
-
-
-async def _count(conn: aiosqlite.Connection, sql: str, params: Params = ()) -> int:
-    async with conn.execute(sql, params) as cur:
-        return int(cur.rowcount)
 
 
 class _LockedSession:
@@ -103,14 +72,14 @@ class _LockedSession:
         if self._row is None:
             raise LookupError("no session row is locked, nothing to update")
         try:
-            await _fetch(
+            await fetch(
                 self._conn,
                 "UPDATE session_info SET refresh_token_hash_2 = ?, expires_at = ?"
                 " WHERE session_handle = ?",
                 (refresh_token_hash_2, expires_at, self._row.session_handle),
             )
         except sqlite3.Error as exc:
-            raise _error("set_refresh_token_hash_2", exc) from exc
+            raise storage_error("set_refresh_token_hash_2", exc) from exc
         self._row = replace(
             self._row, refresh_token_hash_2=refresh_token_hash_2, expires_at=expires_at
         )
@@ -135,37 +104,8 @@ class SQLiteStorage:
     # -- lifecycle --------------------------------------------------------------------------
     @classmethod
     async def open(cls, url: str, *, busy_timeout_ms: int = 10_000) -> SQLiteStorage:
-        """Open ``url``, creating the file (mode 0600: it holds signing keys) and parent
-        directories, then create or migrate the schema.
-
-        ``busy_timeout_ms`` bounds how long a write waits for another process's write.
-        """
-        path = sqlite_path_from_url(url)
-        writer: aiosqlite.Connection | None = None
-        reader: aiosqlite.Connection | None = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Create the file ourselves so it is private; SQLite gives -wal/-shm the same mode.
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-            writer = await _connect(path, busy_timeout_ms)
-            async with _exclusive_setup(path):
-                mode = await _fetch(writer, "PRAGMA journal_mode = WAL")
-                if str(mode[0][0]).lower() != "wal":
-                    raise StorageError(f"SQLite refused WAL mode (journal_mode={mode[0][0]})")
-                await _migrate(writer)
-            reader = await _connect(path, busy_timeout_ms)
-            await _fetch(reader, "PRAGMA query_only = ON")
-        except BaseException as exc:
-            for conn in (reader, writer):
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await conn.close()
-            if isinstance(exc, sqlite3.Error):
-                raise _error(f"open of {path}", exc) from exc
-            if isinstance(exc, OSError):
-                raise StorageError(f"cannot create SQLite database {path}: {exc.strerror}") from exc
-            raise
-        return cls(path, writer, reader)
+        """Open ``url`` (see ``connections.open_connections``)."""
+        return cls(*await open_connections(url, busy_timeout_ms))
 
     async def close(self) -> None:
         """Close both connections (idempotent); waits for an open write to finish."""
@@ -191,9 +131,9 @@ class SQLiteStorage:
         # Inside this task's lock_session block, read through the block's transaction.
         conn = self._held.get() or self._reader
         try:
-            return await _fetch(conn, sql, params)
+            return await fetch(conn, sql, params)
         except sqlite3.Error as exc:
-            raise _error("read", exc) from exc
+            raise storage_error("read", exc) from exc
 
     @asynccontextmanager
     async def _write(self, method: str) -> AsyncIterator[aiosqlite.Connection]:
@@ -203,22 +143,22 @@ class SQLiteStorage:
             self._check_open()
             conn = self._writer
             try:
-                await _fetch(conn, "BEGIN IMMEDIATE")
+                await fetch(conn, "BEGIN IMMEDIATE")
                 yield conn
-                await _fetch(conn, "COMMIT")
+                await fetch(conn, "COMMIT")
             except BaseException as exc:
                 # aiosqlite runs statements in order on its thread, so this ROLLBACK
                 # also follows a BEGIN/COMMIT whose await was cancelled.
                 with contextlib.suppress(sqlite3.Error):
-                    await _fetch(conn, "ROLLBACK")
+                    await fetch(conn, "ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise _error(method, exc) from exc
+                    raise storage_error(method, exc) from exc
                 raise
 
     # -- sessions -----------------------------------------------------------------------------
     async def insert_session(self, row: SessionRow) -> None:
         async with self._write("insert_session") as conn:
-            await _fetch(
+            await fetch(
                 conn,
                 _INSERT_SESSION,
                 (
@@ -249,13 +189,13 @@ class SQLiteStorage:
         """
         async with self._write("lock_session") as conn:
             try:
-                rows = await _fetch(
+                rows = await fetch(
                     conn,
                     _SELECT_SESSION,
                     (session_handle,),
                 )
             except sqlite3.Error as exc:
-                raise _error("lock_session", exc) from exc
+                raise storage_error("lock_session", exc) from exc
             locked = _LockedSession(conn, session_from_row(rows[0]) if rows else None)
             token = self._held.set(conn)
             try:
@@ -282,13 +222,13 @@ class SQLiteStorage:
             params.append(encode_json(jwt_user_payload))
         async with self._write("update_session") as conn:
             if not sets:  # nothing to change: report whether a live row exists
-                rows = await _fetch(
+                rows = await fetch(
                     conn,
                     "SELECT 1 FROM session_info WHERE session_handle = ? AND expires_at > ?",
                     (session_handle, now_ms),
                 )
             else:
-                rows = await _fetch(
+                rows = await fetch(
                     conn,
                     f"UPDATE session_info SET {', '.join(sets)}"  # noqa: S608 - fixed column names
                     " WHERE session_handle = ? AND expires_at > ? RETURNING 1",
@@ -307,7 +247,7 @@ class SQLiteStorage:
             for i in range(0, len(wanted), _IN_CHUNK):
                 chunk = wanted[i : i + _IN_CHUNK]
                 marks = ", ".join("?" * len(chunk))
-                rows = await _fetch(
+                rows = await fetch(
                     conn,
                     f"DELETE FROM session_info WHERE session_handle IN ({marks})"  # noqa: S608
                     " RETURNING session_handle",
@@ -318,7 +258,7 @@ class SQLiteStorage:
 
     async def delete_sessions_of_user(self, user_id: str, now_ms: int) -> list[str]:
         async with self._write("delete_sessions_of_user") as conn:
-            rows = await _fetch(
+            rows = await fetch(
                 conn,
                 "DELETE FROM session_info WHERE user_id = ? AND expires_at >= ?"
                 " RETURNING session_handle",
@@ -336,11 +276,11 @@ class SQLiteStorage:
 
     async def delete_expired_sessions(self, now_ms: int) -> int:
         async with self._write("delete_expired_sessions") as conn:
-            return await _count(conn, "DELETE FROM session_info WHERE expires_at <= ?", (now_ms,))
+            return await count(conn, "DELETE FROM session_info WHERE expires_at <= ?", (now_ms,))
 
     async def update_user_last_active(self, user_id: str, now_ms: int) -> None:
         async with self._write("update_user_last_active") as conn:
-            await _fetch(
+            await fetch(
                 conn,
                 "INSERT INTO user_last_active (user_id, last_active_time) VALUES (?, ?)"
                 " ON CONFLICT (user_id) DO UPDATE SET last_active_time = excluded.last_active_time",
@@ -356,11 +296,11 @@ class SQLiteStorage:
         if rows:
             return str(rows[0][0])
         async with self._write("get_or_create_value") as conn:
-            rows = await _fetch(conn, sql, (name,))
+            rows = await fetch(conn, sql, (name,))
             if rows:  # another coroutine or process won the race
                 return str(rows[0][0])
             value = make_value()
-            await _fetch(
+            await fetch(
                 conn,
                 "INSERT INTO key_value (name, value, created_at_time) VALUES (?, ?, ?)",
                 (name, value, now_ms),
@@ -385,7 +325,7 @@ class SQLiteStorage:
         if any(k.created_at_time >= newer_than for k in keys):
             return keys  # fast path: no write lock when a fresh key exists
         async with self._write("add_dynamic_key_unless_newer_exists") as conn:
-            fresh = await _fetch(
+            fresh = await fetch(
                 conn,
                 "SELECT 1 FROM session_access_token_signing_keys WHERE created_at_time >= ?"
                 " LIMIT 1",
@@ -393,13 +333,13 @@ class SQLiteStorage:
             )
             if not fresh:
                 key = await make_key()
-                await _fetch(
+                await fetch(
                     conn,
                     "INSERT INTO session_access_token_signing_keys (created_at_time, value)"
                     " VALUES (?, ?)",
                     (key.created_at_time, key.value),
                 )
-            rows = await _fetch(
+            rows = await fetch(
                 conn,
                 "SELECT created_at_time, value FROM session_access_token_signing_keys"
                 " ORDER BY created_at_time DESC",
@@ -408,7 +348,7 @@ class SQLiteStorage:
 
     async def delete_dynamic_keys_older_than(self, created_before: int) -> int:
         async with self._write("delete_dynamic_keys_older_than") as conn:
-            return await _count(
+            return await count(
                 conn,
                 "DELETE FROM session_access_token_signing_keys WHERE created_at_time < ?",
                 (created_before,),
@@ -432,17 +372,17 @@ class SQLiteStorage:
         self._held.refuse_write("add_static_key_unless_exists")
         key = await make_key()
         async with self._write("add_static_key_unless_exists") as conn:
-            exists = await _fetch(
+            exists = await fetch(
                 conn, "SELECT 1 FROM jwt_signing_keys WHERE algorithm = ? LIMIT 1", (key.algorithm,)
             )
             if not exists:
-                await _fetch(
+                await fetch(
                     conn,
                     "INSERT INTO jwt_signing_keys (key_id, key_string, algorithm, created_at)"
                     " VALUES (?, ?, ?, ?)",
                     (key.key_id, key.key_string, key.algorithm, key.created_at),
                 )
-            rows = await _fetch(
+            rows = await fetch(
                 conn,
                 "SELECT key_id, key_string, algorithm, created_at FROM jwt_signing_keys"
                 " WHERE algorithm = ? ORDER BY created_at DESC, key_id DESC",
@@ -454,60 +394,3 @@ class SQLiteStorage:
     async def ping(self) -> None:
         """Reads a page of the file (``SELECT 1`` would not touch it)."""
         await self._read("SELECT version FROM schema_version LIMIT 1")
-
-
-@asynccontextmanager
-async def _exclusive_setup(path: Path) -> AsyncIterator[None]:
-    """Serialise WAL conversion and migration across processes with an flock on a sidecar file.
-
-    Switching a fresh file to WAL needs an exclusive lock for which SQLite does not always
-    call the busy handler, so concurrent first opens could fail with "database is locked".
-    """
-    descriptor = os.open(f"{path}.setup-lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        await asyncio.to_thread(fcntl.flock, descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)  # closing releases the lock
-
-
-async def _connect(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
-    # isolation_level=None: the sqlite3 module must not open transactions behind our back.
-    conn = await aiosqlite.connect(path, isolation_level=None)
-    try:
-        await _fetch(conn, f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        await _fetch(conn, "PRAGMA synchronous = FULL")
-    except BaseException:
-        await conn.close()
-        raise
-    return conn
-
-
-async def _migrate(conn: aiosqlite.Connection) -> None:
-    """Bring the schema to ``LATEST_VERSION`` under ``BEGIN IMMEDIATE``, so concurrent
-    opens from several processes apply each migration exactly once."""
-    await _fetch(conn, "BEGIN IMMEDIATE")
-    try:
-        await _fetch(conn, SCHEMA_VERSION_TABLE)
-        rows = await _fetch(conn, "SELECT COALESCE(MAX(version), 0) FROM schema_version")
-        current = int(rows[0][0])
-        if current > LATEST_VERSION:
-            raise StorageError(
-                f"database schema version {current} is newer than this core supports"
-                f" ({LATEST_VERSION})"
-            )
-        for version, statements in SQLITE_MIGRATIONS:
-            if version <= current:
-                continue
-            for statement in statements:
-                await _fetch(conn, statement)
-            await _fetch(
-                conn,
-                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                (version, int(time.time() * 1000)),
-            )
-        await _fetch(conn, "COMMIT")
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            await _fetch(conn, "ROLLBACK")
-        raise

@@ -8,27 +8,27 @@ Cross-process serialisation uses the database itself: ``SELECT ... FOR UPDATE`` 
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any, Final
-from urllib.parse import urlsplit
-
-import asyncpg
 
 from session_common.json_values import JSONObject
 from session_core.storage.base import (
     DynamicKeyRow,
     SessionRow,
     StaticKeyRow,
-    StorageError,
+)
+from session_core.storage.postgres.connections import (
+    DRIVER_ERRORS,
+    close_pool,
+    create_pool,
+    migrate,
+    rowcount,
+    storage_error,
+    where_of,
 )
 from session_core.storage.schema import (
-    LATEST_VERSION,
-    POSTGRES_MIGRATIONS,
-    SCHEMA_VERSION_TABLE,
     HeldConnection,
     dynamic_keys_from_rows,
     encode_json,
@@ -41,8 +41,6 @@ from session_core.storage.schema import (
 _LOCK_MIGRATE: Final = 0x5345_5353_0000_0001
 _LOCK_DYNAMIC_KEYS: Final = 0x5345_5353_0000_0002
 _LOCK_STATIC_KEYS: Final = 0x5345_5353_0000_0003
-
-_CLOSE_GRACE_S: Final = 10.0
 
 _SESSION_COLUMNS: Final = (
     "session_handle, user_id, refresh_token_hash_2, session_data, expires_at,"
@@ -61,34 +59,6 @@ _SELECT_STATIC: Final = (
     "SELECT key_id, key_string, algorithm, created_at FROM jwt_signing_keys"
     " WHERE algorithm = $1 ORDER BY created_at DESC, key_id DESC"
 )
-
-# What the driver raises when the server is unreachable, gone, or refuses a statement.
-# TimeoutError covers connect timeouts and ``command_timeout``.
-_DRIVER_ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
-
-
-def _where(url: str) -> str:
-    """``host:port/database`` of ``url``: never the user's password."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "localhost"
-        port = parts.port or 5432
-    except ValueError:
-        return "<unparseable URL>"
-    return f"{host}:{port}{parts.path}"
-
-
-def _error(action: str, exc: BaseException) -> StorageError:
-    # asyncpg/OS messages name hosts, users, tables and constraints, not passwords or data,
-    # so they are safe to surface; except data errors (SQLSTATE class 22, and asyncpg's own
-    # for a query argument it cannot encode), whose messages quote the value: a key or token.
-    detail = "message withheld" if isinstance(exc, asyncpg.DataError) else str(exc)
-    return StorageError(f"PostgreSQL {action} failed: {type(exc).__name__}: {detail}")
-
-
-def _rowcount(status: str) -> int:
-    """asyncpg returns the command tag, e.g. ``DELETE 3``."""
-    return int(status.rsplit(" ", 1)[-1])
 
 
 class _LockedSession:
@@ -116,8 +86,8 @@ class _LockedSession:
                 expires_at,
                 self._row.session_handle,
             )
-        except _DRIVER_ERRORS as exc:
-            raise _error("set_refresh_token_hash_2", exc) from exc
+        except DRIVER_ERRORS as exc:
+            raise storage_error("set_refresh_token_hash_2", exc) from exc
         self._row = replace(
             self._row, refresh_token_hash_2=refresh_token_hash_2, expires_at=expires_at
         )
@@ -152,29 +122,21 @@ class PostgresStorage:
         ``command_timeout`` bounds every statement, including waits for row and advisory
         locks; exceeding it raises ``StorageError``.
         """
-        if max_pool_size < 1 or not 0 <= min_pool_size <= max_pool_size:
-            raise ValueError("need 0 <= min_pool_size <= max_pool_size and max_pool_size >= 1")
-        where = _where(url)
-        try:
-            pool = await asyncpg.create_pool(
-                url,
-                min_size=min_pool_size,
-                max_size=max_pool_size,
-                timeout=connect_timeout,
-                command_timeout=command_timeout,
-            )
-        except _DRIVER_ERRORS as exc:
-            raise StorageError(
-                f"cannot connect to PostgreSQL at {where}: {type(exc).__name__}: {exc}"
-            ) from exc
-        except Exception as exc:
-            # e.g. a malformed URL: the message could quote the URL, password included.
-            raise StorageError(
-                f"cannot connect to PostgreSQL at {where}: {type(exc).__name__}"
-            ) from None
+        where = where_of(url)
+        pool = await create_pool(
+            url,
+            where,
+            max_pool_size=max_pool_size,
+            min_pool_size=min_pool_size,
+            connect_timeout=connect_timeout,
+            command_timeout=command_timeout,
+        )
         storage = cls(pool, where)
         try:
-            await storage._migrate()
+            # The advisory lock makes concurrent opens from several processes apply each
+            # migration exactly once.
+            async with storage._tx("migrate", _LOCK_MIGRATE) as conn:
+                await migrate(conn)
         except BaseException:
             await pool.close()
             raise
@@ -183,39 +145,11 @@ class PostgresStorage:
     async def close(self) -> None:
         """Close the pool (idempotent). Waits a grace period for connections in use to be
         released, then terminates them so that shutdown cannot hang."""
-        try:
-            async with asyncio.timeout(_CLOSE_GRACE_S):
-                await self._pool.close()
-        except TimeoutError:
-            self._pool.terminate()
+        await close_pool(self._pool)
 
     async def schema_version(self) -> int:
         async with self._conn("schema_version") as conn:
             return int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
-
-    async def _migrate(self) -> None:
-        """Bring the schema to ``LATEST_VERSION``; the advisory lock makes concurrent opens
-        from several processes apply each migration exactly once (DDL is transactional)."""
-        async with self._tx("migrate", _LOCK_MIGRATE) as conn:
-            await conn.execute(SCHEMA_VERSION_TABLE)
-            current = int(
-                await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-            )
-            if current > LATEST_VERSION:
-                raise StorageError(
-                    f"database schema version {current} is newer than this core supports"
-                    f" ({LATEST_VERSION})"
-                )
-            for version, statements in POSTGRES_MIGRATIONS:
-                if version <= current:
-                    continue
-                for statement in statements:
-                    await conn.execute(statement)
-                await conn.execute(
-                    "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)",
-                    version,
-                    int(time.time() * 1000),
-                )
 
     # -- plumbing -------------------------------------------------------------------------------
     @asynccontextmanager
@@ -234,8 +168,8 @@ class PostgresStorage:
             else:
                 async with self._pool.acquire() as conn:
                     yield conn
-        except _DRIVER_ERRORS as exc:
-            raise _error(action, exc) from exc
+        except DRIVER_ERRORS as exc:
+            raise storage_error(action, exc) from exc
 
     @asynccontextmanager
     async def _tx(self, method: str, advisory_lock: int | None = None) -> AsyncIterator[Any]:
@@ -359,7 +293,7 @@ class PostgresStorage:
     async def delete_expired_sessions(self, now_ms: int) -> int:
         async with self._write("delete_expired_sessions") as conn:
             status = await conn.execute("DELETE FROM session_info WHERE expires_at <= $1", now_ms)
-        return _rowcount(status)
+        return rowcount(status)
 
     async def update_user_last_active(self, user_id: str, now_ms: int) -> None:
         async with self._write("update_user_last_active") as conn:
@@ -425,7 +359,7 @@ class PostgresStorage:
                 "DELETE FROM session_access_token_signing_keys WHERE created_at_time < $1",
                 created_before,
             )
-        return _rowcount(status)
+        return rowcount(status)
 
     async def get_static_keys(self, algorithm: str) -> list[StaticKeyRow]:
         async with self._conn("get_static_keys") as conn:

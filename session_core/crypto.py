@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import re
 from dataclasses import dataclass, field
 
@@ -111,3 +112,10 @@ def load_signing_key(kid: str, key_string: str, created_at_ms: int) -> SigningKe
     if not isinstance(public, rsa.RSAPublicKey) or not isinstance(private, rsa.RSAPrivateKey):
         raise ValueError(f"signing key {kid} is not an RSA key")
     return SigningKey(kid=kid, private_key=private, public_key=public, created_at_ms=created_at_ms)
+
+
+def constant_time_equal(a: str, b: str) -> bool:
+    """String equality in time independent of where they differ (for secrets)."""
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )

@@ -7,7 +7,17 @@ business outcomes that the HTTP layer returns as HTTP 200 with a ``status`` fiel
 
 from __future__ import annotations
 
+# The SuperTokens core's messages of the outcomes (word for word: SDKs and tests compare them).
 PROTECTED_FIELD_MESSAGE = "The user payload contains protected field"
+ANTI_CSRF_FAILED = "anti-csrf check failed"
+ACCESS_TOKEN_EXPIRED = "Access token expired"
+KEY_NOT_FOUND = "io.supertokens.session.jwt.JWT$JWTException: Key not found"
+SIGNATURE_FAILED = "io.supertokens.session.jwt.JWT$JWTException: JWT verification failed"
+BLACKLISTED = "Either the session has ended or has been blacklisted"
+MISSING_IN_DB = "Session missing in db"
+MISSING_OR_EXPIRED = "Session missing in db or has expired"
+ANTI_CSRF_REFRESH_FAILED = "Anti CSRF token missing, or not matching"
+SESSION_DOES_NOT_EXIST = "Session does not exist."
 
 
 class CoreError(Exception):

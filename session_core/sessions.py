@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from dataclasses import dataclass
 
 from session_common.clock import Clock
 from session_common.json_values import JSONObject, json_equal
@@ -17,16 +16,20 @@ from session_common.token_format import STRUCTURE_CHANGED_MESSAGE
 from session_core.access_token import (
     AccessTokenFormatError,
     AccessTokenInfo,
-    EncodedAccessToken,
-    ParsedAccessToken,
     check_user_payload,
     encode_access_token,
     parse_access_token,
 )
 from session_core.config import CoreConfig
-from session_core.crypto import sha256hex
+from session_core.crypto import constant_time_equal, sha256hex
 from session_core.errors import (
+    ANTI_CSRF_FAILED,
+    ANTI_CSRF_REFRESH_FAILED,
+    BLACKLISTED,
+    MISSING_IN_DB,
+    MISSING_OR_EXPIRED,
     PROTECTED_FIELD_MESSAGE,
+    SESSION_DOES_NOT_EXIST,
     BadRequest,
     ProtectedClaimError,
     TokenTheftError,
@@ -34,86 +37,22 @@ from session_core.errors import (
     UnauthorisedError,
 )
 from session_core.refresh_token import RefreshTokenCodec, RefreshTokenInfo
+from session_core.session_results import (
+    NewSession,
+    SessionInformation,
+    SessionSummary,
+    TokenInfo,
+    VerifiedSession,
+)
 from session_core.signing_keys import SigningKeyManager
-from session_core.storage.base import SessionRow, Storage
-
-ANTI_CSRF_FAILED = "anti-csrf check failed"
-ACCESS_TOKEN_EXPIRED = "Access token expired"
-KEY_NOT_FOUND = "io.supertokens.session.jwt.JWT$JWTException: Key not found"
-SIGNATURE_FAILED = "io.supertokens.session.jwt.JWT$JWTException: JWT verification failed"
-BLACKLISTED = "Either the session has ended or has been blacklisted"
-MISSING_IN_DB = "Session missing in db"
-MISSING_OR_EXPIRED = "Session missing in db or has expired"
-ANTI_CSRF_REFRESH_FAILED = "Anti CSRF token missing, or not matching"
-SESSION_DOES_NOT_EXIST = "Session does not exist."
-
-# Column sizes of session_info (§4.4). A longer value can never be stored or found.
-MAX_USER_ID_LENGTH = 128
-MAX_HANDLE_LENGTH = 255
-
-
-def storable(text: str, max_length: int) -> bool:
-    """Whether ``text`` fits a VARCHAR column of both backends (PostgreSQL refuses NUL
-    characters and unencodable surrogates, and enforces the length)."""
-    if len(text) > max_length or "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def constant_time_equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(
-        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class TokenInfo:
-    token: str
-    expiry: int  # ms
-    created_time: int  # ms
-
-    @staticmethod
-    def of(encoded: EncodedAccessToken) -> TokenInfo:
-        return TokenInfo(encoded.token, encoded.expiry_ms, encoded.created_time_ms)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionSummary:
-    handle: str
-    user_id: str
-    user_data_in_jwt: JSONObject
-
-
-@dataclass(frozen=True, slots=True)
-class NewSession:
-    """The result of create and of refresh."""
-
-    session: SessionSummary
-    access_token: TokenInfo
-    refresh_token: TokenInfo
-    anti_csrf_token: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class VerifiedSession:
-    """The result of verify and of regenerate; ``access_token`` only when one was issued."""
-
-    session: SessionSummary
-    access_token: TokenInfo | None
-
-
-@dataclass(frozen=True, slots=True)
-class SessionInformation:
-    session_handle: str
-    user_id: str
-    user_data_in_database: JSONObject
-    user_data_in_jwt: JSONObject
-    expiry: int
-    time_created: int
+from session_core.storage.base import (
+    MAX_HANDLE_LENGTH,
+    MAX_USER_ID_LENGTH,
+    SessionRow,
+    Storage,
+    storable,
+)
+from session_core.token_verification import verified_access_token
 
 
 class CoreSessions:
@@ -189,34 +128,6 @@ class CoreSessions:
         )
 
     # -- verify -------------------------------------------------------------------------------
-    async def _verified_token(self, token: str) -> ParsedAccessToken:
-        """Parse, check the signature and expiry; every failure is TRY_REFRESH_TOKEN."""
-        try:
-            parsed = parse_access_token(token)
-        except AccessTokenFormatError as exc:
-            raise TryRefreshTokenError(str(exc)) from None
-        data = parsed.signing_input
-        if parsed.kid is not None:
-            key = await self._keys.find_key(parsed.kid)
-            if key is None:
-                raise TryRefreshTokenError(KEY_NOT_FOUND)
-            if not key.verify(parsed.signature, data):
-                raise TryRefreshTokenError(SIGNATURE_FAILED)
-        elif not self._any_key_verifies(parsed) and (
-            # v1/v2 tokens have no kid: try every key, then once more after a reload (which
-            # anyone can trigger with a forged token, hence at most once per cooldown).
-            not await self._keys.reload_unless_recent() or not self._any_key_verifies(parsed)
-        ):
-            raise TryRefreshTokenError(SIGNATURE_FAILED)
-        if parsed.info.expiry_ms < self._clock.now_ms():
-            raise TryRefreshTokenError(ACCESS_TOKEN_EXPIRED)
-        return parsed
-
-    def _any_key_verifies(self, parsed: ParsedAccessToken) -> bool:
-        return any(
-            k.verify(parsed.signature, parsed.signing_input) for k in self._keys.verification_keys()
-        )
-
     async def verify(
         self,
         access_token: str,
@@ -226,7 +137,7 @@ class CoreSessions:
         do_anti_csrf_check: bool,
         check_database: bool,
     ) -> VerifiedSession:
-        info = (await self._verified_token(access_token)).info
+        info = (await verified_access_token(access_token, self._keys, self._clock)).info
         if enable_anti_csrf and do_anti_csrf_check:
             if info.anti_csrf_token is None:
                 raise TryRefreshTokenError(STRUCTURE_CHANGED_MESSAGE)

@@ -11,7 +11,7 @@ import json
 from aiohttp import web
 
 from session_common.json_values import JSONObject
-from session_core.sessions import NewSession, SessionSummary, TokenInfo
+from session_core.session_results import NewSession, SessionSummary, TokenInfo
 
 JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
 TEXT_CONTENT_TYPE = "text/html; charset=UTF-8"

@@ -11,7 +11,8 @@ from session_core.errors import BadRequest
 from session_core.http_api.json_body import query_param, read_json_body
 from session_core.http_api.middleware import Route, RouteTable
 from session_core.http_api.replies import json_reply, new_session_json, session_json, token_json
-from session_core.sessions import CoreSessions, VerifiedSession
+from session_core.session_results import VerifiedSession
+from session_core.sessions import CoreSessions
 
 
 class SessionRoutes:

@@ -157,3 +157,20 @@ class StorageError(Exception):
 
 class UnsupportedDatabaseURL(ValueError):
     """The ``--database`` URL names no supported backend."""
+
+
+# Column sizes of session_info (§4.4). A longer value can never be stored or found.
+MAX_USER_ID_LENGTH = 128
+MAX_HANDLE_LENGTH = 255
+
+
+def storable(text: str, max_length: int) -> bool:
+    """Whether ``text`` fits a VARCHAR column of both backends (PostgreSQL refuses NUL
+    characters and unencodable surrogates, and enforces the length)."""
+    if len(text) > max_length or "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from session_core.sessions import storable
+from session_core.storage.base import storable
 
 
 def test_storable() -> None:

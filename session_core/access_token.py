@@ -1,4 +1,5 @@
-"""Access-token codec: v3 JWTs (issued at CDI 2.21) and legacy v1/v2 tokens (§3).
+"""Access-token codec: v3 JWTs (issued at CDI 2.21) and legacy v1/v2 tokens, in the format of
+the SuperTokens core's ``AccessToken`` (``session_common.token_format``).
 
 Written by hand rather than with PyJWT because the exact shape matters: compact JSON,
 integer ``iat``/``exp``, all seven protected claims present (nullable ones as ``null``),
@@ -34,7 +35,8 @@ def dumps_compact(value: object) -> str:
 
 
 def check_user_payload(payload: JSONObject) -> None:
-    """Refuse a user payload that would overwrite a protected claim (§3.3)."""
+    """Refuse a user payload that would overwrite a protected claim (the SuperTokens core's
+    ``AccessTokenPayloadError``)."""
     if not PROTECTED_PROPS.isdisjoint(payload):
         raise ProtectedClaimError()
 
@@ -75,8 +77,9 @@ def encode_access_token(info: AccessTokenInfo, key: SigningKey) -> EncodedAccess
     """Sign ``info`` as a token of ``info.version``.
 
     For v3 the reported ``expiry``/``createdTime`` are rounded down to whole seconds so
-    they equal ``exp``/``iat`` (§2.1). Raises ``ProtectedClaimError`` before signing
-    anything if the custom claims hold a protected name.
+    they equal ``exp``/``iat``, as the SuperTokens core reports them. Raises
+    ``ProtectedClaimError`` before signing anything if the custom claims hold a protected
+    name.
     """
     check_user_payload(info.user_data)
     if info.version >= 3:

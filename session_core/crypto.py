@@ -17,7 +17,8 @@ _B64_ANY_RE = re.compile(r"[A-Za-z0-9+/_\-]*={0,2}")
 
 
 def sha256hex(text: str) -> str:
-    """Lowercase hex SHA-256 of the UTF-8 bytes of ``text`` (the ``h(x)`` of §4.2)."""
+    """Lowercase hex SHA-256 of the UTF-8 bytes of ``text``: the hash the SuperTokens core
+    chains refresh tokens with (``refreshTokenHash1`` = h(R), the row keeps h(h(R)))."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -34,8 +35,8 @@ def b64_std_encode(data: bytes) -> str:
 def b64_decode_any(text: str) -> bytes:
     """Decode Base64 in either alphabet, with or without padding.
 
-    The reference core 5.0.0 decoded v3 payloads with the standard alphabet only (a bug
-    fixed in 6.0.10, cdi-2.21.md §3.5); accepting both is the fixed behaviour.
+    The SuperTokens core 5.0.0 decoded v3 payloads with the standard alphabet only (a bug
+    fixed in 6.0.10, ``Utils.convertFromBase64``); accepting both is the fixed behaviour.
     Raises ``ValueError`` for anything that is not Base64.
     """
     if not _B64_ANY_RE.fullmatch(text):
@@ -87,7 +88,8 @@ class SigningKey:
 
 
 def generate_key_string() -> str:
-    """A new RSA-2048 key pair as ``base64(SPKI DER) | base64(PKCS#8 DER)`` (§5).
+    """A new RSA-2048 key pair as ``base64(SPKI DER) | base64(PKCS#8 DER)``, the SuperTokens
+    core's stored form (``Utils.generateNewPubPriKey``).
 
     CPU-heavy (tens to hundreds of ms): call it through ``asyncio.to_thread``.
     """

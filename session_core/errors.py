@@ -1,8 +1,8 @@
 """Outcomes of the core's operations that are not plain successes.
 
 ``BadRequest`` becomes an HTTP 400 with its message as the text body. The others are
-business outcomes that the HTTP layer returns as HTTP 200 with a ``status`` field
-(cdi-2.21.md §1.2), so they carry exactly the fields of that reply.
+business outcomes that the HTTP layer returns as HTTP 200 with a ``status`` field (as the
+SuperTokens core's ``WebserverAPI`` does), so they carry exactly the fields of that reply.
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ class BadRequest(CoreError):
 
 
 class ProtectedClaimError(BadRequest):
-    """A user payload contains one of the seven protected access-token claims (§3.3).
+    """A user payload contains one of the seven protected access-token claims
+    (``session_common.token_format.PROTECTED_PROPS``).
 
-    A 400 everywhere except refresh, which reports it as UNAUTHORISED (§2.3 step 5).
+    A 400 everywhere except refresh, which reports it as UNAUTHORISED, as the SuperTokens
+    core does (its ``AccessTokenPayloadError``).
     """
 
     def __init__(self) -> None:

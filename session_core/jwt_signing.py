@@ -1,4 +1,5 @@
-"""``POST /recipe/jwt``: sign arbitrary claims for the JWT/OpenID recipes (§2.10)."""
+"""``POST /recipe/jwt``: sign arbitrary claims for the JWT/OpenID recipes, as the SuperTokens
+core's ``JWTSigningFunctions``."""
 
 from __future__ import annotations
 

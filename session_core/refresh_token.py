@@ -1,4 +1,5 @@
-"""Opaque refresh tokens (§4.1): AES-256-GCM encrypted JSON, ``<b64>.<nonce>.V2``.
+"""Opaque refresh tokens, in the SuperTokens core's format (``RefreshToken``, type V2):
+AES-256-GCM encrypted JSON, ``<b64>.<nonce>.V2``.
 
 The AES key for each token is derived from the persisted master key with PBKDF2
 (HMAC-SHA512, 100 iterations, the random IV as salt), as the reference core does.

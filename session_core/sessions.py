@@ -1,8 +1,10 @@
-"""The session algorithms of cdi-2.21.md §2 (create, verify, refresh, regenerate, ...).
+"""The session algorithms of the SuperTokens core 5.0.0 (``io.supertokens.session.Session``):
+create, verify, refresh, regenerate, revoke and read sessions.
 
 No HTTP here: inputs are already parsed and typed, and outcomes other than success are
 the exceptions of ``session_core.errors``. Tokens are always built *before* anything is
-written, so a refused payload never leaves a half-written row (§2.1 step 3).
+written, so a refused payload never leaves a half-written row (the SuperTokens core builds
+the access token before its insert too).
 """
 
 from __future__ import annotations
@@ -167,7 +169,8 @@ class CoreSessions:
             promote = parent is not None and row.refresh_token_hash_2 == sha256hex(parent)
             current = row.refresh_token_hash_2 == sha256hex(info.refresh_token_hash_1)
             if not (promote or current or payload_needs_update):
-                # A token of an older refresh token: still valid until it expires (§4.2).
+                # A token of an older refresh token: still valid until it expires, as the
+                # SuperTokens core answers it (SessionTest4, a grandparent's access token).
                 return VerifiedSession(token_data, None)
             now = self._clock.now_ms()
             new_token = encode_access_token(
@@ -199,7 +202,8 @@ class CoreSessions:
         self, refresh_token: str, *, anti_csrf_token: str | None, enable_anti_csrf: bool
     ) -> NewSession:
         parsed = self._refresh_tokens.parse(refresh_token)
-        # A refresh token without an embedded anti-CSRF token is accepted unchecked (§6).
+        # A refresh token without an embedded anti-CSRF token is accepted unchecked, as in
+        # the SuperTokens core's Session.refreshSession.
         if (
             enable_anti_csrf
             and parsed.anti_csrf_token is not None
@@ -247,7 +251,8 @@ class CoreSessions:
                     self._keys.signing_key(dynamic=not row.use_static_key),
                 )
             except ProtectedClaimError:
-                # A payload stored by an old CDI; at refresh this is UNAUTHORISED (§2.3).
+                # A payload stored by an old CDI: the SuperTokens core cannot build the v3
+                # token either, and answers refresh UNAUTHORISED (not the 400 of the others).
                 raise UnauthorisedError(PROTECTED_FIELD_MESSAGE) from None
             if is_unpromoted_child:
                 await locked.set_refresh_token_hash_2(
@@ -265,7 +270,8 @@ class CoreSessions:
     async def regenerate(
         self, access_token: str, user_data_in_jwt: JSONObject | None
     ) -> VerifiedSession:
-        """Re-issue a token with a new payload and the same expiry (§2.9).
+        """Re-issue a token with a new payload and the same expiry
+        (``POST /recipe/session/regenerate``).
 
         The token is parsed but not verified: the caller has verified it already.
         """
@@ -346,7 +352,8 @@ class CoreSessions:
         await self._update(session_handle, session_data=data)
 
     async def update_jwt_payload(self, session_handle: str, payload: JSONObject) -> None:
-        """Replace the stored access-token payload; existing tokens are unchanged (§2.8)."""
+        """Replace the stored access-token payload (``PUT /recipe/jwt/data``); tokens
+        already issued keep theirs until a refresh or a database-checked verify."""
         check_user_payload(payload)
         await self._update(session_handle, jwt_user_payload=payload)
 

@@ -1,4 +1,5 @@
-"""RS256 signing keys (§5): the static key and the rotating dynamic keys.
+"""RS256 signing keys, as the SuperTokens core's ``SigningKeys``: the static key and the
+rotating dynamic keys.
 
 The database is the source of truth so that several core processes agree; this class
 keeps an in-memory copy and goes back to the database when it is due to rotate, when
@@ -137,7 +138,8 @@ class SigningKeyManager:
         self._set_dynamic(await self._storage.get_dynamic_keys())
 
     async def delete_expired(self) -> int:
-        """Delete dynamic keys no token can still need (the cleanup cron of §5)."""
+        """Delete dynamic keys no token can still need (the SuperTokens core's cron
+        ``DeleteExpiredAccessTokenSigningKeys``)."""
         cutoff = self._clock.now_ms() - self._lifetime
         deleted = await self._storage.delete_dynamic_keys_older_than(cutoff)
         self._dynamic = [k for k in self._dynamic if k.created_at_ms >= cutoff]
@@ -196,14 +198,15 @@ class SigningKeyManager:
 
     def jwks_max_age_s(self) -> int:
         """Seconds until the next dynamic key will be created, capped at the 60 s the 2.21
-        SDKs cache for anyway (core 9.1 sends the uncapped value, §2.11)."""
+        SDKs cache for anyway (the SuperTokens core sends the uncapped value from 9.1 on)."""
         if not self._dynamic:
             return 1
         next_rotation = self._dynamic[0].created_at_ms + self._interval - self._overlap
         return max(1, min(60, (next_rotation - self._clock.now_ms()) // 1000))
 
     async def jwks(self) -> list[dict[str, str]]:
-        """Valid dynamic keys newest first, then the static keys (§2.11)."""
+        """Valid dynamic keys newest first, then the static keys: the order of the
+        SuperTokens core's ``/.well-known/jwks.json``."""
         await self.reload_unless_recent()
         await self.refresh_if_due()
         return [k.jwk() for k in self.verification_keys()]

@@ -16,7 +16,7 @@ from session_common.json_values import JSONObject
 
 @dataclass(frozen=True, slots=True)
 class SessionRow:
-    """A row of ``session_info`` (cdi-2.21.md §4.4)."""
+    """A row of ``session_info``, the SuperTokens core's table of sessions."""
 
     session_handle: str
     user_id: str
@@ -159,7 +159,8 @@ class UnsupportedDatabaseURL(ValueError):
     """The ``--database`` URL names no supported backend."""
 
 
-# Column sizes of session_info (§4.4). A longer value can never be stored or found.
+# Column sizes of the SuperTokens core's session_info table (user_id VARCHAR(128),
+# session_handle VARCHAR(255)). A longer value can never be stored or found.
 MAX_USER_ID_LENGTH = 128
 MAX_HANDLE_LENGTH = 255
 

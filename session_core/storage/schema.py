@@ -1,6 +1,7 @@
 """Schema, migrations and the small helpers both storage backends share.
 
-Tables follow cdi-2.21.md §4.4 and §5, plus ``user_last_active`` and ``schema_version``.
+Tables follow the SuperTokens core's (``session_info``, ``session_access_token_signing_keys``,
+``jwt_signing_keys``, ``key_value``, ``user_last_active``), plus ``schema_version``.
 JSON columns are ``TEXT`` holding JSON (not ``jsonb``): the text round-trips exactly and
 both dialects treat it the same way.
 

@@ -27,7 +27,8 @@ MIN_MAX_ACCESS_TOKEN_BYTES = 1024
 
 
 class AntiCsrfMode(StrEnum):
-    """How get_session/refresh_session protect against CSRF (session-semantics.md §1).
+    """How get_session/refresh_session protect against CSRF (the SDK's ``anti_csrf`` session
+    config, ``recipe/session/utils.py``).
 
     VIA_CUSTOM_HEADER is not offered: it is a check on an HTTP request header, which the
     calling application's HTTP layer must do itself.
@@ -135,7 +136,7 @@ class CoreClientConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeyCacheConfig:
-    """The signing-key (JWKS) cache (session-semantics.md §3, improved).
+    """The signing-key (JWKS) cache (the SDK's ``recipe/session/jwks.py``, improved).
 
     * ``max_age_seconds``: freshness when the core sends no ``Cache-Control: max-age``
       (the SDK's 60 s). A header value is clamped to [``refetch_cooldown_seconds``,

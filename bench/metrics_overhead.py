@@ -33,10 +33,11 @@ from session_core.app import start_core
 from session_core.config import CoreConfig
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service import server as server_module
-from session_service.metrics import ServiceMetrics
-from session_service.observability import RpcObserver
-from session_service.server import SERVICE_NAME, RunningService, start_service
+from session_service.server import RunningService, start_service
 from session_service.settings import Settings
+from session_service.transport.health import SERVICE_NAME
+from session_service.transport.metrics import ServiceMetrics
+from session_service.transport.observability import RpcObserver
 
 RESULTS = Path(__file__).with_name("results")
 

@@ -40,7 +40,6 @@ from bench.core_http import HEADERS
 from bench.harness import core_process, database
 from session_common.clock import SystemClock
 from session_proto.session.v1 import session_service_pb2 as pb
-from session_service.converters import serializer
 from session_service.domain.api import (
     DEFAULT_MAX_ACCESS_TOKEN_BYTES,
     CoreClientConfig,
@@ -50,7 +49,8 @@ from session_service.domain.api import (
     TokenCacheConfig,
 )
 from session_service.domain.verifier import AccessTokenVerifier, parse_access_token
-from session_service.servicer import SessionServicer
+from session_service.transport.converters import serializer
+from session_service.transport.servicer import SessionServicer
 from testkit.sdk_venv import sdk_python
 
 SDK_SCRIPT = Path(__file__).with_name("sdk_verify.py")

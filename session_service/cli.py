@@ -19,7 +19,7 @@ import uvloop
 
 from session_common.logs import configure_logging
 from session_common.version import installed_version
-from session_service.server import exposure_warning, start_service
+from session_service.server import start_service
 from session_service.settings import (
     SETTING_NAMES,
     ListenError,
@@ -29,6 +29,7 @@ from session_service.settings import (
     load_settings,
     unknown_service_variables,
 )
+from session_service.transport.listening import exposure_warning
 from session_service.workers import run_workers
 
 logger = logging.getLogger("session_service")

@@ -36,13 +36,13 @@ from multiprocessing.process import BaseProcess
 
 import uvloop
 
-from session_service.server import (
-    _start_embedded_core,
-    check_port_free,
+from session_service.embedded_core import (
     embedded_core_key,
+    start_embedded_core,
     using_embedded_core,
 )
 from session_service.settings import ListenError, Settings, SettingsError
+from session_service.transport.listening import check_port_free
 
 logger = logging.getLogger("session_service.workers")
 
@@ -269,7 +269,7 @@ async def _serve_core(settings: Settings, api_key: str, report: Connection) -> N
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     try:
-        core = await _start_embedded_core(settings, None, api_key)
+        core = await start_embedded_core(settings, None, api_key)
     except SettingsError as exc:
         report.send(exc)  # the parent reports it as the service does: one line, status 2
         return

@@ -13,9 +13,9 @@ import yaml
 
 from session_core.config import ENV_PREFIX as CORE_ENV_PREFIX
 from session_core.config import unknown_core_variables
-from session_service.server import exposure_warning
 from session_service.settings import ENV_PREFIX as SERVICE_ENV_PREFIX
 from session_service.settings import Settings, load_settings, unknown_service_variables
+from session_service.transport.listening import exposure_warning
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from session_service.auth import Scope, parse_api_keys
+from session_service.transport.auth import Scope, parse_api_keys
 from tests.deploy.manifests import (
     COMPOSE_DEVELOPMENT_KEYS,
     PINNED_IMAGE,

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from session_service.auth import ApiKeysError, parse_api_keys
-from session_service.server import LIVENESS_SERVICE, SERVICE_NAME
 from session_service.settings import load_settings
+from session_service.transport.auth import ApiKeysError, parse_api_keys
+from session_service.transport.health import LIVENESS_SERVICE, SERVICE_NAME
 from tests.deploy.manifests import KUBERNETES, Stage, callers_must_authenticate, check_env_names
 
 

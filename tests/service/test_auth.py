@@ -16,9 +16,9 @@ from session_common.clock import ManualClock
 from session_core.app import RunningCore, start_core
 from session_core.config import CoreConfig
 from session_proto.session.v1 import session_service_pb2 as pb
-from session_service.auth import VERIFY_METHODS, ApiKeysError, parse_api_keys
 from session_service.server import start_service
 from session_service.settings import SettingsError
+from session_service.transport.auth import VERIFY_METHODS, ApiKeysError, parse_api_keys
 from tests.certs import Pki, make_pki
 from tests.faults import FaultProxy
 from tests.service.conftest import MakeService, service_settings

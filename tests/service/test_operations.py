@@ -18,7 +18,7 @@ from session_client import SessionClient, SessionStatus
 
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_proto.session.v1 import session_service_pb2_grpc as pb_grpc
-from session_service.auth import Scope, parse_api_keys
+from session_service.transport.auth import Scope, parse_api_keys
 from tests.service.conftest import MakeService
 from tests.service.harness import NOT_SERVING, SERVING, free_port, health_watch
 

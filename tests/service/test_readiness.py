@@ -22,8 +22,8 @@ from aiohttp import web
 
 from session_core.app import start_core
 from session_core.config import CoreConfig
-from session_service import server
-from session_service.server import NOT_READY_CAUSES
+from session_service.transport import readiness
+from session_service.transport.readiness import NOT_READY_CAUSES
 from tests.service.conftest import MakeService
 from tests.service.harness import Samples, free_port, scrape, value
 from tests.service.serve_process import running_service
@@ -205,7 +205,7 @@ async def test_a_lasting_cause_is_repeated_at_a_slow_interval(
 ) -> None:
     """Probes run every 0.05 s; the WARNING comes once per repeat interval, not per probe."""
     repeat = 0.5
-    monkeypatch.setattr(server, "NOT_READY_REPEAT_SECONDS", repeat)
+    monkeypatch.setattr(readiness, "NOT_READY_REPEAT_SECONDS", repeat)
     await make_service(core_url=f"http://127.0.0.1:{free_port()}")
     warnings = await readiness_log.wait_for(r"NOT_SERVING \(core_unavailable\)", count=3)
     assert len(readiness_log.records) == 3

@@ -13,7 +13,8 @@ from session_client import SessionClient, SessionStatus
 from session_common.clock import ManualClock
 from session_core.app import RunningCore, start_core
 from session_core.config import CoreConfig
-from session_service.server import SERVICE_NAME, RunningService
+from session_service.server import RunningService
+from session_service.transport.health import SERVICE_NAME
 from tests.service.conftest import MakeService
 from tests.service.harness import NOT_SERVING, SERVING, GatedProxy, free_port, health_watch
 

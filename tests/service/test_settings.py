@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from session_service.domain.api import AntiCsrfMode, ClaimValidatorKind, ClaimValidatorSpec
-from session_service.server import exposure_warning
 from session_service.settings import (
     SECURITY_SETTINGS,
     SETTING_NAMES,
@@ -19,6 +18,7 @@ from session_service.settings import (
     SettingsError,
     load_settings,
 )
+from session_service.transport.listening import exposure_warning
 
 
 def test_defaults() -> None:

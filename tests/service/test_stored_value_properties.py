@@ -22,9 +22,9 @@ from session_client import ClaimsValidationResult, SessionClient, SessionStatus,
 from session_common.json_values import json_depth
 from session_core.app import RunningCore
 from session_proto.session.v1 import session_service_pb2 as pb
-from session_service.converters import dict_to_struct
 from session_service.domain.limits import MAX_CLAIM_VALUE_DEPTH, MAX_JSON_DEPTH
 from session_service.server import RunningService
+from session_service.transport.converters import dict_to_struct
 from tests.reliability import STATS
 from tests.service import fetched_claims
 from tests.service.conftest import MakeService

@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from session_proto.session.v1 import session_service_pb2 as pb
-from session_service.converters import claim_validators_from_pb
 from session_service.domain.claim_validators_json import claim_validators_from_json
 from session_service.domain.claims import check_claim_validators
 from session_service.domain.errors import InvalidArgument
 from session_service.domain.types import ClaimValidatorKind, ClaimValidatorSpec
+from session_service.transport.converters import claim_validators_from_pb
 
 FIELD = "required_claim_validators"
 

@@ -28,8 +28,8 @@ from session_service.domain.api import (
     Status,
 )
 from session_service.domain.core_client import CoreClient
-from session_service.metrics import ServiceMetrics
-from session_service.observability import CoreObserver
+from session_service.transport.metrics import ServiceMetrics
+from session_service.transport.observability import CoreObserver
 from tests.service.domain.domain_helpers import MakeCore, MakeManager, closed_port, core_calls
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

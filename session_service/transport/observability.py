@@ -27,7 +27,7 @@ from session_common.logs import (
 )
 from session_common.tracing import client_span, inject_context, mark_error, server_span
 from session_proto.session.v1 import session_service_pb2 as pb
-from session_service.metrics import ServiceMetrics
+from session_service.transport.metrics import ServiceMetrics
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer

@@ -27,7 +27,6 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from session_proto.session.v1 import session_service_pb2 as pb
-from session_service import converters as conv
 from session_service.domain.api import (
     MAX_JSON_DEPTH,
     ClaimFetchFailed,
@@ -41,6 +40,7 @@ from session_service.domain.api import (
     SessionResult,
     Status,
 )
+from session_service.transport import converters as conv
 
 logger = logging.getLogger("session_service.rpc")
 
@@ -191,7 +191,7 @@ class SessionServicer:
     @_rpc
     async def GetSession(self, request: bytes, context: Any) -> pb.GetSessionResponse:
         # The request arrives unparsed (add_to_server): the server has already tried
-        # cached_get_session on it (server._cached_first), or traces every call and gets
+        # cached_get_session on it (transport/fast_path.py), or traces every call and gets
         # the same cached answer through get_session.
         message = _parse_get_session(request)
         if isinstance(message, _Undecodable):
@@ -215,7 +215,7 @@ class SessionServicer:
     def cached_get_session(self, request: bytes) -> conv.RenderedResponse | None:
         """GetSession's answer to a request (its wire form) that carries only the token,
         when the verified-token cache holds its OK result: rendered, without awaiting
-        anything (the server tries this first, outside the RPC wrappers: server.py).
+        anything (the server tries this first, outside the RPC wrappers: fast_path.py).
         None when the request or the token needs GetSession's whole path."""
         kept_ok = self._kept_ok
         if kept_ok is None:

@@ -32,7 +32,6 @@ from bench.harness import Result, format_table, run_load
 from session_core.app import start_core
 from session_core.config import CoreConfig
 from session_proto.session.v1 import session_service_pb2 as pb
-from session_service import server as server_module
 from session_service.server import RunningService, start_service
 from session_service.settings import Settings
 from session_service.transport.health import SERVICE_NAME
@@ -70,7 +69,8 @@ async def _per_call_seconds(call: Callable[[], Awaitable[Any]], calls: int) -> f
 async def handler_level(
     service: RunningService, token: str, calls: int, rounds: int
 ) -> dict[str, float]:
-    request = pb.GetSessionRequest(access_token=token)
+    # GetSession takes its request unparsed (its wire form), as the server hands it over.
+    request = pb.GetSessionRequest(access_token=token).SerializeToString()
     context = _Context()
     bare = service.servicer.GetSession
     wrapped = RpcObserver(ServiceMetrics(), None, SERVICE_NAME).wrap(
@@ -128,11 +128,7 @@ async def run(calls: int, seconds: float, concurrency: int, rounds: int) -> dict
         settings = Settings(host="127.0.0.1", port=0, core_url=core.url)
         observed = await start_service(settings)
         # The same server with the observer's wrap replaced by the identity.
-        server_module.RpcObserver = _NoObserver  # type: ignore[attr-defined]
-        try:
-            bare = await start_service(settings)
-        finally:
-            server_module.RpcObserver = RpcObserver  # type: ignore[attr-defined]
+        bare = await start_service(settings, rpc_observer=_NoObserver)
         try:
             async with SessionClient.insecure(observed.address) as client:
                 token = (await client.create_session("bench-user")).session.access_token

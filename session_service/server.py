@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -56,11 +56,16 @@ from session_service.transport.servicer import SessionServicer
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Tracer
 
 logger = logging.getLogger("session_service.server")
 
 # How often the API key file is checked for changes (SIGHUP reloads it at once).
 API_KEYS_CHECK_INTERVAL_SECONDS = 1.0
+
+# What wraps each SessionService method with metrics and tracing (``RpcObserver``; the
+# metrics-overhead benchmark passes one that wraps nothing, to measure what it costs).
+RpcObserverFactory = Callable[["ServiceMetrics", "Tracer | None", str], RpcObserver]
 
 
 @dataclass(eq=False)
@@ -137,13 +142,14 @@ async def start_service(
     *,
     clock: Clock | None = None,
     tracer_provider: TracerProvider | None = None,
+    rpc_observer: RpcObserverFactory = RpcObserver,
 ) -> RunningService:
     """Start serving ``settings``; with no core URL, start the embedded core first.
 
     ``clock`` is handed to the domain (tests pass the ManualClock they give the core, so both
     agree on expiry). ``tracer_provider`` replaces the one ``--tracing`` would make (tests pass
-    one with an in-memory exporter). Everything started so far is torn down again if a later
-    step fails.
+    one with an in-memory exporter). ``rpc_observer`` makes what wraps each RPC with metrics
+    and tracing. Everything started so far is torn down again if a later step fails.
     """
     core: EmbeddedCore | None = None
     manager: SessionManager | None = None
@@ -192,7 +198,7 @@ async def start_service(
             core,
             api_keys,
             metrics=metrics,
-            observer=RpcObserver(metrics, tracer, SERVICE_NAME),
+            observer=rpc_observer(metrics, tracer, SERVICE_NAME),
             traced=tracer is not None,
             clock=clock,
         )

@@ -86,7 +86,6 @@ PENDING_LARGE_FILES: set[str] = {
     "session_service/domain/core_client.py",
     "session_service/domain/sessions.py",
     "session_service/domain/verifier.py",
-    "session_service/transport/servicer.py",
     "tests/service/domain/test_sessions.py",
     "tests/service/domain/test_token_cache.py",
 }

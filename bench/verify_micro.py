@@ -4,7 +4,7 @@
   object already built), the work a verifier cannot skip;
 * this project's verification function (``parse_access_token`` + ``AccessTokenVerifier``:
   header, signature, zero-leeway time and claim checks), the same job;
-* ``SessionManager.get_session`` (the SDK's whole algorithm, answered locally) with the
+* ``SessionRecipe.get_session`` (the SDK's whole algorithm, answered locally) with the
   verified-token cache off, on tokens it has not seen (cache on), and on a token it has;
 * the server's first step for a token-only GetSession, in a loop and with the CPU caches
   flushed before each call, next to the no-op's handler work flushed the same way;
@@ -44,7 +44,7 @@ from session_service.domain.api import (
     DEFAULT_MAX_ACCESS_TOKEN_BYTES,
     CoreClientConfig,
     DomainConfig,
-    SessionManager,
+    SessionRecipe,
     Status,
     TokenCacheConfig,
 )
@@ -81,8 +81,8 @@ async def _create_tokens(core_url: str, count: int) -> list[str]:
         return list(await asyncio.gather(*(create(i) for i in range(count))))
 
 
-def _manager(core_url: str, cache: bool) -> SessionManager:
-    return SessionManager(
+def _manager(core_url: str, cache: bool) -> SessionRecipe:
+    return SessionRecipe(
         DomainConfig(
             api_domain="http://localhost:3001",
             core=CoreClientConfig(connection_uri=core_url),

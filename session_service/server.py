@@ -2,7 +2,7 @@
 stops them.
 
 ``start_service`` is the whole lifecycle in one call, used by the CLI and by tests alike:
-it optionally starts the embedded core, starts the SessionManager, binds the port and
+it optionally starts the embedded core, starts the SessionRecipe, binds the port and
 serves. ``RunningService.stop`` undoes it in the order that loses no in-flight RPC: the
 gRPC server drains and stops within the grace period (``GrpcServer.stop``); then the
 domain closes (HTTP client, key refresher) and the embedded core stops, and last the
@@ -24,7 +24,7 @@ from session_service.domain.api import (
     ClaimValidatorSpec,
     Clock,
     InvalidArgument,
-    SessionManager,
+    SessionRecipe,
 )
 from session_service.domain.core_client import CoreClient
 from session_service.domain.overrides import (
@@ -77,7 +77,7 @@ class RunningService:
     settings: Settings
     servicer: SessionServicer
     _grpc: GrpcServer
-    _manager: SessionManager
+    _recipe: SessionRecipe
     _readiness: asyncio.Task[None]
     _core: EmbeddedCore | None
     # Why the service is not ready (``cause`` None while it is).
@@ -123,7 +123,7 @@ class RunningService:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             await self._grpc.stop(grace)
-            await self._manager.close()
+            await self._recipe.close()
             if self._core is not None:
                 await self._core.stop()
             if self._metrics_server is not None:
@@ -152,7 +152,7 @@ async def start_service(
     and tracing. Everything started so far is torn down again if a later step fails.
     """
     core: EmbeddedCore | None = None
-    manager: SessionManager | None = None
+    recipe: SessionRecipe | None = None
     try:
         api_keys = ApiKeyStore(settings.api_keys_file) if settings.api_keys_file else None
     except ApiKeysError as exc:
@@ -183,18 +183,18 @@ async def start_service(
             metrics.add_registry(core.metrics.registry)
             core_settings = using_embedded_core(settings, core.url, core_key)
         domain_config = core_settings.domain_config()
-        manager = SessionManager(
+        recipe = SessionRecipe(
             domain_config,
             clock=clock,
             core_client=CoreClient(domain_config.core, observer=CoreObserver(metrics, tracer)),
             claims=claims,
         )
         if override is not None:
-            _apply_override(manager, override)
-        await manager.start()
+            _apply_override(recipe, override)
+        await recipe.start()
         service = await _serve(
             settings,
-            manager,
+            recipe,
             core,
             api_keys,
             metrics=metrics,
@@ -203,8 +203,8 @@ async def start_service(
             clock=clock,
         )
     except BaseException:
-        if manager is not None:
-            await manager.close()
+        if recipe is not None:
+            await recipe.close()
         if core is not None:
             await core.stop()
         if own_provider is not None:
@@ -241,16 +241,16 @@ def _load_claims(
     return claims
 
 
-def _apply_override(manager: SessionManager, override: Override) -> None:
+def _apply_override(recipe: SessionRecipe, override: Override) -> None:
     try:
-        apply_override(manager, override)
+        apply_override(recipe, override)
     except OverrideError as exc:
         raise SettingsError(f"--override-module: {exc}") from None
 
 
 async def _serve(
     settings: Settings,
-    manager: SessionManager,
+    recipe: SessionRecipe,
     core: EmbeddedCore | None,
     api_keys: ApiKeyStore | None,
     *,
@@ -260,7 +260,7 @@ async def _serve(
     clock: Clock | None,
 ) -> RunningService:
     auth = ApiKeyInterceptor(api_keys) if api_keys is not None else None
-    servicer = SessionServicer(manager)
+    servicer = SessionServicer(recipe)
     grpc_server = await start_grpc_server(
         settings,
         servicer,
@@ -269,7 +269,7 @@ async def _serve(
         traced=traced,
         interceptors=[auth] if auth is not None else [],
     )
-    metrics.add_sources(_domain_sources(manager, servicer, auth, clock))
+    metrics.add_sources(_domain_sources(recipe, servicer, auth, clock))
     readiness = Readiness(api_key_configured=settings.core_api_key is not None)
     metrics.add_readiness(lambda: readiness.cause, NOT_READY_CAUSES)
     metrics_server = None
@@ -282,7 +282,7 @@ async def _serve(
             raise
     readiness_task = asyncio.create_task(
         track_readiness(
-            manager, grpc_server.health, settings.health_check_interval_seconds, readiness
+            recipe, grpc_server.health, settings.health_check_interval_seconds, readiness
         ),
         name="session-service-readiness",
     )
@@ -304,7 +304,7 @@ async def _serve(
         settings=settings,
         servicer=servicer,
         _grpc=grpc_server,
-        _manager=manager,
+        _recipe=recipe,
         _readiness=readiness_task,
         readiness=readiness,
         _core=core,
@@ -317,7 +317,7 @@ async def _serve(
 
 
 def _domain_sources(
-    manager: SessionManager,
+    recipe: SessionRecipe,
     servicer: SessionServicer,
     auth: ApiKeyInterceptor | None,
     clock: Clock | None,
@@ -330,10 +330,10 @@ def _domain_sources(
         }
 
     return DomainSources(
-        key_cache_stats=manager.key_cache_stats,
-        key_cache_health=manager.key_cache_health,
-        token_cache_stats=manager.token_cache_stats,
-        core_connections=manager.core_connection_stats,
+        key_cache_stats=recipe.key_cache_stats,
+        key_cache_health=recipe.key_cache_health,
+        token_cache_stats=recipe.token_cache_stats,
+        core_connections=recipe.core_connection_stats,
         internal_errors=lambda: servicer.internal_errors,
         auth_denials=auth_denials if auth is not None else None,
         now_ms=clock.now_ms if clock is not None else lambda: time.time_ns() // 1_000_000,

@@ -1,6 +1,6 @@
 """The public domain API: import everything the servicer needs from here.
 
-``SessionManager`` (sessions.py) has one async method per supertokens-python 0.14.0
+``SessionRecipe`` (sessions.py) has one async method per supertokens-python 0.14.0
 session recipe function; results carry a ``Status``; failures that are not outcomes are
 ``InvalidArgument`` (→ INVALID_ARGUMENT), ``CoreUnavailable`` (→ UNAVAILABLE),
 ``CoreSaturated`` (→ RESOURCE_EXHAUSTED), ``DeadlineExceeded`` (→ DEADLINE_EXCEEDED) and
@@ -30,7 +30,7 @@ from session_service.domain.errors import (
 )
 from session_service.domain.limits import MAX_JSON_DEPTH, check_depth
 from session_service.domain.session_claims import ClaimFetchFailed
-from session_service.domain.sessions import SessionManager
+from session_service.domain.sessions import SessionRecipe
 from session_service.domain.types import (
     ClaimError,
     ClaimsValidationResult,
@@ -98,7 +98,7 @@ __all__ = [
     "SessionHandlesResult",
     "SessionInformation",
     "SessionInformationResult",
-    "SessionManager",
+    "SessionRecipe",
     "SessionResult",
     "Status",
     "StatusResult",

@@ -215,7 +215,7 @@ class TokenCacheConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DomainConfig:
-    """Everything the SessionManager needs.
+    """Everything the SessionRecipe needs.
 
     * ``api_domain`` / ``api_base_path``: the SDK's appInfo; the default ``issuer`` is their
       concatenation (it becomes ``iss`` in new sessions and JWTs and the OpenId issuer).

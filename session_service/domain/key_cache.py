@@ -121,7 +121,7 @@ def parse_jwks(body: dict[str, object]) -> tuple[dict[str, RSAPublicKey], tuple[
 
 
 class KeyCache:
-    """See the module docstring. One instance per SessionManager."""
+    """See the module docstring. One instance per SessionRecipe."""
 
     def __init__(self, fetch: JwksFetcher, config: KeyCacheConfig, clock: Clock) -> None:
         self._fetch_jwks = fetch

@@ -26,7 +26,7 @@ carry (docs/security.md, "Limits").
 SDK's recipe function that fetches claim values) and, when values were fetched,
 ``regenerate_access_token``; ``validate_claims_for_session_handle`` and ``fetch_and_set_claim``
 go through ``get_session_information`` and ``merge_into_access_token_payload``, as in the SDK.
-The functions take the ``SessionManager`` method's arguments (``timeout`` is the caller's
+The functions take the ``SessionRecipe`` method's arguments (``timeout`` is the caller's
 remaining deadline, ``user_context`` the request's ``user_context`` as a dict, ``{}`` when
 unset, as every SDK function takes one: pass both on) and return its result types; an
 override must return those types too.
@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from session_service.domain.sessions import SessionManager
+from session_service.domain.sessions import SessionRecipe
 from session_service.domain.types import (
     ClaimsValidationResult,
     ClaimValueResult,
@@ -88,7 +88,7 @@ class RecipeFunctions:
 
 Override = Callable[[RecipeFunctions], RecipeFunctions]
 
-# RecipeFunctions field -> SessionManager attribute: the recipe functions behind a public
+# RecipeFunctions field -> SessionRecipe attribute: the recipe functions behind a public
 # wrapper (create_new_session's adds ``iss``, refresh_session's revokes on token theft,
 # get_session_information's checks what it would answer against the nesting limit).
 _WRAPPED = {
@@ -103,14 +103,14 @@ class OverrideError(ValueError):
     """The override module cannot be used; the message says why."""
 
 
-def recipe_functions(manager: SessionManager) -> RecipeFunctions:
+def recipe_functions(manager: SessionRecipe) -> RecipeFunctions:
     """The manager's current recipe functions."""
     return RecipeFunctions(
         **{name: getattr(manager, attribute) for name, attribute in _ATTRIBUTES.items()}
     )
 
 
-def apply_override(manager: SessionManager, override: Override) -> None:
+def apply_override(manager: SessionRecipe, override: Override) -> None:
     """Make ``manager`` use what ``override`` returns for its own recipe functions."""
     try:
         functions = override(recipe_functions(manager))

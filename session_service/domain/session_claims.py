@@ -69,7 +69,7 @@ def _system_now_ms() -> int:
 
 class ClaimFetchFailed(DomainError):
     """A claim's ``fetch_value`` raised, or returned something that is not JSON, or values
-    the session cannot carry (``SessionManager`` checks them against the service's limits
+    the session cannot carry (``SessionRecipe`` checks them against the service's limits
     before storing them). The original exception, if any, is the ``__cause__``; the message
     names the claims and the exception type only (its text could carry secrets of the
     claim's data source)."""

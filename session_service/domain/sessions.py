@@ -1,4 +1,4 @@
-"""SessionManager: the session recipe functions of supertokens-python 0.14.0, over a core.
+"""SessionRecipe: the session recipe functions of supertokens-python 0.14.0, over a core.
 
 Each method mirrors one SDK function (session-semantics §1) and the core call(s) it makes
 (cdi-2.21 §2.15). Where the SDK raises UnauthorisedError / TryRefreshTokenError /
@@ -233,7 +233,7 @@ def _check_servable(info: SessionInformation, *, session_data: bool = False) -> 
             raise InvalidArgument("session_handle", f"the session's stored {what} {reason}")
 
 
-class SessionManager:
+class SessionRecipe:
     """One per process. ``await start()`` before use and ``await close()`` at shutdown.
 
     Every method takes ``timeout``: the seconds left of the caller's deadline; it bounds

@@ -11,7 +11,7 @@ every hit (session-semantics §2b):
   entry is dropped and the token is verified from scratch, which gives the exact outcome;
 * anti-CSRF, the key-mode check, ``session_required``, claim validators, and the core call
   the SDK makes (``check_database``, a set ``parentRefreshTokenHash1``) still run per request
-  in the SessionManager: the cache answers "is this token authentic", nothing more;
+  in the SessionRecipe: the cache answers "is this token authentic", nothing more;
 * two tiers keep memory bounded: a *verdict* (a few hundred bytes) for up to
   ``max_entries`` tokens, decoded again from the request on a hit; and for the
   ``decoded_entries`` most recently used ones the decoded token as well, keyed by the
@@ -28,7 +28,7 @@ every hit (session-semantics §2b):
 * entries of sessions revoked through this service are dropped (an index by session
   handle), and an entry never serves past its token's ``exp``.
 
-Not for v2 (legacy) tokens: the SDK sends those to the core, and so does the manager.
+Not for v2 (legacy) tokens: the SDK sends those to the core, and so does the recipe.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class Rejection:
 
 
 class TokenCache:
-    """See the module docstring. Not thread-safe: one per SessionManager, on one loop."""
+    """See the module docstring. Not thread-safe: one per SessionRecipe, on one loop."""
 
     def __init__(self, config: TokenCacheConfig) -> None:
         self._max_entries = config.max_entries

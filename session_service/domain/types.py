@@ -144,7 +144,7 @@ class SessionResult:
       order; ``session`` is still set, so a new access token issued during verification is
       not lost.
     * TOKEN_THEFT_DETECTED (refresh_session): ``theft`` is set. The core does not revoke the
-      session; ``SessionManager.refresh_session`` then does, as the SDK's default handler,
+      session; ``SessionRecipe.refresh_session`` then does, as the SDK's default handler,
       unless ``revoke_session_on_token_theft`` is off (the recipe function never does).
     * UNAUTHORISED / TRY_REFRESH_TOKEN / NO_SESSION: only ``message``.
     """

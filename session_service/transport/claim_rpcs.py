@@ -19,7 +19,7 @@ class ClaimRpcs(RpcGroup):
     ) -> pb.SetClaimValueResponse:
         if not request.HasField("value"):
             raise InvalidArgument("value", "is required (use RemoveClaim to delete a claim)")
-        result = await self._manager.set_claim_value(
+        result = await self._recipe.set_claim_value(
             request.session_handle,
             request.claim_key,
             conv.value_to_python(request.value, "value"),
@@ -34,7 +34,7 @@ class ClaimRpcs(RpcGroup):
     async def GetClaimValue(
         self, request: pb.GetClaimValueRequest, context: Any
     ) -> pb.GetClaimValueResponse:
-        result = await self._manager.get_claim_value(
+        result = await self._recipe.get_claim_value(
             request.session_handle,
             request.claim_key,
             user_context=conv.user_context(request),
@@ -51,7 +51,7 @@ class ClaimRpcs(RpcGroup):
     async def RemoveClaim(
         self, request: pb.RemoveClaimRequest, context: Any
     ) -> pb.RemoveClaimResponse:
-        result = await self._manager.remove_claim(
+        result = await self._recipe.remove_claim(
             request.session_handle,
             request.claim_key,
             user_context=conv.user_context(request),
@@ -65,7 +65,7 @@ class ClaimRpcs(RpcGroup):
     async def ValidateClaimsForSessionHandle(
         self, request: pb.ValidateClaimsForSessionHandleRequest, context: Any
     ) -> pb.ValidateClaimsForSessionHandleResponse:
-        result = await self._manager.validate_claims_for_session_handle(
+        result = await self._recipe.validate_claims_for_session_handle(
             request.session_handle,
             claim_validators=conv.claim_validators_from_pb(
                 request.claim_validators, "claim_validators"
@@ -84,7 +84,7 @@ class ClaimRpcs(RpcGroup):
     async def FetchAndSetClaim(
         self, request: pb.FetchAndSetClaimRequest, context: Any
     ) -> pb.FetchAndSetClaimResponse:
-        result = await self._manager.fetch_and_set_claim(
+        result = await self._recipe.fetch_and_set_claim(
             request.session_handle,
             request.claim_key,
             user_context=conv.user_context(request),
@@ -98,7 +98,7 @@ class ClaimRpcs(RpcGroup):
     async def ValidateClaimsInJwtPayload(
         self, request: pb.ValidateClaimsInJwtPayloadRequest, context: Any
     ) -> pb.ValidateClaimsInJwtPayloadResponse:
-        result = await self._manager.validate_claims_in_jwt_payload(
+        result = await self._recipe.validate_claims_in_jwt_payload(
             request.user_id,
             conv.optional_struct(request, "jwt_payload") or {},
             claim_validators=conv.claim_validators_from_pb(

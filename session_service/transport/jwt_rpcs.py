@@ -14,7 +14,7 @@ class JwtRpcs(RpcGroup):
 
     @rpc
     async def GetJWKS(self, request: pb.GetJWKSRequest, context: Any) -> pb.GetJWKSResponse:
-        result = await self._manager.get_jwks(
+        result = await self._recipe.get_jwks(
             user_context=conv.user_context(request), timeout=remaining(context)
         )
         return pb.GetJWKSResponse(
@@ -24,7 +24,7 @@ class JwtRpcs(RpcGroup):
 
     @rpc
     async def CreateJWT(self, request: pb.CreateJWTRequest, context: Any) -> pb.CreateJWTResponse:
-        result = await self._manager.create_jwt(
+        result = await self._recipe.create_jwt(
             payload=conv.optional_struct(request, "payload") or {},
             validity_seconds=(
                 request.validity_seconds if request.HasField("validity_seconds") else None
@@ -45,7 +45,7 @@ class JwtRpcs(RpcGroup):
     async def GetOpenIdDiscoveryConfiguration(
         self, request: pb.GetOpenIdDiscoveryConfigurationRequest, context: Any
     ) -> pb.GetOpenIdDiscoveryConfigurationResponse:
-        result = await self._manager.get_open_id_discovery_configuration(
+        result = await self._recipe.get_open_id_discovery_configuration(
             user_context=conv.user_context(request), timeout=remaining(context)
         )
         return pb.GetOpenIdDiscoveryConfigurationResponse(

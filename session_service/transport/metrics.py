@@ -9,7 +9,7 @@ Two kinds of numbers:
   turned into Prometheus families only when scraped; prometheus-client's own Histogram
   costs several times more per observation (bench/metrics_overhead.py).
 * Read at scrape time from the objects that already count them (nothing is counted twice):
-  the signing-key cache (``SessionManager.key_cache_stats/health``), the verified-token
+  the signing-key cache (``SessionRecipe.key_cache_stats/health``), the verified-token
   cache, the core connections (in use, calls waiting for one), unexpected errors
   (``servicer.internal_errors``), caller-auth denials, and the embedded core's own registry
   when there is one.

@@ -10,7 +10,7 @@ from session_service.domain.api import (
     CoreApiKeyRejected,
     CoreIncompatible,
     CoreUnavailable,
-    SessionManager,
+    SessionRecipe,
 )
 from session_service.transport.health import DrainingHealthServicer
 
@@ -42,7 +42,7 @@ class Readiness:
 
 
 async def track_readiness(
-    manager: SessionManager,
+    recipe: SessionRecipe,
     health_servicer: DrainingHealthServicer,
     interval: float,
     readiness: Readiness,
@@ -63,7 +63,7 @@ async def track_readiness(
     # Starting is not worth a warning until it has lasted the repeat interval.
     last_warning = loop.time()
     while True:
-        cause, detail = await not_ready_cause(manager, readiness.api_key_configured)
+        cause, detail = await not_ready_cause(recipe, readiness.api_key_configured)
         changed = cause != readiness.cause
         readiness.cause, readiness.detail = cause, detail
         if (cause is None) != serving:
@@ -79,11 +79,11 @@ async def track_readiness(
 
 
 async def not_ready_cause(
-    manager: SessionManager, api_key_configured: bool
+    recipe: SessionRecipe, api_key_configured: bool
 ) -> tuple[str | None, str]:
     """(None, "") when ready, else (cause, what to fix)."""
     try:
-        await manager.check_core()
+        await recipe.check_core()
     except CoreApiKeyRejected:
         if api_key_configured:
             return "core_api_key_rejected", "the session core refused --core-api-key"
@@ -99,8 +99,8 @@ async def not_ready_cause(
         # A bug in a probe must not end readiness tracking for the life of the process.
         logger.error("readiness probe failed with unexpected %s", type(exc).__name__)
         return "probe_failed", f"the readiness probe failed with {type(exc).__name__}"
-    if not manager.key_cache_health().has_keys:
-        stats = manager.key_cache_stats()
+    if not recipe.key_cache_health().has_keys:
+        stats = recipe.key_cache_stats()
         if stats.fetches_ok + stats.fetches_failed == 0:
             return "starting", "the first fetch of the signing keys has not finished"
         return "no_signing_keys", (

@@ -33,7 +33,7 @@ from session_service.domain.api import (
     CoreUnavailable,
     DeadlineExceeded,
     InvalidArgument,
-    SessionManager,
+    SessionRecipe,
 )
 
 logger = logging.getLogger("session_service.rpc")
@@ -45,11 +45,11 @@ _Method = Callable[[_Group, _Request, Any], Awaitable[_Response]]
 
 
 class RpcGroup:
-    """A group of SessionService RPCs over one ``SessionManager``; ``internal_errors``
+    """A group of SessionService RPCs over one ``SessionRecipe``; ``internal_errors``
     counts the unexpected exceptions answered INTERNAL (the goal is that it stays 0)."""
 
-    def __init__(self, manager: SessionManager) -> None:
-        self._manager = manager
+    def __init__(self, recipe: SessionRecipe) -> None:
+        self._recipe = recipe
         self.internal_errors = 0
 
 

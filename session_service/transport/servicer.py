@@ -1,4 +1,4 @@
-"""The gRPC face of the SessionManager: convert, call, map the outcome. Nothing else.
+"""The gRPC face of the SessionRecipe: convert, call, map the outcome. Nothing else.
 
 ``SessionServicer`` is every RPC of ``session.v1.SessionService``, in groups
 (``session_rpcs``, ``claim_rpcs``, ``jwt_rpcs``), each going through ``rpc.rpc``, the single
@@ -25,7 +25,7 @@ from session_service.transport.session_rpcs import SessionRpcs
 
 
 class SessionServicer(SessionRpcs, ClaimRpcs, JwtRpcs):
-    """``session.v1.SessionService`` over one ``SessionManager``."""
+    """``session.v1.SessionService`` over one ``SessionRecipe``."""
 
 
 def add_to_server(

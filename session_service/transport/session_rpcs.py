@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from session_proto.session.v1 import session_service_pb2 as pb
-from session_service.domain.api import Session, SessionManager, SessionResult, Status
+from session_service.domain.api import Session, SessionRecipe, SessionResult, Status
 from session_service.transport import converters as conv
 from session_service.transport.rpc import RpcGroup, Undecodable, lenient_parser, remaining, rpc
 
@@ -39,16 +39,16 @@ class SessionRpcs(RpcGroup):
     """CreateSession, GetSession, RefreshSession, the revocations, and the by-handle reads
     and updates of a session."""
 
-    def __init__(self, manager: SessionManager) -> None:
-        super().__init__(manager)
+    def __init__(self, recipe: SessionRecipe) -> None:
+        super().__init__(recipe)
         # Overrides are applied before the servicer is built (server.py).
-        self._kept_ok = manager.default_get_session_lookup()
+        self._kept_ok = recipe.default_get_session_lookup()
 
     @rpc
     async def CreateSession(
         self, request: pb.CreateSessionRequest, context: Any
     ) -> pb.CreateSessionResponse:
-        result = await self._manager.create_new_session(
+        result = await self._recipe.create_new_session(
             user_id=request.user_id,
             access_token_payload=conv.optional_struct(request, "access_token_payload"),
             session_data_in_database=conv.optional_struct(request, "session_data_in_database"),
@@ -107,7 +107,7 @@ class SessionRpcs(RpcGroup):
         return None if result is None else _rendered_ok(result)
 
     async def _get_session(self, request: pb.GetSessionRequest, context: Any) -> SessionResult:
-        return await self._manager.get_session(
+        return await self._recipe.get_session(
             access_token=request.access_token or None,
             anti_csrf_token=(
                 request.anti_csrf_token if request.HasField("anti_csrf_token") else None
@@ -134,7 +134,7 @@ class SessionRpcs(RpcGroup):
     async def RefreshSession(
         self, request: pb.RefreshSessionRequest, context: Any
     ) -> pb.RefreshSessionResponse:
-        result = await self._manager.refresh_session(
+        result = await self._recipe.refresh_session(
             refresh_token=request.refresh_token,
             anti_csrf_token=(
                 request.anti_csrf_token if request.HasField("anti_csrf_token") else None
@@ -163,7 +163,7 @@ class SessionRpcs(RpcGroup):
     async def RevokeSession(
         self, request: pb.RevokeSessionRequest, context: Any
     ) -> pb.RevokeSessionResponse:
-        result = await self._manager.revoke_session(
+        result = await self._recipe.revoke_session(
             request.session_handle,
             user_context=conv.user_context(request),
             timeout=remaining(context),
@@ -176,7 +176,7 @@ class SessionRpcs(RpcGroup):
     async def RevokeAllSessionsForUser(
         self, request: pb.RevokeAllSessionsForUserRequest, context: Any
     ) -> pb.RevokeAllSessionsForUserResponse:
-        result = await self._manager.revoke_all_sessions_for_user(
+        result = await self._recipe.revoke_all_sessions_for_user(
             request.user_id, user_context=conv.user_context(request), timeout=remaining(context)
         )
         return pb.RevokeAllSessionsForUserResponse(
@@ -188,7 +188,7 @@ class SessionRpcs(RpcGroup):
     async def RevokeMultipleSessions(
         self, request: pb.RevokeMultipleSessionsRequest, context: Any
     ) -> pb.RevokeMultipleSessionsResponse:
-        result = await self._manager.revoke_multiple_sessions(
+        result = await self._recipe.revoke_multiple_sessions(
             list(request.session_handles),
             user_context=conv.user_context(request),
             timeout=remaining(context),
@@ -202,7 +202,7 @@ class SessionRpcs(RpcGroup):
     async def GetAllSessionHandlesForUser(
         self, request: pb.GetAllSessionHandlesForUserRequest, context: Any
     ) -> pb.GetAllSessionHandlesForUserResponse:
-        result = await self._manager.get_all_session_handles_for_user(
+        result = await self._recipe.get_all_session_handles_for_user(
             request.user_id, user_context=conv.user_context(request), timeout=remaining(context)
         )
         return pb.GetAllSessionHandlesForUserResponse(
@@ -213,7 +213,7 @@ class SessionRpcs(RpcGroup):
     async def GetSessionInformation(
         self, request: pb.GetSessionInformationRequest, context: Any
     ) -> pb.GetSessionInformationResponse:
-        result = await self._manager.get_session_information(
+        result = await self._recipe.get_session_information(
             request.session_handle,
             user_context=conv.user_context(request),
             timeout=remaining(context),
@@ -229,7 +229,7 @@ class SessionRpcs(RpcGroup):
     async def UpdateSessionDataInDatabase(
         self, request: pb.UpdateSessionDataInDatabaseRequest, context: Any
     ) -> pb.UpdateSessionDataInDatabaseResponse:
-        result = await self._manager.update_session_data_in_database(
+        result = await self._recipe.update_session_data_in_database(
             request.session_handle,
             conv.optional_struct(request, "new_session_data") or {},
             user_context=conv.user_context(request),
@@ -243,7 +243,7 @@ class SessionRpcs(RpcGroup):
     async def MergeIntoAccessTokenPayload(
         self, request: pb.MergeIntoAccessTokenPayloadRequest, context: Any
     ) -> pb.MergeIntoAccessTokenPayloadResponse:
-        result = await self._manager.merge_into_access_token_payload(
+        result = await self._recipe.merge_into_access_token_payload(
             request.session_handle,
             conv.optional_struct(request, "access_token_payload_update") or {},
             user_context=conv.user_context(request),
@@ -257,7 +257,7 @@ class SessionRpcs(RpcGroup):
     async def RegenerateAccessToken(
         self, request: pb.RegenerateAccessTokenRequest, context: Any
     ) -> pb.RegenerateAccessTokenResponse:
-        result = await self._manager.regenerate_access_token(
+        result = await self._recipe.regenerate_access_token(
             request.access_token,
             conv.optional_struct(request, "new_access_token_payload"),
             user_context=conv.user_context(request),

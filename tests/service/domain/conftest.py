@@ -2,7 +2,7 @@
 
 ``make_core`` starts ``session_core.app.start_core`` on 127.0.0.1 (SQLite from the
 ``sqlite_url`` fixture, time from a shared ``ManualClock``) and stops it afterwards;
-``make_manager`` builds a ``SessionManager`` on the same clock. ``RunningCore.requests``
+``make_manager`` builds a ``SessionRecipe`` on the same clock. ``RunningCore.requests``
 (requests per path) tells which calls reached the core.
 """
 
@@ -17,7 +17,7 @@ from aiohttp import web
 from session_common.clock import ManualClock
 from session_core.app import RunningCore, start_core
 from session_core.config import CoreConfig
-from session_service.domain.api import SessionManager
+from session_service.domain.api import SessionRecipe
 from tests.service.domain.domain_helpers import MakeCore, MakeManager, domain_config
 
 
@@ -49,10 +49,10 @@ async def core_node(make_core: MakeCore) -> RunningCore:
 
 @pytest.fixture
 async def make_manager(domain_clock: ManualClock) -> AsyncIterator[MakeManager]:
-    managers: list[SessionManager] = []
+    managers: list[SessionRecipe] = []
 
-    async def make(connection_uri: str, **overrides: Any) -> SessionManager:
-        manager = SessionManager(domain_config(connection_uri, **overrides), clock=domain_clock)
+    async def make(connection_uri: str, **overrides: Any) -> SessionRecipe:
+        manager = SessionRecipe(domain_config(connection_uri, **overrides), clock=domain_clock)
         managers.append(manager)
         return manager
 
@@ -62,7 +62,7 @@ async def make_manager(domain_clock: ManualClock) -> AsyncIterator[MakeManager]:
 
 
 @pytest.fixture
-async def manager(make_manager: MakeManager, core_node: RunningCore) -> SessionManager:
+async def manager(make_manager: MakeManager, core_node: RunningCore) -> SessionRecipe:
     return await make_manager(core_node.url)
 
 

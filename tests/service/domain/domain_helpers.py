@@ -14,14 +14,14 @@ from session_service.domain.api import (
     CoreClientConfig,
     DomainConfig,
     KeyCacheConfig,
-    SessionManager,
+    SessionRecipe,
 )
 
 API_DOMAIN = "https://api.example.com"
 ISSUER = API_DOMAIN + "/auth"
 
 MakeCore = Callable[..., Awaitable[RunningCore]]
-MakeManager = Callable[..., Awaitable[SessionManager]]
+MakeManager = Callable[..., Awaitable[SessionRecipe]]
 
 
 def b64url(data: bytes) -> str:

@@ -14,7 +14,7 @@ from session_service.domain.api import (
     ClaimValidatorKind,
     ClaimValidatorSpec,
     InvalidArgument,
-    SessionManager,
+    SessionRecipe,
     Status,
 )
 from session_service.domain.claims import validate_claims
@@ -187,7 +187,7 @@ def test_expired_age_is_fractional_seconds() -> None:
     ],
 )
 async def test_bad_validators_are_invalid_arguments(
-    manager: SessionManager, spec: ClaimValidatorSpec, field: str
+    manager: SessionRecipe, spec: ClaimValidatorSpec, field: str
 ) -> None:
     with pytest.raises(InvalidArgument) as raised:
         await manager.get_session("irrelevant", claim_validators=[spec])
@@ -195,7 +195,7 @@ async def test_bad_validators_are_invalid_arguments(
 
 
 async def test_get_session_validates_claims_in_the_token(
-    manager: SessionManager, core_node: RunningCore, domain_clock: ManualClock
+    manager: SessionRecipe, core_node: RunningCore, domain_clock: ManualClock
 ) -> None:
     now = domain_clock.now_ms()
     created = await manager.create_new_session(
@@ -288,7 +288,7 @@ def test_config_refuses_bad_global_validators() -> None:
 
 
 async def test_set_get_remove_claim_by_handle(
-    manager: SessionManager, domain_clock: ManualClock
+    manager: SessionRecipe, domain_clock: ManualClock
 ) -> None:
     created = await manager.create_new_session("u", {"keep": 1})
     assert created.session is not None
@@ -334,7 +334,7 @@ async def test_set_get_remove_claim_by_handle(
     assert info.info.custom_claims_in_access_token_payload == {"keep": 1, "iss": ISSUER}
 
 
-async def test_claim_functions_on_unknown_handle(manager: SessionManager) -> None:
+async def test_claim_functions_on_unknown_handle(manager: SessionRecipe) -> None:
     gone = Status.SESSION_DOES_NOT_EXIST
     assert (await manager.set_claim_value("nope", "k", 1)).status is gone
     assert (await manager.get_claim_value("nope", "k")).status is gone
@@ -342,7 +342,7 @@ async def test_claim_functions_on_unknown_handle(manager: SessionManager) -> Non
     assert (await manager.validate_claims_for_session_handle("nope")).status is gone
 
 
-async def test_protected_claim_key_is_refused(manager: SessionManager) -> None:
+async def test_protected_claim_key_is_refused(manager: SessionRecipe) -> None:
     with pytest.raises(InvalidArgument) as raised:
         await manager.set_claim_value("handle", "sub", 1)
     assert raised.value.field == "claim_key"

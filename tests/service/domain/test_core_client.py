@@ -24,7 +24,7 @@ from session_service.domain.api import (
     CoreUnavailable,
     DeadlineExceeded,
     InvalidArgument,
-    SessionManager,
+    SessionRecipe,
     Status,
 )
 from session_service.domain.core_client import CoreClient
@@ -63,7 +63,7 @@ async def test_no_reachable_core(make_manager: MakeManager) -> None:
         await manager.get_jwks()
 
 
-async def test_cdi_negotiated_once(manager: SessionManager, core_node: RunningCore) -> None:
+async def test_cdi_negotiated_once(manager: SessionRecipe, core_node: RunningCore) -> None:
     await manager.check_core()
     for _ in range(3):
         await manager.get_all_session_handles_for_user("u")
@@ -331,7 +331,7 @@ async def test_unusable_answers_are_core_unavailable(
 
 
 async def test_core_rejections_name_the_request_field(
-    manager: SessionManager,
+    manager: SessionRecipe,
 ) -> None:
     secret = "do-not-echo-this-value"
     cases: list[tuple[Callable[[], Awaitable[Any]], str]] = [

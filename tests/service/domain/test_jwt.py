@@ -10,7 +10,7 @@ from aiohttp import web
 
 from session_common.clock import ManualClock
 from session_core.app import RunningCore
-from session_service.domain.api import SessionManager, Status
+from session_service.domain.api import SessionRecipe, Status
 from tests.service.domain.domain_helpers import (
     ISSUER,
     MakeManager,
@@ -21,7 +21,7 @@ from tests.service.domain.domain_helpers import (
 StartServer = Callable[[Callable[[web.Request], Awaitable[web.StreamResponse]]], Awaitable[str]]
 
 
-async def _verify_with_jwks(manager: SessionManager, token: str) -> dict[str, Any]:
+async def _verify_with_jwks(manager: SessionRecipe, token: str) -> dict[str, Any]:
     jwks = await manager.get_jwks()
     kid = decode_header(token)["kid"]
     [jwk] = [k for k in jwks.keys if k.kid == kid]
@@ -34,7 +34,7 @@ async def _verify_with_jwks(manager: SessionManager, token: str) -> dict[str, An
     return claims
 
 
-async def test_create_jwt_defaults(manager: SessionManager, domain_clock: ManualClock) -> None:
+async def test_create_jwt_defaults(manager: SessionRecipe, domain_clock: ManualClock) -> None:
     result = await manager.create_jwt({"scope": "read"})
     assert result.status is Status.OK
     assert decode_header(result.jwt)["kid"].startswith("s-")  # static key unless told otherwise
@@ -49,7 +49,7 @@ async def test_create_jwt_defaults(manager: SessionManager, domain_clock: Manual
     assert (await manager.get_session(result.jwt)).status is Status.UNAUTHORISED
 
 
-async def test_create_jwt_options(manager: SessionManager) -> None:
+async def test_create_jwt_options(manager: SessionRecipe) -> None:
     result = await manager.create_jwt(
         {"iss": "https://other.example"}, validity_seconds=60, use_static_signing_key=False
     )
@@ -63,7 +63,7 @@ async def test_create_jwt_options(manager: SessionManager) -> None:
     assert decode_header(static.jwt)["kid"].startswith("s-")
 
 
-async def test_get_jwks_matches_the_core(manager: SessionManager, core_node: RunningCore) -> None:
+async def test_get_jwks_matches_the_core(manager: SessionRecipe, core_node: RunningCore) -> None:
     jwks = await manager.get_jwks()
     assert jwks.status is Status.OK
     expected = [key.jwk() for key in core_node.signing_keys.verification_keys()]

@@ -11,7 +11,7 @@ import pytest
 
 from session_common.clock import ManualClock
 from session_core.app import RunningCore
-from session_service.domain.api import CoreUnavailable, Session, SessionManager, Status
+from session_service.domain.api import CoreUnavailable, Session, SessionRecipe, Status
 from tests.service.domain.domain_helpers import (
     MakeCore,
     MakeManager,
@@ -26,19 +26,19 @@ VERIFY = "/recipe/session/verify"
 NO_KEY = (Status.TRY_REFRESH_TOKEN, "No key found for the given kid")
 
 
-async def _session(manager: SessionManager, user_id: str = "u") -> Session:
+async def _session(manager: SessionRecipe, user_id: str = "u") -> Session:
     created = await manager.create_new_session(user_id)
     assert created.session is not None
     return created.session
 
 
-async def _outcome(manager: SessionManager, token: str) -> tuple[Status, str]:
+async def _outcome(manager: SessionRecipe, token: str) -> tuple[Status, str]:
     result = await manager.get_session(token)
     return result.status, result.message
 
 
 async def test_concurrent_first_use_fetches_once(
-    manager: SessionManager, core_node: RunningCore
+    manager: SessionRecipe, core_node: RunningCore
 ) -> None:
     health = manager.key_cache_health()
     assert (health.has_keys, health.is_stale, health.last_success_ms) == (False, True, None)

@@ -19,7 +19,7 @@ from session_service.domain.api import (
     ClaimValidatorKind,
     ClaimValidatorSpec,
     InvalidArgument,
-    SessionManager,
+    SessionRecipe,
     Status,
 )
 from session_service.domain.session_claims import (
@@ -218,11 +218,11 @@ def test_load_claims_from_a_list_or_a_function(module_dir: Path) -> None:
 @pytest.fixture
 async def claims_manager(
     core_node: RunningCore, domain_clock: ManualClock
-) -> AsyncIterator[Callable[[list[SessionClaim]], SessionManager]]:
-    managers: list[SessionManager] = []
+) -> AsyncIterator[Callable[[list[SessionClaim]], SessionRecipe]]:
+    managers: list[SessionRecipe] = []
 
-    def make(claims: list[SessionClaim]) -> SessionManager:
-        manager = SessionManager(domain_config(core_node.url), clock=domain_clock, claims=claims)
+    def make(claims: list[SessionClaim]) -> SessionRecipe:
+        manager = SessionRecipe(domain_config(core_node.url), clock=domain_clock, claims=claims)
         managers.append(manager)
         return manager
 
@@ -232,7 +232,7 @@ async def claims_manager(
 
 
 async def test_validate_claims_fetches_once_per_claim_and_leaves_its_input_alone(
-    claims_manager: Callable[[list[SessionClaim]], SessionManager], domain_clock: ManualClock
+    claims_manager: Callable[[list[SessionClaim]], SessionRecipe], domain_clock: ManualClock
 ) -> None:
     calls: list[tuple[str, dict[str, Any]]] = []
     manager = claims_manager([PrimitiveArrayClaim("roles", _returning(["admin"], calls))])
@@ -262,7 +262,7 @@ async def test_validate_claims_fetches_once_per_claim_and_leaves_its_input_alone
 
 
 async def test_validate_claims_with_nothing_found_or_a_failing_fetch(
-    claims_manager: Callable[[list[SessionClaim]], SessionManager],
+    claims_manager: Callable[[list[SessionClaim]], SessionRecipe],
 ) -> None:
     async def failing(user_id: str, user_context: dict[str, Any]) -> Any:
         raise OSError("the roles database is down")
@@ -289,5 +289,5 @@ async def test_a_server_wide_validator_that_does_not_fit_its_claim_is_refused(
         required_claim_validators=(ClaimValidatorSpec(HAS, "roles", value="admin"),),
     )
     with pytest.raises(InvalidArgument) as raised:
-        SessionManager(config, claims=[PrimitiveArrayClaim("roles", _returning([]))])
+        SessionRecipe(config, claims=[PrimitiveArrayClaim("roles", _returning([]))])
     assert raised.value.field == "required_claim_validators[0]"

@@ -1,4 +1,4 @@
-"""SessionManager against the real core: create/get/refresh, promotion, theft, revocation,
+"""SessionRecipe against the real core: create/get/refresh, promotion, theft, revocation,
 anti-CSRF, session_required, signing-key mode, legacy v2 tokens, expiry, by-handle calls."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from session_core.crypto import generate_key_string, load_signing_key
 from session_service.domain.api import (
     InvalidArgument,
     Session,
-    SessionManager,
+    SessionRecipe,
     Status,
 )
 from tests.service.domain.domain_helpers import (
@@ -32,13 +32,13 @@ VERIFY = "/recipe/session/verify"
 JWKS = "/.well-known/jwks.json"
 
 
-async def _created(manager: SessionManager, user_id: str = "user-1", **kw: object) -> Session:
+async def _created(manager: SessionRecipe, user_id: str = "user-1", **kw: object) -> Session:
     result = await manager.create_new_session(user_id, **kw)  # type: ignore[arg-type]
     assert result.status is Status.OK and result.session is not None
     return result.session
 
 
-async def test_create_returns_tokens_payload_and_front_token(manager: SessionManager) -> None:
+async def test_create_returns_tokens_payload_and_front_token(manager: SessionRecipe) -> None:
     session = await _created(
         manager, access_token_payload={"role": "admin"}, session_data_in_database={"d": 1}
     )
@@ -61,7 +61,7 @@ async def test_create_returns_tokens_payload_and_front_token(manager: SessionMan
 
 
 async def test_verification_needs_no_core_call(
-    manager: SessionManager, core_node: RunningCore
+    manager: SessionRecipe, core_node: RunningCore
 ) -> None:
     session = await _created(manager)
     first = await manager.get_session(session.access_token)
@@ -77,7 +77,7 @@ async def test_verification_needs_no_core_call(
 
 
 async def test_first_use_after_refresh_promotes_once(
-    manager: SessionManager, core_node: RunningCore
+    manager: SessionRecipe, core_node: RunningCore
 ) -> None:
     session = await _created(manager, access_token_payload={"k": "v"})
     assert session.refresh_token is not None
@@ -105,7 +105,7 @@ async def test_first_use_after_refresh_promotes_once(
     assert core_calls(core_node, VERIFY) == 1
 
 
-async def test_reusing_a_superseded_refresh_token_is_theft(manager: SessionManager) -> None:
+async def test_reusing_a_superseded_refresh_token_is_theft(manager: SessionRecipe) -> None:
     session = await _created(manager, "thief-victim")
     assert session.refresh_token is not None
     refreshed = await manager.refresh_session(session.refresh_token.token)
@@ -121,7 +121,7 @@ async def test_reusing_a_superseded_refresh_token_is_theft(manager: SessionManag
 
 
 async def test_refresh_with_garbage_or_missing_token_is_unauthorised(
-    manager: SessionManager,
+    manager: SessionRecipe,
 ) -> None:
     garbage = await manager.refresh_session("not-a-refresh-token")
     assert garbage.status is Status.UNAUTHORISED and garbage.session is None
@@ -131,7 +131,7 @@ async def test_refresh_with_garbage_or_missing_token_is_unauthorised(
 
 
 async def test_revocation_with_and_without_check_database(
-    manager: SessionManager, core_node: RunningCore
+    manager: SessionRecipe, core_node: RunningCore
 ) -> None:
     session = await _created(manager)
     assert session.refresh_token is not None
@@ -158,7 +158,7 @@ async def test_revocation_with_and_without_check_database(
 
 
 async def test_check_database_on_a_live_session_calls_the_core(
-    manager: SessionManager, core_node: RunningCore
+    manager: SessionRecipe, core_node: RunningCore
 ) -> None:
     session = await _created(manager)
     result = await manager.get_session(session.access_token, check_database=True)
@@ -167,7 +167,7 @@ async def test_check_database_on_a_live_session_calls_the_core(
     assert core_calls(core_node, VERIFY) == 1
 
 
-async def test_revoke_all_multiple_and_list_handles(manager: SessionManager) -> None:
+async def test_revoke_all_multiple_and_list_handles(manager: SessionRecipe) -> None:
     mine = [(await _created(manager, "u-many")).session_handle for _ in range(3)]
     other = (await _created(manager, "u-other")).session_handle
     listed = await manager.get_all_session_handles_for_user("u-many")
@@ -228,7 +228,7 @@ async def test_anti_csrf_token_missing_from_access_token(
     assert unchecked.status is Status.OK
 
 
-async def test_anti_csrf_mode_none_never_checks(manager: SessionManager) -> None:
+async def test_anti_csrf_mode_none_never_checks(manager: SessionRecipe) -> None:
     session = await _created(manager)
     result = await manager.get_session(session.access_token, anti_csrf_token="anything")
     assert result.status is Status.OK
@@ -260,7 +260,7 @@ async def test_refresh_with_anti_csrf(make_manager: MakeManager, core_node: Runn
 
 
 @pytest.mark.parametrize("token", ["", "garbage", "a.b", "a.b.c", "x" * 20_000])
-async def test_session_required(manager: SessionManager, token: str) -> None:
+async def test_session_required(manager: SessionRecipe, token: str) -> None:
     optional = await manager.get_session(token, session_required=False)
     assert optional.status is Status.NO_SESSION and optional.session is None
     required = await manager.get_session(token)
@@ -270,7 +270,7 @@ async def test_session_required(manager: SessionManager, token: str) -> None:
 
 
 async def test_session_not_required_still_reports_invalid_tokens(
-    manager: SessionManager, domain_clock: ManualClock
+    manager: SessionRecipe, domain_clock: ManualClock
 ) -> None:
     # Errors after parsing are not turned into NO_SESSION (SDK §2a step 4).
     session = await _created(manager)
@@ -294,7 +294,7 @@ async def test_signing_key_mode_mismatch(make_manager: MakeManager, core_node: R
     assert (await dynamic.get_session(dynamic_session.access_token)).status is Status.OK
 
 
-async def test_expiry_boundary(manager: SessionManager, domain_clock: ManualClock) -> None:
+async def test_expiry_boundary(manager: SessionRecipe, domain_clock: ManualClock) -> None:
     session = await _created(manager)
     exp_ms = session.access_token_payload["exp"] * 1000
     domain_clock.set(exp_ms - 1)
@@ -331,7 +331,7 @@ async def _v2_token(
 
 
 async def test_v2_token_verifies_locally_against_every_key(
-    manager: SessionManager, core_node: RunningCore
+    manager: SessionRecipe, core_node: RunningCore
 ) -> None:
     session = await _created(manager)
     token = await _v2_token(core_node, session)
@@ -345,7 +345,7 @@ async def test_v2_token_verifies_locally_against_every_key(
 
 
 async def test_v2_token_that_fails_locally_goes_to_the_core(
-    manager: SessionManager, core_node: RunningCore
+    manager: SessionRecipe, core_node: RunningCore
 ) -> None:
     session = await _created(manager)
     forged = await _v2_token(core_node, session, foreign=True)
@@ -366,7 +366,7 @@ async def test_v2_token_that_fails_locally_goes_to_the_core(
 
 
 async def test_v2_token_with_check_database_uses_the_stored_payload(
-    manager: SessionManager, core_node: RunningCore
+    manager: SessionRecipe, core_node: RunningCore
 ) -> None:
     session = await _created(manager, access_token_payload={"stored": 1})
     token = await _v2_token(core_node, session)
@@ -376,7 +376,7 @@ async def test_v2_token_with_check_database_uses_the_stored_payload(
     assert core_calls(core_node, VERIFY) == 1
 
 
-async def test_session_information_and_data(manager: SessionManager) -> None:
+async def test_session_information_and_data(manager: SessionRecipe) -> None:
     session = await _created(
         manager, access_token_payload={"a": 1}, session_data_in_database={"db": "x"}
     )
@@ -399,7 +399,7 @@ async def test_session_information_and_data(manager: SessionManager) -> None:
 
 
 async def test_merge_into_access_token_payload(
-    manager: SessionManager, core_node: RunningCore
+    manager: SessionRecipe, core_node: RunningCore
 ) -> None:
     session = await _created(manager, access_token_payload={"keep": 1, "drop": 2})
     merged = await manager.merge_into_access_token_payload(
@@ -425,7 +425,7 @@ async def test_merge_into_access_token_payload(
     assert unknown.status is Status.SESSION_DOES_NOT_EXIST
 
 
-async def test_regenerate_access_token(manager: SessionManager, domain_clock: ManualClock) -> None:
+async def test_regenerate_access_token(manager: SessionRecipe, domain_clock: ManualClock) -> None:
     session = await _created(manager, access_token_payload={"old": True})
     domain_clock.advance(5_000)
     result = await manager.regenerate_access_token(session.access_token, {"fresh": 1})
@@ -457,7 +457,7 @@ async def test_regenerate_access_token(manager: SessionManager, domain_clock: Ma
 
 
 async def test_regenerate_refuses_unverifiable_tokens(
-    manager: SessionManager, core_node: RunningCore
+    manager: SessionRecipe, core_node: RunningCore
 ) -> None:
     session = await _created(manager)
     parts = session.access_token.split(".")

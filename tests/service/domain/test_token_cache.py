@@ -21,7 +21,7 @@ from session_service.domain.api import (
     AntiCsrfMode,
     ClaimValidatorKind,
     ClaimValidatorSpec,
-    SessionManager,
+    SessionRecipe,
     SessionResult,
     Status,
     TokenCacheConfig,
@@ -33,21 +33,21 @@ from tests.service.domain.domain_helpers import MakeManager, b64url, core_calls,
 VERIFY = "/recipe/session/verify"
 
 
-def kept(manager: SessionManager, token: str) -> SessionResult | None:
+def kept(manager: SessionRecipe, token: str) -> SessionResult | None:
     """What the token-only GetSession path answers from the cache for ``token``."""
     lookup = manager.default_get_session_lookup()
     assert lookup is not None
     return lookup(token.encode())
 
 
-def stats(manager: SessionManager) -> TokenCacheStats:
+def stats(manager: SessionRecipe) -> TokenCacheStats:
     current = manager.token_cache_stats()
     assert current is not None
     return current
 
 
 async def token_for(
-    manager: SessionManager, user_id: str, payload: dict[str, Any] | None = None
+    manager: SessionRecipe, user_id: str, payload: dict[str, Any] | None = None
 ) -> str:
     created = await manager.create_new_session(user_id, payload or {})
     assert created.session is not None
@@ -336,18 +336,18 @@ async def test_garbage_cannot_evict_verified_tokens(
     assert stats(manager).rejected_hits == rejected_hits + 1
 
 
-Revoke = Callable[[SessionManager, list[str]], Awaitable[object]]
+Revoke = Callable[[SessionRecipe, list[str]], Awaitable[object]]
 
 
-async def _revoke_one(manager: SessionManager, handles: list[str]) -> object:
+async def _revoke_one(manager: SessionRecipe, handles: list[str]) -> object:
     return await manager.revoke_session(handles[0])
 
 
-async def _revoke_multiple(manager: SessionManager, handles: list[str]) -> object:
+async def _revoke_multiple(manager: SessionRecipe, handles: list[str]) -> object:
     return await manager.revoke_multiple_sessions(handles)
 
 
-async def _revoke_user(manager: SessionManager, handles: list[str]) -> object:
+async def _revoke_user(manager: SessionRecipe, handles: list[str]) -> object:
     return await manager.revoke_all_sessions_for_user("revoked-user")
 
 

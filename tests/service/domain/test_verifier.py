@@ -13,7 +13,7 @@ import pytest
 from session_common.clock import ManualClock
 from session_core.app import RunningCore
 from session_core.crypto import SigningKey
-from session_service.domain.api import SessionManager, Status
+from session_service.domain.api import SessionRecipe, Status
 from session_service.domain.verifier import TokenParseError, parse_access_token
 from tests.service.domain.domain_helpers import b64url, core_calls, forge, v3_header
 
@@ -22,7 +22,7 @@ PARSE_FAILED = (Status.UNAUTHORISED, "Token parsing failed")
 
 @dataclass
 class Forger:
-    manager: SessionManager
+    manager: SessionRecipe
     core: RunningCore
     key: SigningKey
     payload: dict[str, Any]
@@ -42,7 +42,7 @@ _DROP = object()
 
 @pytest.fixture
 async def forger(
-    manager: SessionManager, core_node: RunningCore, domain_clock: ManualClock
+    manager: SessionRecipe, core_node: RunningCore, domain_clock: ManualClock
 ) -> Forger:
     created = await manager.create_new_session("forged-user", {"custom": 1})
     assert created.session is not None

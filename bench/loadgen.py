@@ -219,7 +219,7 @@ async def _run(job: Job) -> Outcome:
     calls: dict[str, list[Call]] = {}
     try:
         if job.operation == "core_create":
-            # The HTTP client the service itself uses for its core calls (core_client.py),
+            # The HTTP client the service itself uses for its core calls (core_client/client.py),
             # so that CreateSession against this compares what the service adds.
             connector = aiohttp.TCPConnector(limit=job.users)
             client = aiohttp.ClientSession(connector=connector, headers=CORE_HEADERS)

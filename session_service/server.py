@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from session_common.tracing import TracingUnavailable, build_tracer_provider, get_tracer
+from session_service.core_client.client import CoreClient
 from session_service.domain.api import (
     ClaimValidatorSpec,
     Clock,
     InvalidArgument,
     SessionRecipe,
 )
-from session_service.domain.core_client import CoreClient
 from session_service.domain.overrides import (
     Override,
     OverrideError,

@@ -68,12 +68,11 @@ TRANSPORT = LAYERS.index(("session_service.transport",))
 
 # Modules that have no room in the layout yet, and the layer each is bound for (it is judged
 # as a module of that layer).
-PENDING_MOVES: dict[str, str] = {
-    "session_service.domain.core_client": "session_service.core_client",
-}
+PENDING_MOVES: dict[str, str] = {}
 # (importer, imported) pairs against the layer order.
 PENDING_LAYER_VIOLATIONS: set[tuple[str, str]] = {
-    ("session_service.domain.core_client", "session_service.domain.config"),
+    ("session_service.core_client.http", "session_service.domain.config"),
+    ("session_service.core_client.client", "session_service.domain.config"),
 }
 # Modules of session_service other than embedded_core that import session_core.
 PENDING_CORE_IMPORTS: set[tuple[str, str]] = set()
@@ -83,7 +82,6 @@ PENDING_FRAMEWORK_IMPORTS: set[tuple[str, str]] = set()
 PENDING_CYCLES: set[frozenset[str]] = set()
 # Files (relative to the repository) over MAX_LINES lines.
 PENDING_LARGE_FILES: set[str] = {
-    "session_service/domain/core_client.py",
     "session_service/domain/sessions.py",
     "session_service/domain/verifier.py",
     "tests/service/domain/test_sessions.py",
@@ -325,7 +323,7 @@ def test_no_file_is_over_the_size_bound() -> None:
         ("session_common.clock", 0),
         ("session_service.domain.errors", 1),
         ("session_service.domain.verifier", 3),
-        ("session_service.domain.core_client", 2),
+        ("session_service.core_client.client", 2),
         ("session_service.settings", 4),
         ("session_service.cli", len(LAYERS) - 1),
         ("session_core.sessions", None),

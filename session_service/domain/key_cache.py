@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
 from session_common.clock import Clock
+from session_service.core_client.client import JwksDocument
 from session_service.domain.config import KeyCacheConfig
-from session_service.domain.core_client import JwksDocument
 from session_service.domain.errors import CoreUnavailable
 from session_service.domain.types import JsonWebKey, KeyCacheHealth, KeyCacheStats
 

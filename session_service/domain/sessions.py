@@ -19,6 +19,8 @@ from typing import Any
 from session_common.clock import Clock, SystemClock
 from session_common.json_values import JSONObject
 from session_common.token_format import PROTECTED_PROPS
+from session_service.core_client.client import CoreClient, JwksDocument
+from session_service.core_client.http import CoreRejectedRequest
 from session_service.domain.claims import (
     check_claim_validators,
     claim_value_for_payload,
@@ -26,7 +28,6 @@ from session_service.domain.claims import (
     validate_claims,
 )
 from session_service.domain.config import AntiCsrfMode, DomainConfig
-from session_service.domain.core_client import CoreClient, CoreRejectedRequest, JwksDocument
 from session_service.domain.errors import CoreUnavailable, DomainError, InvalidArgument
 from session_service.domain.key_cache import KeyCache
 from session_service.domain.limits import (

@@ -3,7 +3,7 @@
 ``RpcObserver.wrap`` wraps each SessionService method once, when the server is built (no
 interceptor: a grpc.aio interceptor costs a coroutine and a handler object per call). Health
 and reflection are not wrapped, so probes neither count as traffic nor make traces.
-``CoreObserver`` is the domain's ``CoreCallObserver``: it times each core request, gives it
+``CoreObserver`` is the core client's ``CoreCallObserver``: it times each core request, gives it
 a CLIENT span, and sends the request id and trace context along as headers; a request
 that was never sent (no free connection in time) is only counted.
 
@@ -152,7 +152,7 @@ class _CoreCall:
 
 
 class CoreObserver:
-    """The domain's ``CoreCallObserver``: metrics, a span and headers per core request."""
+    """The core client's ``CoreCallObserver``: metrics, a span and headers per core request."""
 
     def __init__(self, metrics: ServiceMetrics, tracer: Tracer | None) -> None:
         self._metrics = metrics

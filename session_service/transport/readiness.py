@@ -51,7 +51,7 @@ async def track_readiness(
 
     Polling (rather than reacting to RPC failures) also notices a core that comes back
     while no traffic flows. The probe never waits behind callers' calls for a connection
-    (core_client.py), and it gets the configured core timeout, the bound of every core call:
+    (core_client/client.py), and it gets the configured core timeout, the bound of every core call:
     a busy service answers a probe late, and a replica must not be pulled for being busy;
     a core that does not answer in that time is as unusable for the probe as for callers.
     Every change of the cause is logged (a WARNING while not ready), and a lasting one again

@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from session_core.app import RunningCore
+from session_service.core_client.client import CoreClient
 from session_service.domain.api import (
     CoreClientConfig,
     CoreIncompatible,
@@ -27,7 +28,6 @@ from session_service.domain.api import (
     SessionRecipe,
     Status,
 )
-from session_service.domain.core_client import CoreClient
 from session_service.transport.metrics import ServiceMetrics
 from session_service.transport.observability import CoreObserver
 from tests.service.domain.domain_helpers import MakeCore, MakeManager, closed_port, core_calls

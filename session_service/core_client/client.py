@@ -1,11 +1,12 @@
-"""HTTP client of the session core(s), behaving like the SDK's querier (session-semantics §7).
+"""HTTP client of the session core(s), behaving like the SDK's querier
+(``supertokens_python.querier.Querier``).
 
 * One shared ``aiohttp.ClientSession`` (keep-alive) for every call. The SDK's querier uses
   httpx; aiohttp's client, already here for the core's server, costs a quarter of httpx's
   per request (about 0.15 against 1.2 ms of CPU on the 2-core bench machine, and httpx's
   pool showed as two thirds of CreateSession's CPU in the service).
 * Connections: at most ``max_connections`` requests made for callers are on the wire at
-  once; the others wait in arrival order, within their call's time (``_ConnectionSlots``).
+  once; the others wait in arrival order, within their call's time (``ConnectionSlots``).
   The wait is the client's own, not aiohttp's: in aiohttp (3.14.5, ``BaseConnector.connect``)
   the ``connect`` timeout covers both the wait for a free connection under the connector's
   ``limit`` and the connect itself (DNS, then ``sock_connect``: TCP and TLS), and both end
@@ -41,18 +42,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
-
-import aiohttp
 
 from session_common.json_values import JSONObject
+from session_service.core_client.http import (
+    Answer,
+    ConnectionFailed,
+    CoreHttp,
+    Saturated,
+    TimedOut,
+    TransportError,
+    decode,
+    json_object,
+)
+from session_service.core_client.observer import CoreCallObserver
+from session_service.core_client.slots import ConnectionSlots
 from session_service.domain.config import SUPPORTED_CDI_VERSIONS, CoreClientConfig
 from session_service.domain.errors import (
-    CoreApiKeyRejected,
     CoreIncompatible,
     CoreSaturated,
     CoreUnavailable,
@@ -61,20 +69,6 @@ from session_service.domain.errors import (
 from session_service.domain.types import CoreConnectionStats
 
 _MAX_AGE_RE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
-# Core 400 messages are fixed English sentences. Anything else (long "words" could be echoed
-# tokens or keys) is dropped rather than passed on.
-_SAFE_REJECTION_RE = re.compile(r"[A-Za-z0-9'.,:;_()= -]{1,200}")
-_MAX_WORD_LENGTH = 40
-
-
-class CoreRejectedRequest(Exception):
-    """The core answered 400: the request was invalid. ``core_message`` is the core's
-    plain-text explanation, or empty when it did not look like a fixed message."""
-
-    def __init__(self, path: str, core_message: str) -> None:
-        super().__init__(f"the core rejected a request to {path} as invalid (HTTP 400)")
-        self.path = path
-        self.core_message = core_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,93 +77,6 @@ class JwksDocument:
 
     body: JSONObject
     max_age_seconds: int | None
-
-
-class CoreCall(Protocol):
-    """One HTTP request to a core, as seen by an observer."""
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """Extra headers for the request (request id, trace context)."""
-        ...
-
-    def finish(self, outcome: str) -> None:
-        """``outcome``: the HTTP status code (``"200"``), or ``timeout``, ``unreachable``,
-        ``error`` (another transport failure), ``saturated`` (the call had waited for a
-        connection and the rest of its time ran out) or ``cancelled`` (the deadline passed
-        or the caller went away while waiting)."""
-        ...
-
-
-class CoreCallObserver(Protocol):
-    def start(self, method: str, endpoint: str) -> CoreCall:
-        """Called as a request to ``endpoint`` (a fixed CDI path) is about to be sent."""
-        ...
-
-    def not_sent(self, method: str, endpoint: str, outcome: str) -> None:
-        """A request to ``endpoint`` was never sent: ``saturated`` (no connection came
-        free within the call's time)."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    """What the client keeps of an HTTP response."""
-
-    status: int
-    content: bytes
-    cache_control: str | None
-
-
-class _ConnectionFailed(Exception):
-    """The connection to one host failed (the next host may be tried)."""
-
-
-class _ConnectTimedOut(_ConnectionFailed):
-    """The host did not accept a connection in time."""
-
-
-class _TimedOut(Exception):
-    """A host accepted the connection but did not answer in time."""
-
-
-class _TransportError(Exception):
-    """Any other failure of the HTTP exchange."""
-
-
-class _Saturated(Exception):
-    """A call that had waited for a connection ran out of time on the wire."""
-
-
-class _ConnectionSlots:
-    """At most ``limit`` requests made for callers are on the wire at once; the others wait
-    here in arrival order (``asyncio.Semaphore`` is FIFO), each within its own time."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.in_use = 0
-        self.waiting = 0
-        self._free = asyncio.Semaphore(limit)
-
-    async def take(self, budget: float) -> bool:
-        """Take a slot within ``budget`` seconds; True when the call had to wait for it.
-        Raises ``TimeoutError`` when none came free in time."""
-        queued = self._free.locked()
-        if queued:
-            self.waiting += 1
-            try:
-                async with asyncio.timeout(budget):
-                    await self._free.acquire()
-            finally:
-                self.waiting -= 1
-        else:
-            await self._free.acquire()  # a free slot: returns without suspending
-        self.in_use += 1
-        return queued
-
-    def give_back(self) -> None:
-        self.in_use -= 1
-        self._free.release()
 
 
 def parse_max_age(cache_control: str | None) -> int | None:
@@ -195,32 +102,11 @@ class CoreClient:
         self._last_tried_index = 0
         self._cdi_version: str | None = None
         self._negotiation_lock = asyncio.Lock()
-        self._ssl = config.ssl_context()
-        self._slots = _ConnectionSlots(config.max_connections)
-        # Created on first use: an aiohttp session belongs to the running event loop.
-        self._http: aiohttp.ClientSession | None = None
-
-    def _session(self) -> aiohttp.ClientSession:
-        if self._http is None:
-            connector = aiohttp.TCPConnector(
-                limit=0,  # unbounded: _ConnectionSlots bounds the calls (module docstring)
-                limit_per_host=0,
-                keepalive_timeout=self._config.keepalive_expiry_seconds,
-                ssl=self._ssl,
-            )
-            self._http = aiohttp.ClientSession(
-                connector=connector,
-                trust_env=False,
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent",),
-                headers={"user-agent": "session-service"},
-            )
-        return self._http
+        self._slots = ConnectionSlots(config.max_connections)
+        self._http = CoreHttp(config, observer)
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self._http.close()
 
     def connection_stats(self) -> CoreConnectionStats:
         slots = self._slots
@@ -275,7 +161,7 @@ class CoreClient:
         failures: list[str] = []
         for host in self._hosts:
             try:
-                answer = await self._request(
+                answer = await self._http.request(
                     "GET",
                     host,
                     "/.well-known/jwks.json",
@@ -285,7 +171,7 @@ class CoreClient:
                     limit=time_limit,
                     queued=False,
                 )
-            except (_ConnectionFailed, _TimedOut, _TransportError) as exc:
+            except (ConnectionFailed, TimedOut, TransportError) as exc:
                 failures.append(str(exc))
                 continue
             if answer.status != 200:
@@ -294,7 +180,7 @@ class CoreClient:
             if len(answer.content) > max_bytes:
                 failures.append("response too large")
                 continue
-            body = _json_object(answer.content)
+            body = json_object(answer.content)
             if body is None:
                 failures.append("not a JSON object")
                 continue
@@ -367,7 +253,7 @@ class CoreClient:
             response = await self._send(
                 method, path, params=params, content=content, headers=headers, limit=timeout
             )
-            return self._decode(method, path, response)
+            return decode(method, path, response)
         loop = asyncio.get_running_loop()
         waited_from = loop.time()
         try:
@@ -399,7 +285,7 @@ class CoreClient:
             )
         finally:
             self._slots.give_back()
-        return self._decode(method, path, response)
+        return decode(method, path, response)
 
     def _not_sent(self, method: str, path: str, message: str) -> CoreSaturated:
         if self._observer is not None:
@@ -416,12 +302,12 @@ class CoreClient:
         headers: dict[str, str],
         limit: float,
         queued: bool = False,
-    ) -> _Answer:
+    ) -> Answer:
         """The request, to one host after another (module docstring), within ``limit``
         seconds in all: the first attempt gets ``limit``, a later one what is left.
 
         aiohttp's timeout is the only timer that ends a request, so the outcome
-        ``_request`` reports is the one this call raises. A second timer for the same end
+        ``CoreHttp.request`` reports is the one this call raises. A second timer for the same end
         would be due in the same turn of a late event loop (a loaded machine): the request
         cancelled twice, aiohttp passes the cancellation on instead of its timeout, and the
         request would be reported "cancelled" while the call answered a timeout."""
@@ -437,7 +323,7 @@ class CoreClient:
             index = self._last_tried_index
             self._last_tried_index = (index + 1) % len(self._hosts)
             try:
-                return await self._request(
+                return await self._http.request(
                     method,
                     self._hosts[index],
                     path,
@@ -447,15 +333,15 @@ class CoreClient:
                     limit=left,
                     queued=queued,
                 )
-            except _Saturated:
+            except Saturated:
                 raise CoreSaturated(_cut_short(method, path, limit)) from None
-            except _ConnectionFailed as exc:
+            except ConnectionFailed as exc:
                 last_error = str(exc)
-            except _TimedOut:
+            except TimedOut:
                 raise CoreUnavailable(
                     f"the core did not answer {method} {path} within {limit:.3g}s"
                 ) from None
-            except _TransportError as exc:
+            except TransportError as exc:
                 raise CoreUnavailable(
                     f"the core connection failed on {method} {path} ({exc})"
                 ) from None
@@ -463,137 +349,9 @@ class CoreClient:
             f"no session core available to query ({tried} tried; last error {last_error})"
         )
 
-    async def _request(
-        self,
-        method: str,
-        host: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None,
-        content: bytes | None,
-        headers: dict[str, str],
-        limit: float,
-        queued: bool,
-    ) -> _Answer:
-        """One HTTP request to one host, reported to the observer when there is one.
-
-        After a wait for a connection (``queued``), running out of the call's time is
-        ``_Saturated``: a response timeout (the request had less than the configured time),
-        or a connect timeout shorter than the configured one."""
-        observer = self._observer
-        call = observer.start(method, path) if observer is not None else None
-        if call is not None:
-            headers = {**headers, **call.headers}
-        outcome = "cancelled"
-        try:
-            answer = await self._exchange(
-                method, host + path, params=params, content=content, headers=headers, limit=limit
-            )
-            outcome = str(answer.status)
-            return answer
-        except _TimedOut:
-            if queued:
-                outcome = "saturated"
-                raise _Saturated from None
-            outcome = "timeout"
-            raise
-        except _ConnectTimedOut:
-            if queued and limit < self._config.connect_timeout_seconds:
-                outcome = "saturated"
-                raise _Saturated from None
-            outcome = "unreachable"
-            raise
-        except _ConnectionFailed:
-            outcome = "unreachable"
-            raise
-        except _TransportError:
-            outcome = "error"
-            raise
-        finally:
-            if call is not None:
-                call.finish(outcome)
-
-    async def _exchange(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, str] | None,
-        content: bytes | None,
-        headers: dict[str, str],
-        limit: float,
-    ) -> _Answer:
-        """The HTTP exchange itself, its failures sorted into the kinds above (the messages
-        name the failure's type only: never a URL's query, a body or a key). The connector
-        never queues (see the module docstring), so ``connect`` times DNS and the TCP/TLS
-        connect only."""
-        timeout = aiohttp.ClientTimeout(
-            total=limit,
-            connect=min(limit, self._config.connect_timeout_seconds),
-            ceil_threshold=math.inf,  # end on time (aiohttp rounds 5 s and more up to a second)
-        )
-        try:
-            async with self._session().request(
-                method,
-                url,
-                params=params,
-                data=content,
-                headers=headers,
-                timeout=timeout,
-                allow_redirects=False,
-            ) as response:
-                return _Answer(
-                    response.status,
-                    await response.read(),
-                    response.headers.get("cache-control"),
-                )
-        except aiohttp.ConnectionTimeoutError:
-            raise _ConnectTimedOut("ConnectTimeout") from None
-        except aiohttp.ServerTimeoutError as exc:
-            raise _TimedOut(type(exc).__name__) from None
-        except aiohttp.ClientConnectionError as exc:
-            # Refused, reset or closed: nothing was answered (ClientOSError and
-            # ClientConnectorError are OSErrors; ServerDisconnectedError is not).
-            raise _ConnectionFailed(type(exc).__name__) from None
-        except aiohttp.ClientError as exc:
-            raise _TransportError(type(exc).__name__) from None
-        except TimeoutError:
-            # aiohttp's total timeout (the cancellation of an outer deadline is not this).
-            raise _TimedOut("timeout") from None
-
-    @staticmethod
-    def _decode(method: str, path: str, answer: _Answer) -> JSONObject:
-        status = answer.status
-        if status == 400:
-            text = answer.content.decode("utf-8", "replace").strip()
-            safe = text if _is_fixed_message(text) else ""
-            raise CoreRejectedRequest(path, safe)
-        if status == 401:
-            raise CoreApiKeyRejected(f"the core refused the API key on {method} {path}")
-        if status != 200:
-            raise CoreUnavailable(f"the core answered HTTP {status} to {method} {path}")
-        body = _json_object(answer.content)
-        if body is None:
-            raise CoreUnavailable(f"the core's answer to {method} {path} is not a JSON object")
-        return body
-
 
 def _cut_short(method: str, path: str, limit: float) -> str:
     return (
         f"the core did not answer {method} {path} in the {limit:.3g}s left after waiting "
         "for a free connection to it"
     )
-
-
-def _is_fixed_message(text: str) -> bool:
-    return bool(_SAFE_REJECTION_RE.fullmatch(text)) and all(
-        len(word) <= _MAX_WORD_LENGTH for word in text.split()
-    )
-
-
-def _json_object(content: bytes) -> JSONObject | None:
-    try:
-        value = json.loads(content)
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None

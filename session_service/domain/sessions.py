@@ -12,15 +12,16 @@ import base64
 import dataclasses
 import hmac
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from session_common.clock import Clock, SystemClock
 from session_common.json_values import JSONObject
 from session_common.token_format import PROTECTED_PROPS
+from session_service.core_client import calls
 from session_service.core_client.client import CoreClient, JwksDocument
-from session_service.core_client.http import CoreRejectedRequest
+from session_service.core_client.replies import IssuedSession, Refusal, malformed
 from session_service.domain.claims import (
     check_claim_validators,
     claim_value_for_payload,
@@ -28,7 +29,7 @@ from session_service.domain.claims import (
     validate_claims,
 )
 from session_service.domain.config import AntiCsrfMode, DomainConfig
-from session_service.domain.errors import CoreUnavailable, DomainError, InvalidArgument
+from session_service.domain.errors import InvalidArgument
 from session_service.domain.key_cache import KeyCache
 from session_service.domain.limits import (
     MAX_CLAIM_VALUE_DEPTH,
@@ -64,7 +65,6 @@ from session_service.domain.types import (
     KeyCacheStats,
     OpenIdDiscoveryConfiguration,
     RegenerateAccessTokenResult,
-    RegeneratedAccessToken,
     RenderSlot,
     RevokeResult,
     Session,
@@ -75,8 +75,6 @@ from session_service.domain.types import (
     Status,
     StatusResult,
     TokenCacheStats,
-    TokenInfo,
-    TokenTheft,
 )
 from session_service.domain.verifier import (
     AccessTokenVerifier,
@@ -111,7 +109,6 @@ INVALID_CLAIMS_MESSAGE = "invalid claim"
 SESSION_GONE_MESSAGE = "Session does not exist."
 # The SDK's Session methods, when the core no longer knows the session (session_class.py).
 SESSION_ENDED_MESSAGE = "Session does not exist anymore."
-_PROTECTED_LIST = ", ".join(sorted(PROTECTED_PROPS))
 
 
 def build_front_token(user_id: str, access_token_expiry_ms: int, payload: JSONObject) -> str:
@@ -165,48 +162,6 @@ def _ensure_json(field: str, value: object) -> None:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError, RecursionError):
         raise InvalidArgument(field, "must be JSON (finite numbers, string keys)") from None
-
-
-# -- reading the core's answers ---------------------------------------------------------------
-
-
-def _malformed(what: str) -> CoreUnavailable:
-    return CoreUnavailable(f"the core's answer to {what} is malformed")
-
-
-def _get(body: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
-    value = body.get(key)
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
-        raise _malformed(what)
-    return value
-
-
-def _status(body: JSONObject, what: str) -> str:
-    return str(_get(body, "status", str, what))
-
-
-def _message(body: JSONObject) -> str:
-    message = body.get("message")
-    return message if isinstance(message, str) else ""
-
-
-def _token_info(value: object, what: str) -> TokenInfo:
-    if not isinstance(value, dict):
-        raise _malformed(what)
-    return TokenInfo(
-        token=_get(value, "token", str, what),
-        expiry_ms=_get(value, "expiry", int, what),
-        created_time_ms=_get(value, "createdTime", int, what),
-    )
-
-
-def _session_object(body: JSONObject, what: str) -> tuple[str, str, JSONObject]:
-    session = _get(body, "session", dict, what)
-    return (
-        _get(session, "handle", str, what),
-        _get(session, "userId", str, what),
-        _get(session, "userDataInJWT", dict, what),
-    )
 
 
 class _Unservable(Exception):
@@ -352,27 +307,16 @@ class SessionRecipe:
         payload = _json_object("access_token_payload", access_token_payload, optional=True)
         data = _json_object("session_data_in_database", session_data_in_database, optional=True)
         deadline = self._core.deadline(timeout)
-        body = {
-            "userId": user_id,
-            "userDataInJWT": payload or {},
-            "userDataInDatabase": data or {},
-            "useDynamicSigningKey": self._config.use_dynamic_access_token_signing_key,
-            "enableAntiCsrf": self._via_token and not disable_anti_csrf,
-        }
-        reply = await self._post(
-            "/recipe/session",
-            body,
-            deadline,
-            {
-                "userId": "user_id",
-                "userDataInJWT": "access_token_payload",
-                "userDataInDatabase": "session_data_in_database",
-            },
-            "access_token_payload",
+        issued = await calls.create_session(
+            self._core,
+            user_id=user_id,
+            access_token_payload=payload or {},
+            session_data_in_database=data or {},
+            use_dynamic_signing_key=self._config.use_dynamic_access_token_signing_key,
+            enable_anti_csrf=self._via_token and not disable_anti_csrf,
+            deadline=deadline,
         )
-        if _status(reply, "create") != "OK":
-            raise _malformed("create")
-        session = self._issued_session(reply, "create")
+        session = _issued_session(issued, "create")
         # Only the core's answer shows which key signs this session's tokens: a session
         # whose tokens could grow past the limit is removed again before anyone saw it.
         token = parse_access_token(session.access_token, max_length=len(session.access_token))
@@ -384,7 +328,9 @@ class SessionRecipe:
             len(token.signature),
         )
         if length > self._config.max_access_token_bytes:
-            await self._remove({"sessionHandles": [session.session_handle]}, deadline)
+            await calls.remove_sessions(
+                self._core, session_handles=[session.session_handle], deadline=deadline
+            )
             raise InvalidArgument("access_token_payload", self._too_long(length))
         return SessionResult(Status.OK, session=session)
 
@@ -551,32 +497,22 @@ class SessionRecipe:
         own API past the service's limits): the session cannot be used through it."""
         if not refresh_token:
             return SessionResult(Status.UNAUTHORISED, NO_REFRESH_TOKEN_MESSAGE)
-        body: JSONObject = {
-            "refreshToken": refresh_token,
-            "enableAntiCsrf": self._via_token and not disable_anti_csrf,
-        }
-        if anti_csrf_token is not None:
-            body["antiCsrfToken"] = anti_csrf_token
-        reply = await self._post(
-            "/recipe/session/refresh", body, self._core.deadline(timeout), {}, None
+        reply = await calls.refresh_session(
+            self._core,
+            refresh_token=refresh_token,
+            anti_csrf_token=anti_csrf_token,
+            enable_anti_csrf=self._via_token and not disable_anti_csrf,
+            deadline=self._core.deadline(timeout),
         )
-        status = _status(reply, "refresh")
-        if status == "OK":
-            session = self._issued_session(reply, "refresh")
-            refusal = self._unusable(session.access_token, session.access_token_payload)
-            if refusal is not None:
-                return SessionResult(Status.UNAUTHORISED, refusal)
-            return SessionResult(Status.OK, session=session)
-        if status == "UNAUTHORISED":
-            return SessionResult(Status.UNAUTHORISED, _message(reply))
-        if status == "TOKEN_THEFT_DETECTED":
-            session_object = _get(reply, "session", dict, "refresh")
-            theft = TokenTheft(
-                session_handle=_get(session_object, "handle", str, "refresh"),
-                user_id=_get(session_object, "userId", str, "refresh"),
-            )
-            return SessionResult(Status.TOKEN_THEFT_DETECTED, THEFT_MESSAGE, theft=theft)
-        raise _malformed("refresh")
+        if isinstance(reply, Refusal):
+            if reply.theft is not None:
+                return SessionResult(reply.status, THEFT_MESSAGE, theft=reply.theft)
+            return SessionResult(reply.status, reply.message)
+        session = _issued_session(reply, "refresh")
+        refusal = self._unusable(session.access_token, session.access_token_payload)
+        if refusal is not None:
+            return SessionResult(Status.UNAUTHORISED, refusal)
+        return SessionResult(Status.OK, session=session)
 
     async def revoke_session(
         self,
@@ -587,8 +523,8 @@ class SessionRecipe:
     ) -> RevokeResult:
         """OK when exactly this session was revoked, else SESSION_DOES_NOT_EXIST."""
         _required_str("session_handle", session_handle)
-        revoked = await self._remove(
-            {"sessionHandles": [session_handle]}, self._core.deadline(timeout)
+        revoked = await calls.remove_sessions(
+            self._core, session_handles=[session_handle], deadline=self._core.deadline(timeout)
         )
         self._forget_sessions((session_handle, *revoked))
         if len(revoked) == 1:
@@ -603,7 +539,9 @@ class SessionRecipe:
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> RevokeResult:
         _required_str("user_id", user_id)
-        revoked = await self._remove({"userId": user_id}, self._core.deadline(timeout))
+        revoked = await calls.remove_sessions(
+            self._core, user_id=user_id, deadline=self._core.deadline(timeout)
+        )
         self._forget_sessions(revoked)
         return RevokeResult(Status.OK, revoked_session_handles=revoked)
 
@@ -616,8 +554,8 @@ class SessionRecipe:
     ) -> RevokeResult:
         if isinstance(session_handles, str) or not all(isinstance(h, str) for h in session_handles):
             raise InvalidArgument("session_handles", "must be a list of strings")
-        revoked = await self._remove(
-            {"sessionHandles": list(session_handles)}, self._core.deadline(timeout)
+        revoked = await calls.remove_sessions(
+            self._core, session_handles=session_handles, deadline=self._core.deadline(timeout)
         )
         self._forget_sessions((*session_handles, *revoked))
         return RevokeResult(Status.OK, revoked_session_handles=revoked)
@@ -630,13 +568,10 @@ class SessionRecipe:
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionHandlesResult:
         _required_str("user_id", user_id)
-        reply = await self._call_core(
-            "GET", "/recipe/session/user", {"userId": user_id}, None, self._core.deadline(timeout)
+        handles = await calls.session_handles_for_user(
+            self._core, user_id, deadline=self._core.deadline(timeout)
         )
-        handles = _get(reply, "sessionHandles", list, "session/user")
-        if _status(reply, "session/user") != "OK" or not all(isinstance(h, str) for h in handles):
-            raise _malformed("session/user")
-        return SessionHandlesResult(Status.OK, session_handles=tuple(handles))
+        return SessionHandlesResult(Status.OK, session_handles=handles)
 
     async def get_session_information(
         self,
@@ -668,7 +603,9 @@ class SessionRecipe:
         session to work on its payload (validate_claims_for_session_handle,
         fetch_and_set_claim) call it and check only the payload."""
         _required_str("session_handle", session_handle)
-        info = await self._session_information(session_handle, self._core.deadline(timeout))
+        info = await calls.session_information(
+            self._core, session_handle, deadline=self._core.deadline(timeout)
+        )
         if info is None:
             return SessionInformationResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
         return SessionInformationResult(Status.OK, info=info)
@@ -683,13 +620,11 @@ class SessionRecipe:
     ) -> StatusResult:
         _required_str("session_handle", session_handle)
         data = _json_object("new_session_data", new_session_data)
-        reply = await self._put(
-            "/recipe/session/data",
-            {"sessionHandle": session_handle, "userDataInDatabase": data},
-            self._core.deadline(timeout),
-            "new_session_data",
+        assert data is not None
+        found = await calls.update_session_data(
+            self._core, session_handle, data, deadline=self._core.deadline(timeout)
         )
-        return self._ok_or_gone(reply, "session/data")
+        return _ok_or_gone(found)
 
     async def merge_into_access_token_payload(
         self,
@@ -745,35 +680,19 @@ class SessionRecipe:
                 payload,
                 deadline,
             )
-        body: JSONObject = {"accessToken": access_token, "userDataInJWT": payload or {}}
-        reply = await self._call_core(
-            "POST",
-            "/recipe/session/regenerate",
-            None,
-            body,
-            deadline,
-            fields={"userDataInJWT": "new_access_token_payload", "accessToken": "access_token"},
-            payload_field="new_access_token_payload",
+        regenerated = await calls.regenerate_session(
+            self._core, access_token, payload or {}, deadline=deadline
         )
-        status = _status(reply, "regenerate")
-        if status == "UNAUTHORISED":
-            return RegenerateAccessTokenResult(Status.UNAUTHORISED, _message(reply))
-        if status != "OK":
-            raise _malformed("regenerate")
-        handle, user_id, user_data = _session_object(reply, "regenerate")
-        new_token = reply.get("accessToken")
-        token_info = None if new_token is None else _token_info(new_token, "regenerate")
+        if isinstance(regenerated, Refusal):
+            return RegenerateAccessTokenResult(regenerated.status, regenerated.message)
+        token_info = regenerated.new_access_token
         # Without a new payload the stored one is re-issued, which may have been written
         # past the service's limits through the core's own API.
-        refusal = self._unusable(None if token_info is None else token_info.token, user_data)
+        refusal = self._unusable(
+            None if token_info is None else token_info.token, regenerated.access_token_payload
+        )
         if refusal is not None:
             return RegenerateAccessTokenResult(Status.UNAUTHORISED, refusal)
-        regenerated = RegeneratedAccessToken(
-            session_handle=handle,
-            user_id=user_id,
-            access_token_payload=user_data,
-            new_access_token=token_info,
-        )
         return RegenerateAccessTokenResult(Status.OK, result=regenerated)
 
     # -- claims -----------------------------------------------------------------------------
@@ -791,7 +710,9 @@ class SessionRecipe:
         _required_str("session_handle", session_handle)
         _required_str("claim_key", claim_key)
         if claim_key in PROTECTED_PROPS:
-            raise InvalidArgument("claim_key", f"must not be a protected claim ({_PROTECTED_LIST})")
+            raise InvalidArgument(
+                "claim_key", f"must not be a protected claim ({calls.PROTECTED_LIST})"
+            )
         check_depth("value", value, MAX_CLAIM_VALUE_DEPTH)
         _ensure_json("value", value)
         update = {claim_key: claim_value_for_payload(value, self._clock.now_ms())}
@@ -807,7 +728,9 @@ class SessionRecipe:
     ) -> ClaimValueResult:
         _required_str("session_handle", session_handle)
         _required_str("claim_key", claim_key)
-        info = await self._session_information(session_handle, self._core.deadline(timeout))
+        info = await calls.session_information(
+            self._core, session_handle, deadline=self._core.deadline(timeout)
+        )
         if info is None:
             return ClaimValueResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
         _check_servable(info)
@@ -1011,28 +934,19 @@ class SessionRecipe:
             if validity_seconds <= 0:
                 raise InvalidArgument("validity_seconds", "must be greater than 0")
             validity = validity_seconds
-        body = {
-            "payload": {"iss": self._config.effective_issuer, **claims},
-            "validity": validity,
-            "useStaticSigningKey": use_static_signing_key is not False,
-            "algorithm": "RS256",
-            "jwksDomain": self._config.jwks_domain,
-        }
-        reply = await self._post(
-            "/recipe/jwt",
-            body,
-            self._core.deadline(timeout),
-            {"payload": "payload", "validity": "validity_seconds"},
-            "payload",
+        jwt = await calls.create_jwt(
+            self._core,
+            payload={"iss": self._config.effective_issuer, **claims},
+            validity_seconds=validity,
+            use_static_signing_key=use_static_signing_key is not False,
+            jwks_domain=self._config.jwks_domain,
+            deadline=self._core.deadline(timeout),
         )
-        status = _status(reply, "jwt")
-        if status == "OK":
-            return CreateJwtResult(Status.OK, jwt=_get(reply, "jwt", str, "jwt"))
-        if status == "UNSUPPORTED_ALGORITHM_ERROR":
+        if jwt is None:
             return CreateJwtResult(
                 Status.UNSUPPORTED_ALGORITHM, "the core does not support RS256 signing"
             )
-        raise _malformed("jwt")
+        return CreateJwtResult(Status.OK, jwt=jwt)
 
     async def get_open_id_discovery_configuration(
         self,
@@ -1147,7 +1061,7 @@ class SessionRecipe:
         try:
             parsed = parse_access_token(token.token, max_length=len(token.token))
         except TokenParseError:
-            raise _malformed("regenerate") from None
+            raise malformed("regenerate") from None
         new_payload = parsed.payload if parsed.version >= 3 else result.access_token_payload
         return Session(
             session_handle=session.session_handle,
@@ -1301,23 +1215,19 @@ class SessionRecipe:
         deadline: float | None,
     ) -> Session | SessionResult:
         """§2b steps 6-7: ``POST /recipe/session/verify``."""
-        body: JSONObject = {
-            "accessToken": access_token,
-            "doAntiCsrfCheck": anti_csrf_check,
-            "enableAntiCsrf": self._via_token,
-            "checkDatabase": check_database,
-        }
-        if anti_csrf_token is not None:
-            body["antiCsrfToken"] = anti_csrf_token
-        reply = await self._call_core("POST", "/recipe/session/verify", None, body, deadline)
-        status = _status(reply, "verify")
-        if status == "UNAUTHORISED":
-            return SessionResult(Status.UNAUTHORISED, _message(reply))
-        if status != "OK":
-            return SessionResult(Status.TRY_REFRESH_TOKEN, _message(reply))
-        handle, user_id, user_data = _session_object(reply, "verify")
-        new_token = reply.get("accessToken")
-        token_info = None if new_token is None else _token_info(new_token, "verify")
+        reply = await calls.verify_session(
+            self._core,
+            access_token=access_token,
+            anti_csrf_token=anti_csrf_token,
+            do_anti_csrf_check=anti_csrf_check,
+            enable_anti_csrf=self._via_token,
+            check_database=check_database,
+            deadline=deadline,
+        )
+        if isinstance(reply, Refusal):
+            return SessionResult(reply.status, reply.message)
+        handle, user_id, user_data = reply.session_handle, reply.user_id, reply.user_data_in_jwt
+        token_info = reply.access_token
         if token_info is not None:
             expiry_ms = token_info.expiry_ms
         elif verified is not None:
@@ -1327,7 +1237,7 @@ class SessionRecipe:
         if token.version < 3:
             payload = user_data
         elif token_info is not None:
-            payload = self._issued_payload(token_info.token, "verify")
+            payload = _issued_payload(token_info.token, "verify")
         else:
             payload = token.payload
         refusal = self._unusable(None if token_info is None else token_info.token, payload)
@@ -1343,17 +1253,6 @@ class SessionRecipe:
             new_access_token=token_info,
             anti_csrf_token=anti_csrf_token,
         )
-
-    def _issued_payload(self, token: str, what: str) -> JSONObject:
-        """The full payload of a token the core just issued (read, as the SDK does, without
-        checking the signature: it came straight from the core)."""
-        try:
-            parsed = parse_access_token(token, max_length=max(len(token), 1))
-        except TokenParseError:
-            raise _malformed(what) from None
-        if parsed.version < 3:
-            raise _malformed(what)
-        return parsed.payload
 
     def _unusable(self, token: str | None, payload: JSONObject) -> str | None:
         """Why GetSession would refuse an access token the core just issued (or a payload
@@ -1424,47 +1323,6 @@ class SessionRecipe:
             f"service's limit of {self._config.max_access_token_bytes} (max_access_token_bytes)"
         )
 
-    def _issued_session(self, reply: JSONObject, what: str) -> Session:
-        """A Session from a create/refresh answer (§5)."""
-        handle, user_id, _ = _session_object(reply, what)
-        access = _token_info(reply.get("accessToken"), what)
-        refresh = _token_info(reply.get("refreshToken"), what)
-        anti_csrf = reply.get("antiCsrfToken")
-        if anti_csrf is not None and not isinstance(anti_csrf, str):
-            raise _malformed(what)
-        payload = self._issued_payload(access.token, what)
-        return Session(
-            session_handle=handle,
-            user_id=user_id,
-            access_token_payload=payload,
-            access_token=access.token,
-            access_token_expiry_ms=access.expiry_ms,
-            front_token=build_front_token(user_id, access.expiry_ms, payload),
-            new_access_token=access,
-            refresh_token=refresh,
-            anti_csrf_token=anti_csrf,
-        )
-
-    async def _session_information(
-        self, session_handle: str, deadline: float | None
-    ) -> SessionInformation | None:
-        reply = await self._call_core(
-            "GET", "/recipe/session", {"sessionHandle": session_handle}, None, deadline
-        )
-        status = _status(reply, "session")
-        if status == "UNAUTHORISED":
-            return None
-        if status != "OK":
-            raise _malformed("session")
-        return SessionInformation(
-            session_handle=_get(reply, "sessionHandle", str, "session"),
-            user_id=_get(reply, "userId", str, "session"),
-            session_data_in_database=_get(reply, "userDataInDatabase", dict, "session"),
-            expiry_ms=_get(reply, "expiry", int, "session"),
-            custom_claims_in_access_token_payload=_get(reply, "userDataInJWT", dict, "session"),
-            time_created_ms=_get(reply, "timeCreated", int, "session"),
-        )
-
     async def _merge(
         self, session_handle: str, update: JSONObject, deadline: float | None, field: str
     ) -> StatusResult:
@@ -1474,7 +1332,7 @@ class SessionRecipe:
         Like the SDK it is not atomic: a concurrent merge between the read and the write
         can be lost.
         """
-        info = await self._session_information(session_handle, deadline)
+        info = await calls.session_information(self._core, session_handle, deadline=deadline)
         if info is None:
             return StatusResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
         merged = {**info.custom_claims_in_access_token_payload, **update}
@@ -1487,67 +1345,10 @@ class SessionRecipe:
         if reason is not None:
             raise InvalidArgument(field, f"the merged access-token payload {reason}")
         await self._check_token_length(field, info.user_id, session_handle, merged, deadline)
-        reply = await self._put(
-            "/recipe/jwt/data",
-            {"sessionHandle": session_handle, "userDataInJWT": merged},
-            deadline,
-            field,
+        found = await calls.update_access_token_payload(
+            self._core, session_handle, merged, field=field, deadline=deadline
         )
-        return self._ok_or_gone(reply, "jwt/data")
-
-    @staticmethod
-    def _ok_or_gone(reply: JSONObject, what: str) -> StatusResult:
-        status = _status(reply, what)
-        if status == "OK":
-            return StatusResult(Status.OK)
-        if status == "UNAUTHORISED":
-            return StatusResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
-        raise _malformed(what)
-
-    async def _remove(self, body: JSONObject, deadline: float | None) -> tuple[str, ...]:
-        reply = await self._call_core("POST", "/recipe/session/remove", None, body, deadline)
-        revoked = _get(reply, "sessionHandlesRevoked", list, "session/remove")
-        if _status(reply, "session/remove") != "OK" or not all(isinstance(h, str) for h in revoked):
-            raise _malformed("session/remove")
-        return tuple(revoked)
-
-    async def _post(
-        self,
-        path: str,
-        body: JSONObject,
-        deadline: float | None,
-        fields: Mapping[str, str],
-        payload_field: str | None,
-    ) -> JSONObject:
-        return await self._call_core(
-            "POST", path, None, body, deadline, fields=fields, payload_field=payload_field
-        )
-
-    async def _put(
-        self, path: str, body: JSONObject, deadline: float | None, payload_field: str
-    ) -> JSONObject:
-        return await self._call_core("PUT", path, None, body, deadline, payload_field=payload_field)
-
-    async def _call_core(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        body: JSONObject | None,
-        deadline: float | None,
-        *,
-        fields: Mapping[str, str] | None = None,
-        payload_field: str | None = None,
-    ) -> JSONObject:
-        try:
-            if method == "GET":
-                return await self._core.get(path, params or {}, deadline=deadline)
-            assert body is not None
-            if method == "PUT":
-                return await self._core.put(path, body, deadline=deadline)
-            return await self._core.post(path, body, deadline=deadline)
-        except CoreRejectedRequest as exc:
-            raise _blame(exc, fields or {}, payload_field) from None
+        return _ok_or_gone(found)
 
 
 def _time_left(deadline: float | None) -> float | None:
@@ -1591,17 +1392,36 @@ def _decoded_entry(digest: bytes, verdict: Verdict, verified: VerifiedAccessToke
     return Decoded(digest, verdict, verified, front_token, RenderSlot())
 
 
-def _blame(
-    exc: CoreRejectedRequest, fields: Mapping[str, str], payload_field: str | None
-) -> DomainError:
-    """Turn a core 400 into InvalidArgument on the request field it is about, or
-    CoreUnavailable when the request cannot be blamed (the core misbehaves)."""
-    message = exc.core_message
-    if payload_field is not None and "protected field" in message:
-        return InvalidArgument(
-            payload_field, f"must not contain a protected claim ({_PROTECTED_LIST})"
-        )
-    for core_name, field in fields.items():
-        if f"'{core_name}'" in message or message.startswith(core_name):
-            return InvalidArgument(field, f"rejected by the session core: {message}")
-    return CoreUnavailable(f"{exc}{': ' + message if message else ''}")
+def _issued_session(issued: IssuedSession, what: str) -> Session:
+    """A Session from a create/refresh answer: the payload is the new access token's."""
+    access = issued.access_token
+    payload = _issued_payload(access.token, what)
+    return Session(
+        session_handle=issued.session_handle,
+        user_id=issued.user_id,
+        access_token_payload=payload,
+        access_token=access.token,
+        access_token_expiry_ms=access.expiry_ms,
+        front_token=build_front_token(issued.user_id, access.expiry_ms, payload),
+        new_access_token=access,
+        refresh_token=issued.refresh_token,
+        anti_csrf_token=issued.anti_csrf_token,
+    )
+
+
+def _ok_or_gone(found: bool) -> StatusResult:
+    if found:
+        return StatusResult(Status.OK)
+    return StatusResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
+
+
+def _issued_payload(token: str, what: str) -> JSONObject:
+    """The full payload of a token the core just issued (read, as the SDK does, without
+    checking the signature: it came straight from the core)."""
+    try:
+        parsed = parse_access_token(token, max_length=max(len(token), 1))
+    except TokenParseError:
+        raise malformed(what) from None
+    if parsed.version < 3:
+        raise malformed(what)
+    return parsed.payload

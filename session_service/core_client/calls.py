@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from session_common.json_values import JSONObject
-from session_common.token_format import PROTECTED_PROPS
 from session_service.core_client.client import CoreClient
 from session_service.core_client.http import CoreRejectedRequest
 from session_service.core_client.replies import (
@@ -25,15 +24,18 @@ from session_service.core_client.replies import (
     token_info,
     value_of,
 )
-from session_service.domain.errors import CoreUnavailable, DomainError, InvalidArgument
+from session_service.domain.errors import (
+    PROTECTED_CLAIMS,
+    CoreUnavailable,
+    DomainError,
+    InvalidArgument,
+)
 from session_service.domain.types import (
     RegeneratedAccessToken,
     SessionInformation,
     Status,
     TokenTheft,
 )
-
-PROTECTED_LIST = ", ".join(sorted(PROTECTED_PROPS))
 
 
 async def create_session(
@@ -326,7 +328,7 @@ def _blame(
     message = exc.core_message
     if payload_field is not None and "protected field" in message:
         return InvalidArgument(
-            payload_field, f"must not contain a protected claim ({PROTECTED_LIST})"
+            payload_field, f"must not contain a protected claim ({PROTECTED_CLAIMS})"
         )
     for core_name, field in fields.items():
         if f"'{core_name}'" in message or message.startswith(core_name):

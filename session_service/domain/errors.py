@@ -7,6 +7,11 @@ or a core that cannot be used. Messages never contain tokens, keys or secrets.
 
 from __future__ import annotations
 
+from session_common.token_format import PROTECTED_PROPS
+
+# The protected claims, as messages list them.
+PROTECTED_CLAIMS = ", ".join(sorted(PROTECTED_PROPS))
+
 
 class DomainError(Exception):
     """Base class of every exception the domain layer raises on purpose."""

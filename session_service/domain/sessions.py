@@ -8,7 +8,6 @@ TokenTheftError / InvalidClaimsError or returns False/None, the result carries a
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import hmac
 import json
@@ -22,6 +21,8 @@ from session_common.token_format import PROTECTED_PROPS
 from session_service.core_client import calls
 from session_service.core_client.client import CoreClient, JwksDocument
 from session_service.core_client.replies import IssuedSession, Refusal, malformed
+from session_service.domain.access_token import build_front_token, issued_payload
+from session_service.domain.arguments import ensure_json, json_object, required_str
 from session_service.domain.claims import (
     check_claim_validators,
     claim_value_for_payload,
@@ -29,21 +30,38 @@ from session_service.domain.claims import (
     validate_claims,
 )
 from session_service.domain.config import AntiCsrfMode, DomainConfig
-from session_service.domain.errors import InvalidArgument
+from session_service.domain.errors import PROTECTED_CLAIMS, InvalidArgument
 from session_service.domain.key_cache import KeyCache
 from session_service.domain.limits import (
     MAX_CLAIM_VALUE_DEPTH,
     access_token_length,
     check_depth,
-    longest_signing_key,
     too_deep,
 )
+from session_service.domain.messages import (
+    ANTI_CSRF_FAILED_MESSAGE,
+    ANTI_CSRF_MISSING_MESSAGE,
+    INVALID_CLAIMS_MESSAGE,
+    KEY_MODE_MESSAGE,
+    NO_REFRESH_TOKEN_MESSAGE,
+    NO_SESSION_MESSAGE,
+    NO_TOKEN_MESSAGE,
+    PARSE_FAILED_MESSAGE,
+    SESSION_ENDED_MESSAGE,
+    SESSION_GONE_MESSAGE,
+    THEFT_MESSAGE,
+)
 from session_service.domain.session_claims import (
-    ClaimFetchFailed,
     ClaimRegistry,
     SessionClaim,
     fetch_claim_value,
     should_refetch,
+)
+from session_service.domain.session_limits import (
+    SessionLimits,
+    Unservable,
+    check_payload,
+    check_servable,
 )
 from session_service.domain.token_cache import (
     Decoded,
@@ -69,7 +87,6 @@ from session_service.domain.types import (
     RevokeResult,
     Session,
     SessionHandlesResult,
-    SessionInformation,
     SessionInformationResult,
     SessionResult,
     Status,
@@ -88,38 +105,6 @@ from session_service.domain.verifier import (
     valid_from_ms,
 )
 
-# SDK messages (recipe/session/recipe_implementation.py, session_functions.py).
-NO_TOKEN_MESSAGE = (
-    "Session does not exist. Are you sending the session tokens in the request with the "
-    "appropriate token transfer method?"
-)
-PARSE_FAILED_MESSAGE = "Token parsing failed"
-NO_SESSION_MESSAGE = "No session exists: no (parsable) access token was given"
-KEY_MODE_MESSAGE = "The access token doesn't match the useDynamicAccessTokenSigningKey setting"
-ANTI_CSRF_MISSING_MESSAGE = (
-    "Provided antiCsrfToken is undefined. If you do not want anti-csrf check for this API, "
-    "please set doAntiCsrfCheck to false for this API"
-)
-ANTI_CSRF_FAILED_MESSAGE = "anti-csrf check failed"
-NO_REFRESH_TOKEN_MESSAGE = (
-    "Refresh token not found. Are you sending the refresh token in the request?"
-)
-THEFT_MESSAGE = "token theft detected"
-INVALID_CLAIMS_MESSAGE = "invalid claim"
-SESSION_GONE_MESSAGE = "Session does not exist."
-# The SDK's Session methods, when the core no longer knows the session (session_class.py).
-SESSION_ENDED_MESSAGE = "Session does not exist anymore."
-
-
-def build_front_token(user_id: str, access_token_expiry_ms: int, payload: JSONObject) -> str:
-    """The SDK's ``build_front_token``: std base64 of compact, key-sorted JSON."""
-    text = json.dumps(
-        {"uid": user_id, "ate": access_token_expiry_ms, "up": payload},
-        separators=(",", ":"),
-        sort_keys=True,
-    )
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
-
 
 @dataclass(slots=True)
 class _CheckedToken:
@@ -136,57 +121,6 @@ class _CheckedToken:
 
 def _same_secret(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
-
-
-# -- argument checks --------------------------------------------------------------------------
-
-
-def _required_str(field: str, value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidArgument(field, "is required")
-    return value
-
-
-def _json_object(field: str, value: object, *, optional: bool = False) -> JSONObject | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, dict):
-        raise InvalidArgument(field, "must be a JSON object")
-    check_depth(field, value)
-    _ensure_json(field, value)
-    return value
-
-
-def _ensure_json(field: str, value: object) -> None:
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        raise InvalidArgument(field, "must be JSON (finite numbers, string keys)") from None
-
-
-class _Unservable(Exception):
-    """A verified access token whose payload nests deeper than the service can return:
-    the session cannot be used through the service (UNAUTHORISED)."""
-
-
-def _check_payload(payload: JSONObject) -> None:
-    reason = too_deep(payload)
-    if reason is not None:
-        raise _Unservable(f"the session's access-token payload {reason}")
-
-
-def _check_servable(info: SessionInformation, *, session_data: bool = False) -> None:
-    """Refuse to read a session whose stored payload (or, with ``session_data``, its
-    session data) was written past the service's nesting limit through the core's own API:
-    the answer could not carry it. MergeIntoAccessTokenPayload and
-    UpdateSessionDataInDatabase can replace it."""
-    stored = [("access-token payload", info.custom_claims_in_access_token_payload)]
-    if session_data:
-        stored.append(("session data", info.session_data_in_database))
-    for what, value in stored:
-        reason = too_deep(value)
-        if reason is not None:
-            raise InvalidArgument("session_handle", f"the session's stored {what} {reason}")
 
 
 class SessionRecipe:
@@ -220,6 +154,7 @@ class SessionRecipe:
         self._keys = KeyCache(self._fetch_jwks, config.key_cache, self._clock)
         self._verifier = AccessTokenVerifier(self._keys, self._clock)
         self._tokens = TokenCache(config.token_cache) if config.token_cache.enabled else None
+        self._limits = SessionLimits(config.max_access_token_bytes, self._keys)
         self._via_token = config.anti_csrf is AntiCsrfMode.VIA_TOKEN
         self._default_get_is_cacheable = not self._via_token and not (
             config.required_claim_validators
@@ -281,8 +216,8 @@ class SessionRecipe:
         Like the SDK's public wrapper, ``iss`` (the configured issuer) is added to the payload
         before the recipe function runs (which override hooks may replace: they see ``iss``).
         """
-        _required_str("user_id", user_id)
-        payload = _json_object("access_token_payload", access_token_payload, optional=True)
+        required_str("user_id", user_id)
+        payload = json_object("access_token_payload", access_token_payload, optional=True)
         return await self.recipe_create_new_session(
             user_id,
             {**(payload or {}), "iss": self._config.effective_issuer},
@@ -303,9 +238,9 @@ class SessionRecipe:
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionResult:
         """The recipe function: create a session with exactly this payload."""
-        _required_str("user_id", user_id)
-        payload = _json_object("access_token_payload", access_token_payload, optional=True)
-        data = _json_object("session_data_in_database", session_data_in_database, optional=True)
+        required_str("user_id", user_id)
+        payload = json_object("access_token_payload", access_token_payload, optional=True)
+        data = json_object("session_data_in_database", session_data_in_database, optional=True)
         deadline = self._core.deadline(timeout)
         issued = await calls.create_session(
             self._core,
@@ -331,7 +266,7 @@ class SessionRecipe:
             await calls.remove_sessions(
                 self._core, session_handles=[session.session_handle], deadline=deadline
             )
-            raise InvalidArgument("access_token_payload", self._too_long(length))
+            raise InvalidArgument("access_token_payload", self._limits.too_long(length))
         return SessionResult(Status.OK, session=session)
 
     def default_get_session_lookup(self) -> Callable[[bytes], SessionResult | None] | None:
@@ -394,7 +329,7 @@ class SessionRecipe:
             # A v3 token that fails locally is never sent to the core; the kid-driven key
             # refetch makes that safe.
             return SessionResult(Status.TRY_REFRESH_TOKEN, str(exc))
-        except _Unservable as exc:
+        except Unservable as exc:
             return SessionResult(Status.UNAUTHORISED, str(exc))
 
         check_csrf = self._via_token and anti_csrf_check
@@ -509,7 +444,7 @@ class SessionRecipe:
                 return SessionResult(reply.status, THEFT_MESSAGE, theft=reply.theft)
             return SessionResult(reply.status, reply.message)
         session = _issued_session(reply, "refresh")
-        refusal = self._unusable(session.access_token, session.access_token_payload)
+        refusal = self._limits.unusable(session.access_token, session.access_token_payload)
         if refusal is not None:
             return SessionResult(Status.UNAUTHORISED, refusal)
         return SessionResult(Status.OK, session=session)
@@ -522,7 +457,7 @@ class SessionRecipe:
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> RevokeResult:
         """OK when exactly this session was revoked, else SESSION_DOES_NOT_EXIST."""
-        _required_str("session_handle", session_handle)
+        required_str("session_handle", session_handle)
         revoked = await calls.remove_sessions(
             self._core, session_handles=[session_handle], deadline=self._core.deadline(timeout)
         )
@@ -538,7 +473,7 @@ class SessionRecipe:
         user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> RevokeResult:
-        _required_str("user_id", user_id)
+        required_str("user_id", user_id)
         revoked = await calls.remove_sessions(
             self._core, user_id=user_id, deadline=self._core.deadline(timeout)
         )
@@ -567,7 +502,7 @@ class SessionRecipe:
         user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SessionHandlesResult:
-        _required_str("user_id", user_id)
+        required_str("user_id", user_id)
         handles = await calls.session_handles_for_user(
             self._core, user_id, deadline=self._core.deadline(timeout)
         )
@@ -588,7 +523,7 @@ class SessionRecipe:
             session_handle, user_context=user_context, timeout=timeout
         )
         if found.info is not None:
-            _check_servable(found.info, session_data=True)
+            check_servable(found.info, session_data=True)
         return found
 
     async def recipe_get_session_information(
@@ -602,7 +537,7 @@ class SessionRecipe:
         session as the core stores it, or SESSION_DOES_NOT_EXIST. The functions that read a
         session to work on its payload (validate_claims_for_session_handle,
         fetch_and_set_claim) call it and check only the payload."""
-        _required_str("session_handle", session_handle)
+        required_str("session_handle", session_handle)
         info = await calls.session_information(
             self._core, session_handle, deadline=self._core.deadline(timeout)
         )
@@ -618,8 +553,8 @@ class SessionRecipe:
         user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> StatusResult:
-        _required_str("session_handle", session_handle)
-        data = _json_object("new_session_data", new_session_data)
+        required_str("session_handle", session_handle)
+        data = json_object("new_session_data", new_session_data)
         assert data is not None
         found = await calls.update_session_data(
             self._core, session_handle, data, deadline=self._core.deadline(timeout)
@@ -635,8 +570,8 @@ class SessionRecipe:
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> StatusResult:
         """Shallow-merge into the stored payload; keys set to None are removed (§1)."""
-        _required_str("session_handle", session_handle)
-        update = _json_object("access_token_payload_update", access_token_payload_update)
+        required_str("session_handle", session_handle)
+        update = json_object("access_token_payload_update", access_token_payload_update)
         assert update is not None
         return await self._merge(
             session_handle, update, self._core.deadline(timeout), "access_token_payload_update"
@@ -657,8 +592,8 @@ class SessionRecipe:
         expiry and hashes into the one it signs, so the service checks the signature first
         (an expired token is accepted: the core answers it without a new token).
         """
-        _required_str("access_token", access_token)
-        payload = _json_object("new_access_token_payload", new_access_token_payload, optional=True)
+        required_str("access_token", access_token)
+        payload = json_object("new_access_token_payload", new_access_token_payload, optional=True)
         try:
             parsed = parse_access_token(
                 access_token, max_length=self._config.max_access_token_bytes
@@ -673,7 +608,7 @@ class SessionRecipe:
         except TokenVerificationError as exc:
             return RegenerateAccessTokenResult(Status.TRY_REFRESH_TOKEN, str(exc))
         if payload is not None:
-            await self._check_token_length(
+            await self._limits.check_token_length(
                 "new_access_token_payload",
                 verified.user_id,
                 verified.session_handle,
@@ -688,7 +623,7 @@ class SessionRecipe:
         token_info = regenerated.new_access_token
         # Without a new payload the stored one is re-issued, which may have been written
         # past the service's limits through the core's own API.
-        refusal = self._unusable(
+        refusal = self._limits.unusable(
             None if token_info is None else token_info.token, regenerated.access_token_payload
         )
         if refusal is not None:
@@ -707,14 +642,14 @@ class SessionRecipe:
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> StatusResult:
         """Merge ``{claim_key: {"v": value, "t": now_ms}}`` into the stored payload."""
-        _required_str("session_handle", session_handle)
-        _required_str("claim_key", claim_key)
+        required_str("session_handle", session_handle)
+        required_str("claim_key", claim_key)
         if claim_key in PROTECTED_PROPS:
             raise InvalidArgument(
-                "claim_key", f"must not be a protected claim ({calls.PROTECTED_LIST})"
+                "claim_key", f"must not be a protected claim ({PROTECTED_CLAIMS})"
             )
         check_depth("value", value, MAX_CLAIM_VALUE_DEPTH)
-        _ensure_json("value", value)
+        ensure_json("value", value)
         update = {claim_key: claim_value_for_payload(value, self._clock.now_ms())}
         return await self._merge(session_handle, update, self._core.deadline(timeout), "value")
 
@@ -726,14 +661,14 @@ class SessionRecipe:
         user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> ClaimValueResult:
-        _required_str("session_handle", session_handle)
-        _required_str("claim_key", claim_key)
+        required_str("session_handle", session_handle)
+        required_str("claim_key", claim_key)
         info = await calls.session_information(
             self._core, session_handle, deadline=self._core.deadline(timeout)
         )
         if info is None:
             return ClaimValueResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
-        _check_servable(info)
+        check_servable(info)
         value = get_claim_value(info.custom_claims_in_access_token_payload, claim_key)
         return ClaimValueResult(Status.OK, value=value)
 
@@ -745,8 +680,8 @@ class SessionRecipe:
         user_context: JSONObject | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> StatusResult:
-        _required_str("session_handle", session_handle)
-        _required_str("claim_key", claim_key)
+        required_str("session_handle", session_handle)
+        required_str("claim_key", claim_key)
         return await self._merge(
             session_handle, {claim_key: None}, self._core.deadline(timeout), "claim_key"
         )
@@ -769,7 +704,7 @@ class SessionRecipe:
         A stored payload past the nesting limit is INVALID_ARGUMENT on ``session_handle``
         (``_check_servable``); fetched values the session cannot carry are not merged
         (``ClaimFetchFailed``, ``_check_fetched``)."""
-        _required_str("session_handle", session_handle)
+        required_str("session_handle", session_handle)
         validators = self._validators(claim_validators, override_global_claim_validators)
         context = {} if user_context is None else user_context
         deadline = self._core.deadline(timeout)
@@ -779,14 +714,14 @@ class SessionRecipe:
         if found.info is None:
             return ClaimsValidationResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
         info = found.info
-        _check_servable(info)
+        check_servable(info)
         stored = info.custom_claims_in_access_token_payload
         checked = await self.validate_claims(
             info.user_id, stored, validators, user_context=context, timeout=_time_left(deadline)
         )
         update = checked.access_token_payload_update
         if update is not None:
-            await self._check_fetched(
+            await self._limits.check_fetched(
                 _changed_keys(stored, update), info.user_id, session_handle, update, deadline
             )
             merged = await self.merge_into_access_token_payload(
@@ -857,7 +792,7 @@ class SessionRecipe:
         (override hooks see it). OK or INVALID_CLAIMS."""
         if not isinstance(user_id, str):
             raise InvalidArgument("user_id", "must be a string")
-        payload = _json_object("jwt_payload", jwt_payload)
+        payload = json_object("jwt_payload", jwt_payload)
         assert payload is not None
         validators = self._validators(claim_validators, override_global_claim_validators)
         errors = validate_claims(payload, validators, self._clock.now_ms())
@@ -878,8 +813,8 @@ class SessionRecipe:
         nesting limit is INVALID_ARGUMENT on ``session_handle``, as in
         validate_claims_for_session_handle; a value the session cannot carry is not merged
         (``ClaimFetchFailed``)."""
-        _required_str("session_handle", session_handle)
-        _required_str("claim_key", claim_key)
+        required_str("session_handle", session_handle)
+        required_str("claim_key", claim_key)
         claim = self._claims.get(claim_key)
         if claim is None:
             raise InvalidArgument(
@@ -893,11 +828,13 @@ class SessionRecipe:
         if found.info is None:
             return StatusResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
         info = found.info
-        _check_servable(info)
+        check_servable(info)
         update = await claim.build(info.user_id, context)
         if update:
             merged = {**info.custom_claims_in_access_token_payload, **update}
-            await self._check_fetched([claim_key], info.user_id, session_handle, merged, deadline)
+            await self._limits.check_fetched(
+                [claim_key], info.user_id, session_handle, merged, deadline
+            )
         return await self.merge_into_access_token_payload(
             session_handle, update, user_context=context, timeout=_time_left(deadline)
         )
@@ -925,7 +862,7 @@ class SessionRecipe:
     ) -> CreateJwtResult:
         """Sign ``payload`` (``iss`` defaults to the issuer). None means the SDK defaults:
         100 years, static key."""
-        claims = _json_object("payload", payload)
+        claims = json_object("payload", payload)
         assert claims is not None
         validity = self._config.jwt_validity_seconds
         if validity_seconds is not None:
@@ -998,7 +935,7 @@ class SessionRecipe:
         update = checked.access_token_payload_update
         if update is not None:
             kept = {key: value for key, value in update.items() if key not in PROTECTED_PROPS}
-            await self._check_fetched(
+            await self._limits.check_fetched(
                 _changed_keys(session.access_token_payload, kept),
                 session.user_id,
                 session.session_handle,
@@ -1084,7 +1021,7 @@ class SessionRecipe:
         the verified-token cache when it is on; the anti-CSRF requirement is the caller's.
 
         Raises ``TokenParseError``, or ``TokenVerificationError`` for a v3+ token (a v2
-        token that fails locally comes back with ``verified`` None), or ``_Unservable``.
+        token that fails locally comes back with ``verified`` None), or ``Unservable``.
         """
         cache = self._tokens
         max_length = self._config.max_access_token_bytes
@@ -1117,7 +1054,7 @@ class SessionRecipe:
             except TokenVerificationError:
                 verified = None
             if verified is not None:
-                _check_payload(verified.user_data)
+                check_payload(verified.user_data)
             return _CheckedToken(parsed.version, None, parsed.payload, verified, None)
         try:
             key = await self._verifier.authenticate(parsed, deadline=deadline)
@@ -1127,7 +1064,7 @@ class SessionRecipe:
             raise
         now_ms = self._clock.now_ms()
         verified = check_claims(parsed, now_ms)
-        _check_payload(verified.user_data)  # (not remembered: such tokens are rare)
+        check_payload(verified.user_data)  # (not remembered: such tokens are rare)
         if cache is not None and digest is not None:
             assert parsed.kid is not None and key is not None  # v3+: a kid, and its key
             verdict = Verdict(
@@ -1237,10 +1174,10 @@ class SessionRecipe:
         if token.version < 3:
             payload = user_data
         elif token_info is not None:
-            payload = _issued_payload(token_info.token, "verify")
+            payload = issued_payload(token_info.token, "verify")
         else:
             payload = token.payload
-        refusal = self._unusable(None if token_info is None else token_info.token, payload)
+        refusal = self._limits.unusable(None if token_info is None else token_info.token, payload)
         if refusal is not None:
             return SessionResult(Status.UNAUTHORISED, refusal)
         return Session(
@@ -1252,75 +1189,6 @@ class SessionRecipe:
             front_token=build_front_token(user_id, expiry_ms, payload),
             new_access_token=token_info,
             anti_csrf_token=anti_csrf_token,
-        )
-
-    def _unusable(self, token: str | None, payload: JSONObject) -> str | None:
-        """Why GetSession would refuse an access token the core just issued (or a payload
-        it would carry), or None. Only a payload written through the core's own API can
-        pass the limits: everything the service writes is checked before it is written."""
-        limit = self._config.max_access_token_bytes
-        if token is not None and len(token) > limit:
-            return (
-                f"the session's access token is {len(token)} bytes, more than the service's "
-                f"limit of {limit} (max_access_token_bytes)"
-            )
-        reason = too_deep(payload)
-        if reason is not None:
-            return f"the session's access-token payload {reason}"
-        return None
-
-    async def _longest_token(
-        self, user_id: str, session_handle: str, payload: JSONObject, deadline: float | None
-    ) -> int:
-        """How long the session's access tokens could be with ``payload``, whichever
-        published key signs them (``access_token_length``)."""
-        kid, signature_bytes = longest_signing_key(await self._keys.get_jwks(deadline=deadline))
-        return access_token_length(user_id, session_handle, payload, kid, signature_bytes)
-
-    async def _check_token_length(
-        self,
-        field: str,
-        user_id: str,
-        session_handle: str,
-        payload: JSONObject,
-        deadline: float | None,
-    ) -> None:
-        """Refuse a payload with which a session's access tokens could be longer than the
-        service accepts."""
-        length = await self._longest_token(user_id, session_handle, payload, deadline)
-        if length > self._config.max_access_token_bytes:
-            raise InvalidArgument(field, self._too_long(length))
-
-    async def _check_fetched(
-        self,
-        fetched: Sequence[str],
-        user_id: str,
-        session_handle: str,
-        payload: JSONObject,
-        deadline: float | None,
-    ) -> None:
-        """Refuse the values of the ``fetched`` claims when ``payload``, the session's
-        payload with them, would pass the service's limits (nesting, token length): nothing
-        is written. ``ClaimFetchFailed`` (UNAVAILABLE, as for a ``fetch_value`` that fails):
-        the values come from the claims module's source, not from the caller's request, so
-        INVALID_ARGUMENT would blame the wrong party."""
-        reason = too_deep(payload)
-        if reason is None:
-            length = await self._longest_token(user_id, session_handle, payload, deadline)
-            if length <= self._config.max_access_token_bytes:
-                return
-            reason = self._too_long(length)
-        values, them = ("a value", "it") if len(fetched) == 1 else ("values", "them")
-        raise ClaimFetchFailed(
-            fetched,
-            f"returned {values} the session cannot carry, not stored: the payload with {them} "
-            f"{reason}",
-        )
-
-    def _too_long(self, length: int) -> str:
-        return (
-            f"makes the session's access tokens up to {length} bytes, more than the "
-            f"service's limit of {self._config.max_access_token_bytes} (max_access_token_bytes)"
         )
 
     async def _merge(
@@ -1344,7 +1212,7 @@ class SessionRecipe:
         reason = too_deep(merged)
         if reason is not None:
             raise InvalidArgument(field, f"the merged access-token payload {reason}")
-        await self._check_token_length(field, info.user_id, session_handle, merged, deadline)
+        await self._limits.check_token_length(field, info.user_id, session_handle, merged, deadline)
         found = await calls.update_access_token_payload(
             self._core, session_handle, merged, field=field, deadline=deadline
         )
@@ -1395,7 +1263,7 @@ def _decoded_entry(digest: bytes, verdict: Verdict, verified: VerifiedAccessToke
 def _issued_session(issued: IssuedSession, what: str) -> Session:
     """A Session from a create/refresh answer: the payload is the new access token's."""
     access = issued.access_token
-    payload = _issued_payload(access.token, what)
+    payload = issued_payload(access.token, what)
     return Session(
         session_handle=issued.session_handle,
         user_id=issued.user_id,
@@ -1413,15 +1281,3 @@ def _ok_or_gone(found: bool) -> StatusResult:
     if found:
         return StatusResult(Status.OK)
     return StatusResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE)
-
-
-def _issued_payload(token: str, what: str) -> JSONObject:
-    """The full payload of a token the core just issued (read, as the SDK does, without
-    checking the signature: it came straight from the core)."""
-    try:
-        parsed = parse_access_token(token, max_length=max(len(token), 1))
-    except TokenParseError:
-        raise malformed(what) from None
-    if parsed.version < 3:
-        raise malformed(what)
-    return parsed.payload

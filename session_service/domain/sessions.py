@@ -12,7 +12,6 @@ import dataclasses
 import hmac
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from session_common.clock import Clock, SystemClock
@@ -60,17 +59,12 @@ from session_service.domain.session_claims import (
 from session_service.domain.session_limits import (
     SessionLimits,
     Unservable,
-    check_payload,
     check_servable,
 )
 from session_service.domain.token_cache import (
     Decoded,
-    Rejection,
-    TokenCache,
-    Verdict,
-    still_holds,
-    token_digest,
 )
+from session_service.domain.token_check import CheckedToken, TokenCheck
 from session_service.domain.types import (
     ClaimError,
     ClaimsValidationResult,
@@ -83,7 +77,6 @@ from session_service.domain.types import (
     KeyCacheStats,
     OpenIdDiscoveryConfiguration,
     RegenerateAccessTokenResult,
-    RenderSlot,
     RevokeResult,
     Session,
     SessionHandlesResult,
@@ -96,27 +89,11 @@ from session_service.domain.types import (
 from session_service.domain.verifier import (
     AccessTokenVerifier,
     TokenParseError,
-    TokenRejected,
     TokenVerificationError,
     VerifiedAccessToken,
-    check_claims,
     parse_access_token,
     require_anti_csrf,
-    valid_from_ms,
 )
-
-
-@dataclass(slots=True)
-class _CheckedToken:
-    """An access token after local checks. ``payload``: the whole payload; ``verified``
-    None: a legacy v2 token that failed locally (it goes to the core); ``cached``: its
-    verified-token cache entry."""
-
-    version: int
-    kid: str | None
-    payload: JSONObject
-    verified: VerifiedAccessToken | None
-    cached: Decoded | None
 
 
 def _same_secret(a: str, b: str) -> bool:
@@ -153,7 +130,7 @@ class SessionRecipe:
         self._core = core_client or CoreClient(config.core)
         self._keys = KeyCache(self._fetch_jwks, config.key_cache, self._clock)
         self._verifier = AccessTokenVerifier(self._keys, self._clock)
-        self._tokens = TokenCache(config.token_cache) if config.token_cache.enabled else None
+        self._tokens = TokenCheck(config, self._clock, self._keys, self._verifier)
         self._limits = SessionLimits(config.max_access_token_bytes, self._keys)
         self._via_token = config.anti_csrf is AntiCsrfMode.VIA_TOKEN
         self._default_get_is_cacheable = not self._via_token and not (
@@ -192,7 +169,7 @@ class SessionRecipe:
 
     def token_cache_stats(self) -> TokenCacheStats | None:
         """The verified-token cache's sizes and counters (None when it is off)."""
-        return None if self._tokens is None else self._tokens.stats()
+        return self._tokens.stats()
 
     async def _fetch_jwks(self, time_limit: float) -> JwksDocument:
         return await self._core.fetch_jwks(
@@ -287,10 +264,9 @@ class SessionRecipe:
         the token's first cached hit, for as long as the entry is valid; so none of the
         per-request steps run here (the caller's deadline cannot matter either).
         """
-        cache = self._tokens
-        if cache is None or not self._default_get_is_cacheable or "get_session" in vars(self):
+        if not self._default_get_is_cacheable or "get_session" in vars(self):
             return None
-        return cache.ok_lookup(self._clock.now_ms, self._keys.current_key)
+        return self._tokens.ok_lookup()
 
     async def get_session(
         self,
@@ -320,7 +296,7 @@ class SessionRecipe:
             return SessionResult(Status.UNAUTHORISED, NO_TOKEN_MESSAGE)
         deadline = self._core.deadline(timeout)
         try:
-            token = await self._check_access_token(access_token, deadline)
+            token = await self._tokens.check(access_token, deadline)
         except TokenParseError:
             if not session_required:
                 return SessionResult(Status.NO_SESSION, NO_SESSION_MESSAGE)
@@ -461,7 +437,7 @@ class SessionRecipe:
         revoked = await calls.remove_sessions(
             self._core, session_handles=[session_handle], deadline=self._core.deadline(timeout)
         )
-        self._forget_sessions((session_handle, *revoked))
+        self._tokens.forget_sessions((session_handle, *revoked))
         if len(revoked) == 1:
             return RevokeResult(Status.OK, revoked_session_handles=revoked)
         return RevokeResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE, revoked)
@@ -477,7 +453,7 @@ class SessionRecipe:
         revoked = await calls.remove_sessions(
             self._core, user_id=user_id, deadline=self._core.deadline(timeout)
         )
-        self._forget_sessions(revoked)
+        self._tokens.forget_sessions(revoked)
         return RevokeResult(Status.OK, revoked_session_handles=revoked)
 
     async def revoke_multiple_sessions(
@@ -492,7 +468,7 @@ class SessionRecipe:
         revoked = await calls.remove_sessions(
             self._core, session_handles=session_handles, deadline=self._core.deadline(timeout)
         )
-        self._forget_sessions((*session_handles, *revoked))
+        self._tokens.forget_sessions((*session_handles, *revoked))
         return RevokeResult(Status.OK, revoked_session_handles=revoked)
 
     async def get_all_session_handles_for_user(
@@ -1011,111 +987,6 @@ class SessionRecipe:
             anti_csrf_token=session.anti_csrf_token,
         )
 
-    def _forget_sessions(self, session_handles: Iterable[str]) -> None:
-        """Drop cached verifications of sessions revoked through this service."""
-        if self._tokens is not None:
-            self._tokens.discard_sessions(session_handles)
-
-    async def _check_access_token(self, access_token: str, deadline: float | None) -> _CheckedToken:
-        """Parse and verify locally (header, signature, time and static claims), through
-        the verified-token cache when it is on; the anti-CSRF requirement is the caller's.
-
-        Raises ``TokenParseError``, or ``TokenVerificationError`` for a v3+ token (a v2
-        token that fails locally comes back with ``verified`` None), or ``Unservable``.
-        """
-        cache = self._tokens
-        max_length = self._config.max_access_token_bytes
-        digest: bytes | None = None
-        if cache is not None and len(access_token) <= max_length:
-            token = access_token.encode("utf-8", "surrogatepass")
-            entry = cache.decoded(token, self._clock.now_ms, self._keys.current_key)
-            if entry is not None:
-                hit = entry.verified
-                return _CheckedToken(hit.version, hit.kid, hit.user_data, hit, entry)
-            digest = token_digest(token)
-            known = cache.known(digest)
-            if known is not None:
-                cached = self._from_cache(cache, digest, known, token, access_token)
-                if cached is not None:
-                    return cached
-            cache.note("misses")
-        try:
-            parsed = parse_access_token(access_token, max_length=max_length)
-        except TokenParseError:
-            if cache is not None and digest is not None:
-                cache.add_rejection(digest, Rejection(None))
-            raise
-        if parsed.version < 3:
-            verified: VerifiedAccessToken | None
-            try:
-                verified = await self._verifier.verify(
-                    parsed, anti_csrf_required=False, deadline=deadline
-                )
-            except TokenVerificationError:
-                verified = None
-            if verified is not None:
-                check_payload(verified.user_data)
-            return _CheckedToken(parsed.version, None, parsed.payload, verified, None)
-        try:
-            key = await self._verifier.authenticate(parsed, deadline=deadline)
-        except TokenRejected as exc:
-            if cache is not None and digest is not None:
-                cache.add_rejection(digest, Rejection(str(exc), parsed.kid, exc.key))
-            raise
-        now_ms = self._clock.now_ms()
-        verified = check_claims(parsed, now_ms)
-        check_payload(verified.user_data)  # (not remembered: such tokens are rare)
-        if cache is not None and digest is not None:
-            assert parsed.kid is not None and key is not None  # v3+: a kid, and its key
-            verdict = Verdict(
-                parsed.kid,
-                key,
-                valid_from_ms(parsed.payload),
-                verified.expiry_ms,
-                verified.session_handle,
-            )
-            # A verdict only: the decoded tier admits a token on its second use (warm hit).
-            cache.add(digest, verdict, now_ms)
-        return _CheckedToken(parsed.version, parsed.kid, parsed.payload, verified, None)
-
-    def _from_cache(
-        self,
-        cache: TokenCache,
-        digest: bytes,
-        known: Verdict | Rejection,
-        token: bytes,
-        access_token: str,
-    ) -> _CheckedToken | None:
-        """What the verdict tier or the rejected cache knows about a token the decoded tier
-        does not hold, re-checked against the clock and the key set; None when it no longer
-        holds (dropped). Raises like ``_check_access_token``."""
-        if isinstance(known, Verdict):
-            now_ms = self._clock.now_ms()
-            if not still_holds(known, now_ms, self._keys.current_key):
-                cache.discard(digest)  # verified again from scratch, for the exact outcome
-                return None
-            cache.note("warm_hits")
-            # The very bytes that verified: decoding cannot fail, and the signature and
-            # static claims need no second check.
-            parsed = parse_access_token(access_token, max_length=len(access_token))
-            verified = check_claims(parsed, now_ms, check_times=False)
-            entry = _decoded_entry(digest, known, verified)
-            cache.add_decoded(token, entry)
-            return _CheckedToken(
-                verified.version, verified.kid, verified.user_data, verified, entry
-            )
-        rejection = known
-        if rejection.key is not None and (
-            rejection.kid is None
-            or self._keys.current_key(rejection.kid, self._clock.now_ms()) is not rejection.key
-        ):
-            cache.discard(digest)
-            return None
-        cache.note("rejected_hits")
-        if rejection.message is None:
-            raise TokenParseError(PARSE_FAILED_MESSAGE)
-        raise TokenVerificationError(rejection.message)
-
     def _session_from_token(
         self,
         access_token: str,
@@ -1143,7 +1014,7 @@ class SessionRecipe:
     async def _verify_with_core(
         self,
         access_token: str,
-        token: _CheckedToken,
+        token: CheckedToken,
         verified: VerifiedAccessToken | None,
         *,
         anti_csrf_token: str | None,
@@ -1253,11 +1124,6 @@ def _changed_keys(before: JSONObject, after: JSONObject) -> list[str]:
 def _without_update(checked: ClaimsValidationResult) -> ClaimsValidationResult:
     """A ``validate_claims`` result as the public functions give it (no payload update)."""
     return dataclasses.replace(checked, access_token_payload_update=None)
-
-
-def _decoded_entry(digest: bytes, verdict: Verdict, verified: VerifiedAccessToken) -> Decoded:
-    front_token = build_front_token(verified.user_id, verified.expiry_ms, verified.user_data)
-    return Decoded(digest, verdict, verified, front_token, RenderSlot())
 
 
 def _issued_session(issued: IssuedSession, what: str) -> Session:

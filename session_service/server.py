@@ -24,15 +24,11 @@ from session_service.core_client.client import CoreClient
 from session_service.domain.api import (
     ClaimValidatorSpec,
     Clock,
+    DomainConfig,
     InvalidArgument,
     SessionRecipe,
 )
-from session_service.domain.overrides import (
-    Override,
-    OverrideError,
-    apply_override,
-    load_override,
-)
+from session_service.domain.overrides import Override, OverrideError, load_override
 from session_service.domain.session_claims import (
     ClaimRegistry,
     ClaimsModuleError,
@@ -183,14 +179,13 @@ async def start_service(
             metrics.add_registry(core.metrics.registry)
             core_settings = using_embedded_core(settings, core.url, core_key)
         domain_config = core_settings.domain_config()
-        recipe = SessionRecipe(
+        recipe = _recipe(
             domain_config,
             clock=clock,
             core_client=CoreClient(domain_config.core, observer=CoreObserver(metrics, tracer)),
             claims=claims,
+            override=override,
         )
-        if override is not None:
-            _apply_override(recipe, override)
         await recipe.start()
         service = await _serve(
             settings,
@@ -241,9 +236,18 @@ def _load_claims(
     return claims
 
 
-def _apply_override(recipe: SessionRecipe, override: Override) -> None:
+def _recipe(
+    config: DomainConfig,
+    *,
+    clock: Clock | None,
+    core_client: CoreClient,
+    claims: Sequence[SessionClaim],
+    override: Override | None,
+) -> SessionRecipe:
     try:
-        apply_override(recipe, override)
+        return SessionRecipe(
+            config, clock=clock, core_client=core_client, claims=claims, override=override
+        )
     except OverrideError as exc:
         raise SettingsError(f"--override-module: {exc}") from None
 

@@ -1,6 +1,6 @@
 """The public domain API: import everything the servicer needs from here.
 
-``SessionRecipe`` (sessions.py) has one async method per supertokens-python 0.14.0
+``SessionRecipe`` (recipe.py) has one async method per supertokens-python 0.14.0
 session recipe function; results carry a ``Status``; failures that are not outcomes are
 ``InvalidArgument`` (→ INVALID_ARGUMENT), ``CoreUnavailable`` (→ UNAVAILABLE),
 ``CoreSaturated`` (→ RESOURCE_EXHAUSTED), ``DeadlineExceeded`` (→ DEADLINE_EXCEEDED) and
@@ -29,8 +29,8 @@ from session_service.domain.errors import (
     InvalidArgument,
 )
 from session_service.domain.limits import MAX_JSON_DEPTH, check_depth
+from session_service.domain.recipe import SessionRecipe
 from session_service.domain.session_claims import ClaimFetchFailed
-from session_service.domain.sessions import SessionRecipe
 from session_service.domain.types import (
     ClaimError,
     ClaimsValidationResult,

@@ -40,7 +40,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from session_service.domain.sessions import SessionRecipe
 from session_service.domain.types import (
     ClaimsValidationResult,
     ClaimValueResult,
@@ -88,45 +87,25 @@ class RecipeFunctions:
 
 Override = Callable[[RecipeFunctions], RecipeFunctions]
 
-# RecipeFunctions field -> SessionRecipe attribute: the recipe functions behind a public
-# wrapper (create_new_session's adds ``iss``, refresh_session's revokes on token theft,
-# get_session_information's checks what it would answer against the nesting limit).
-_WRAPPED = {
-    "create_new_session": "recipe_create_new_session",
-    "refresh_session": "recipe_refresh_session",
-    "get_session_information": "recipe_get_session_information",
-}
-_ATTRIBUTES = {f.name: _WRAPPED.get(f.name, f.name) for f in dataclasses.fields(RecipeFunctions)}
-
 
 class OverrideError(ValueError):
     """The override module cannot be used; the message says why."""
 
 
-def recipe_functions(manager: SessionRecipe) -> RecipeFunctions:
-    """The manager's current recipe functions."""
-    return RecipeFunctions(
-        **{name: getattr(manager, attribute) for name, attribute in _ATTRIBUTES.items()}
-    )
-
-
-def apply_override(manager: SessionRecipe, override: Override) -> None:
-    """Make ``manager`` use what ``override`` returns for its own recipe functions."""
+def apply_override(functions: RecipeFunctions, override: Override) -> RecipeFunctions:
+    """What ``override`` returns for ``functions``: the recipe functions to use instead.
+    ``OverrideError`` when it raises or returns anything but ``RecipeFunctions`` of
+    callables."""
     try:
-        functions = override(recipe_functions(manager))
+        replaced = override(functions)
     except Exception as exc:
         raise OverrideError(f"the override raised {type(exc).__name__}: {exc}") from None
-    if not isinstance(functions, RecipeFunctions):
-        raise OverrideError(
-            f"the override returned {type(functions).__name__}, not RecipeFunctions"
-        )
-    for name, attribute in _ATTRIBUTES.items():
-        function = getattr(functions, name)
-        if not callable(function):
-            raise OverrideError(f"the override's {name} is not callable")
-        # An instance attribute shadows the method: every caller of the manager (the
-        # servicer, and the public create_new_session wrapper) now gets the override.
-        setattr(manager, attribute, function)
+    if not isinstance(replaced, RecipeFunctions):
+        raise OverrideError(f"the override returned {type(replaced).__name__}, not RecipeFunctions")
+    for field in dataclasses.fields(RecipeFunctions):
+        if not callable(getattr(replaced, field.name)):
+            raise OverrideError(f"the override's {field.name} is not callable")
+    return replaced
 
 
 def load_override(spec: str) -> Override:

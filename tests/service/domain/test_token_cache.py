@@ -27,8 +27,15 @@ from session_service.domain.api import (
     TokenCacheConfig,
     TokenCacheStats,
 )
-from session_service.domain.overrides import RecipeFunctions, apply_override
-from tests.service.domain.domain_helpers import MakeManager, b64url, core_calls, forge, v3_header
+from session_service.domain.overrides import RecipeFunctions
+from tests.service.domain.domain_helpers import (
+    MakeManager,
+    b64url,
+    core_calls,
+    domain_config,
+    forge,
+    v3_header,
+)
 
 VERIFY = "/recipe/session/verify"
 
@@ -467,18 +474,22 @@ async def test_default_request_answer_from_the_cache_only_when_nothing_else_can_
             )
         assert other.default_get_session_lookup() is None
 
-    hooked = await make_manager(core_node.url)
-    original = hooked.get_session
+    originals: list[Callable[..., Awaitable[SessionResult]]] = []
 
     def ban_everyone(functions: RecipeFunctions) -> RecipeFunctions:
+        originals.append(functions.get_session)
+
         async def get_session(access_token: str | None, **options: Any) -> SessionResult:
             return SessionResult(Status.UNAUTHORISED, "banned")
 
         return dataclasses.replace(functions, get_session=get_session)
 
-    apply_override(hooked, ban_everyone)
-    hooked_token = await token_for(hooked, "x")
-    for _ in range(2):
-        assert (await original(hooked_token)).status is Status.OK  # now kept decoded
-    assert hooked.default_get_session_lookup() is None
-    assert (await hooked.get_session(hooked_token)).status is Status.UNAUTHORISED
+    hooked = SessionRecipe(domain_config(core_node.url), clock=domain_clock, override=ban_everyone)
+    try:
+        hooked_token = await token_for(hooked, "x")
+        for _ in range(2):
+            assert (await originals[0](hooked_token)).status is Status.OK  # now kept decoded
+        assert hooked.default_get_session_lookup() is None
+        assert (await hooked.get_session(hooked_token)).status is Status.UNAUTHORISED
+    finally:
+        await hooked.close()

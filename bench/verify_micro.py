@@ -192,7 +192,7 @@ async def _ours(
         async def default_get(token: str) -> object:
             # What the server runs first for a GetSession request that carries only the
             # token: the wire read, the cache, the pre-rendered answer.
-            answer = servicer.cached_get_session(wire[token])
+            answer = servicer.fast_path.answer(wire[token])
             assert answer is not None
             return answer
 
@@ -216,7 +216,7 @@ async def _ours(
         to_bytes = serializer(pb.GetSessionResponse)
 
         def cold_default_get(request: bytes) -> object:
-            answer = servicer.cached_get_session(request)
+            answer = servicer.fast_path.answer(request)
             assert answer is not None
             return to_bytes(answer)
 

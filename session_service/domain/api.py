@@ -31,6 +31,7 @@ from session_service.domain.errors import (
 from session_service.domain.limits import MAX_JSON_DEPTH, check_depth
 from session_service.domain.recipe import SessionRecipe
 from session_service.domain.session_claims import ClaimFetchFailed
+from session_service.domain.token_cache import FastPathCache
 from session_service.domain.types import (
     ClaimError,
     ClaimsValidationResult,
@@ -46,7 +47,6 @@ from session_service.domain.types import (
     OpenIdDiscoveryConfiguration,
     RegenerateAccessTokenResult,
     RegeneratedAccessToken,
-    RenderSlot,
     RevokeResult,
     Session,
     SessionHandlesResult,
@@ -82,6 +82,7 @@ __all__ = [
     "DeadlineExceeded",
     "DomainConfig",
     "DomainError",
+    "FastPathCache",
     "InvalidArgument",
     "JSONObject",
     "JsonWebKey",
@@ -92,7 +93,6 @@ __all__ = [
     "OpenIdDiscoveryConfiguration",
     "RegenerateAccessTokenResult",
     "RegeneratedAccessToken",
-    "RenderSlot",
     "RevokeResult",
     "Session",
     "SessionHandlesResult",

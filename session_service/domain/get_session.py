@@ -27,7 +27,6 @@ from session_service.domain.messages import (
 )
 from session_service.domain.recipe_parts import RecipeParts, time_left
 from session_service.domain.session_limits import Unservable
-from session_service.domain.token_cache import Decoded
 from session_service.domain.token_check import CheckedToken
 from session_service.domain.types import ClaimValidatorSpec, Session, SessionResult, Status
 from session_service.domain.verifier import (
@@ -103,18 +102,15 @@ async def get_session(
 
     cached = token.cached
     if verified is not None and not check_database and verified.parent_refresh_token_hash_1 is None:
-        if cached is not None and anti_csrf_token is None:
-            # Served from the cache, such a session is the same on every hit (the
-            # token is, byte for byte): build it, and its OK result, once.
-            if cached.session is None:
-                cached.session = _session_from_token(access_token, verified, cached, None)
-                cached.ok = SessionResult(Status.OK, session=cached.session)
+        if cached is None:
+            session = _session_from_token(access_token, verified, anti_csrf_token)
+        elif anti_csrf_token is None:
+            # The session of a cached token, the same on every such request.
             if not validators:
-                assert cached.ok is not None
                 return cached.ok
             session = cached.session
         else:
-            session = _session_from_token(access_token, verified, cached, anti_csrf_token)
+            session = dataclasses.replace(cached.session, anti_csrf_token=anti_csrf_token)
     else:
         outcome = await _verify_with_core(
             parts,
@@ -188,26 +184,17 @@ async def _verify_with_core(
 
 
 def _session_from_token(
-    access_token: str,
-    verified: VerifiedAccessToken,
-    cached: Decoded | None,
-    anti_csrf_token: str | None,
+    access_token: str, verified: VerifiedAccessToken, anti_csrf_token: str | None
 ) -> Session:
     payload = verified.user_data
-    if cached is not None:
-        front_token, render_slot = cached.front_token, cached.render_slot
-    else:
-        front_token = build_front_token(verified.user_id, verified.expiry_ms, payload)
-        render_slot = None
     return Session(
         session_handle=verified.session_handle,
         user_id=verified.user_id,
         access_token_payload=payload,
         access_token=access_token,
         access_token_expiry_ms=verified.expiry_ms,
-        front_token=front_token,
+        front_token=build_front_token(verified.user_id, verified.expiry_ms, payload),
         anti_csrf_token=anti_csrf_token,
-        render_slot=render_slot,
     )
 
 
@@ -294,7 +281,6 @@ async def _merge_into_session(
                 **session.access_token_payload,
                 **result.access_token_payload,
             },
-            render_slot=None,  # no longer what the cache entry rendered
         )
     try:
         parsed = parse_access_token(token.token, max_length=len(token.token))

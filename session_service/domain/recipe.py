@@ -14,6 +14,7 @@ TokenTheftError / InvalidClaimsError or returns False/None, the result carries a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from session_common.clock import Clock, SystemClock
 from session_common.json_values import JSONObject
@@ -27,16 +28,20 @@ from session_service.domain.recipe_implementation import default_functions
 from session_service.domain.recipe_parts import RecipeParts, time_left
 from session_service.domain.session_claims import ClaimRegistry, SessionClaim
 from session_service.domain.session_limits import SessionLimits, check_servable
+from session_service.domain.token_cache import FastPathCache
 from session_service.domain.token_check import TokenCheck
 from session_service.domain.types import (
     CoreConnectionStats,
     KeyCacheHealth,
     KeyCacheStats,
+    Session,
     SessionInformationResult,
     SessionResult,
     TokenCacheStats,
 )
 from session_service.domain.verifier import AccessTokenVerifier
+
+A = TypeVar("A")
 
 
 class SessionRecipe(RecipeCalls):
@@ -128,29 +133,18 @@ class SessionRecipe(RecipeCalls):
             time_limit=time_limit, max_bytes=self._config.key_cache.max_jwks_bytes
         )
 
-    def default_get_session_lookup(self) -> Callable[[bytes], SessionResult | None] | None:
-        """What ``get_session(access_token)`` with every option at its default answers, when
-        the verified-token cache can tell without awaiting anything, as one function of the
-        token's UTF-8 bytes (as they arrive off the wire: a hit never needs the text) that
-        checks nothing of the configuration per call: the OK result of a token seen before,
-        else None, and ``get_session`` then gives the exact outcome (a miss includes bytes
-        that are not UTF-8). The function is None when no default ``get_session`` can be
-        answered from the cache (the cache off, anti-CSRF via token, server-wide
-        claim validators, or an override of ``get_session``).
-
-        This is the common call of every calling service. With anti-CSRF off, no
-        server-wide claim validators and no override of ``get_session``, nothing about such
-        a request can change the OK result that ``get_session`` kept with the cache entry on
-        the token's first cached hit, for as long as the entry is valid; so none of the
-        per-request steps run here (the caller's deadline cannot matter either).
-        """
-        if (
+    def fast_path_cache(self, render: Callable[[Session], A]) -> FastPathCache[A] | None:
+        """The verified-token cache as the transport's fast path uses it (the one hook of
+        that path, whose rules ``session_service/transport/fast_path.py`` states): None when
+        the cache is off. Its ``answer`` is None unless ``get_session(access_token)`` with
+        every option at its default can be answered from the cache: anti-CSRF off, no
+        server-wide claim validators, and ``get_session`` not overridden."""
+        answers_tokens = not (
             self._parts.via_token
             or self._config.required_claim_validators
             or self.functions.get_session is not self._defaults.get_session
-        ):
-            return None
-        return self._tokens.ok_lookup()
+        )
+        return self._tokens.fast_path_cache(render, answers_tokens)
 
     # -- the public functions that do more than call the recipe function -----------------
 

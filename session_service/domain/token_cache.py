@@ -33,22 +33,24 @@ Not for v2 (legacy) tokens: the SDK sends those to the core, and so does the rec
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from session_service.domain.config import TokenCacheConfig
-from session_service.domain.types import RenderSlot, Session, SessionResult, TokenCacheStats
+from session_service.domain.types import Session, SessionResult, TokenCacheStats
 from session_service.domain.verifier import VerifiedAccessToken
 
 # Expired verdicts removed per insertion (the oldest entries expire first).
 _SWEEP_PER_INSERT = 2
 _COUNTERS = ("hits", "warm_hits", "rejected_hits", "misses")
 Outcome = Literal["hits", "warm_hits", "rejected_hits", "misses"]
+A = TypeVar("A")
 
 
 def token_digest(token: bytes) -> bytes:
@@ -70,20 +72,20 @@ class Verdict:
     session_handle: str
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False)
 class Decoded:
-    """A verdict together with the decoded token and its front token; ``session`` and
-    ``ok``: the session (and its OK result) as served locally to requests that carry no
-    anti-CSRF token, built on first use (the same for every such request). ``digest``: the
-    verdict's key."""
+    """A verdict together with the decoded token, and the session (with its OK result)
+    ``get_session`` serves for it to requests that carry no anti-CSRF token: the same on
+    every such request, since the token is the key byte for byte. ``answer``: what the
+    fast path rendered of that session (``FastPathCache``), kept with the entry by replacing
+    it (entries are never changed). ``digest``: the verdict's key."""
 
     digest: bytes
     verdict: Verdict
     verified: VerifiedAccessToken
-    front_token: str
-    render_slot: RenderSlot
-    session: Session | None = None
-    ok: SessionResult | None = None
+    session: Session
+    ok: SessionResult
+    answer: object = None
 
 
 def still_holds(
@@ -147,41 +149,15 @@ class TokenCache:
         self.discard(entry.digest)
         return None
 
-    def ok_lookup(
+    def fast_path_cache(
         self,
         now_ms: Callable[[], int],
         current_key: Callable[[str, int], RSAPublicKey | None],
-    ) -> Callable[[bytes], SessionResult | None]:
-        """A function from a token's bytes to the OK result kept with its decoded entry
-        (``Decoded.ok``), when the entry still holds (as in ``decoded``), else None; a hit
-        is counted and marked most recently used, and anything else is left to the full
-        path (which drops an entry that no longer holds).
-
-        Why a closure with the checks written out: it is every cached GetSession's path, and
-        in a busy server each Python call and attribute chain on it runs with cold CPU
-        caches, costing several times what it costs in a loop (a hit was 16 µs against the
-        no-op's 12 µs with the caches flushed before each call, 1.4 µs warm).
-        """
-        # Both are only ever mutated in place, never rebound, so the closure stays current.
-        tier, counters = self._decoded, self._counters
-        get, touch = tier.get, tier.move_to_end
-
-        def kept_ok(token: bytes) -> SessionResult | None:
-            entry = get(token)
-            if entry is None or entry.ok is None:
-                return None
-            verdict = entry.verdict
-            now = now_ms()
-            if not (
-                verdict.valid_from_ms <= now < verdict.expiry_ms
-                and current_key(verdict.kid, now) is verdict.key
-            ):
-                return None
-            touch(token)
-            counters["hits"] += 1
-            return entry.ok
-
-        return kept_ok
+        render: Callable[[Session], A],
+        answers_tokens: bool,
+    ) -> FastPathCache[A]:
+        """This cache as the transport's fast path uses it (``FastPathCache``)."""
+        return FastPathCache(self, now_ms, current_key, render, answers_tokens)
 
     def known(self, digest: bytes) -> Verdict | Rejection | None:
         """What is kept about a token the decoded tier does not hold: its verdict, or its
@@ -217,6 +193,11 @@ class TokenCache:
         while len(self._decoded) > self._max_decoded:
             _, oldest = self._decoded.popitem(last=False)
             del self._decoded_tokens[oldest.digest]
+
+    def keep_answer(self, token: bytes, entry: Decoded, answer: object) -> None:
+        """Keep ``answer`` with the decoded entry of ``token``, if ``entry`` is still it."""
+        if self._decoded.get(token) is entry:
+            self._decoded[token] = dataclasses.replace(entry, answer=answer)
 
     def add_rejection(self, digest: bytes, rejection: Rejection) -> None:
         if self._max_rejected == 0:
@@ -269,3 +250,68 @@ class TokenCache:
             if oldest is None or self._verdicts[oldest].expiry_ms > now_ms:
                 return
             self.discard(oldest)
+
+
+class FastPathCache(Generic[A]):
+    """The verified-token cache as the transport's fast path sees it: for a token the
+    decoded tier holds, ``render`` of the session kept with its entry, made once per entry
+    and kept with it. ``render`` must depend only on what the token determines: every field
+    of the session but ``anti_csrf_token``.
+
+    ``answer`` (None unless ``answers_tokens``): the answer for a token's UTF-8 bytes (as
+    they arrive off the wire: a hit never needs the text) when its entry still holds, as in
+    ``TokenCache.decoded`` (a hit is counted and marked most recently used); None otherwise,
+    leaving the token to ``get_session`` (which drops an entry that no longer holds).
+    A closure: it is every cached GetSession's path, and in a busy server each Python call
+    and attribute chain on it runs with cold CPU caches, costing several times what it
+    costs in a loop.
+    """
+
+    def __init__(
+        self,
+        cache: TokenCache,
+        now_ms: Callable[[], int],
+        current_key: Callable[[str, int], RSAPublicKey | None],
+        render: Callable[[Session], A],
+        answers_tokens: bool,
+    ) -> None:
+        self._cache = cache
+        self._render = render
+        self.answer = self._answers(now_ms, current_key) if answers_tokens else None
+
+    def _answers(
+        self,
+        now_ms: Callable[[], int],
+        current_key: Callable[[str, int], RSAPublicKey | None],
+    ) -> Callable[[bytes], A | None]:
+        # Both are only ever mutated in place, never rebound, so the closure stays current.
+        tier, counters = self._cache._decoded, self._cache._counters
+        get, touch, holds, keep = tier.get, tier.move_to_end, still_holds, self._keep
+
+        def answer(token: bytes) -> A | None:
+            entry = get(token)
+            if entry is None or not holds(entry.verdict, now_ms(), current_key):
+                return None
+            touch(token)
+            counters["hits"] += 1
+            kept = entry.answer
+            return keep(token, entry) if kept is None else kept  # type: ignore[return-value]
+
+        return answer
+
+    def rendered(self, session: Session) -> A | None:
+        """The answer kept with the entry of ``session``'s access token when ``session``
+        is that entry's: its verified payload is the very same object, and every other
+        field but ``anti_csrf_token`` follows from the token. None for any other session
+        (built from the core's answer with a new payload, or not cached)."""
+        token = session.access_token.encode("utf-8", "surrogatepass")
+        entry = self._cache._decoded.get(token)
+        if entry is None or entry.session.access_token_payload is not session.access_token_payload:
+            return None
+        kept = entry.answer
+        return self._keep(token, entry) if kept is None else kept  # type: ignore[return-value]
+
+    def _keep(self, token: bytes, entry: Decoded) -> A:
+        answer = self._render(entry.session)
+        self._cache.keep_answer(token, entry, answer)
+        return answer

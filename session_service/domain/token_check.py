@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from session_common.clock import Clock
 from session_common.json_values import JSONObject
@@ -21,13 +22,14 @@ from session_service.domain.messages import PARSE_FAILED_MESSAGE
 from session_service.domain.session_limits import check_payload
 from session_service.domain.token_cache import (
     Decoded,
+    FastPathCache,
     Rejection,
     TokenCache,
     Verdict,
     still_holds,
     token_digest,
 )
-from session_service.domain.types import RenderSlot, SessionResult, TokenCacheStats
+from session_service.domain.types import Session, SessionResult, Status, TokenCacheStats
 from session_service.domain.verifier import (
     AccessTokenVerifier,
     TokenParseError,
@@ -38,6 +40,8 @@ from session_service.domain.verifier import (
     parse_access_token,
     valid_from_ms,
 )
+
+A = TypeVar("A")
 
 
 @dataclass(slots=True)
@@ -75,12 +79,15 @@ class TokenCheck:
         if self._cache is not None:
             self._cache.discard_sessions(session_handles)
 
-    def ok_lookup(self) -> Callable[[bytes], SessionResult | None] | None:
-        """The cache's lookup of the OK result kept with a token's decoded entry (None when
-        the cache is off)."""
+    def fast_path_cache(
+        self, render: Callable[[Session], A], answers_tokens: bool
+    ) -> FastPathCache[A] | None:
+        """The cache as the transport's fast path uses it (None when the cache is off)."""
         if self._cache is None:
             return None
-        return self._cache.ok_lookup(self._clock.now_ms, self._keys.current_key)
+        return self._cache.fast_path_cache(
+            self._clock.now_ms, self._keys.current_key, render, answers_tokens
+        )
 
     async def check(self, access_token: str, deadline: float | None) -> CheckedToken:
         """Parse and verify locally; the anti-CSRF requirement is the caller's.
@@ -164,7 +171,7 @@ class TokenCheck:
             # static claims need no second check.
             parsed = parse_access_token(access_token, max_length=len(access_token))
             verified = check_claims(parsed, now_ms, check_times=False)
-            entry = _decoded_entry(digest, known, verified)
+            entry = _decoded_entry(digest, known, verified, access_token)
             cache.add_decoded(token, entry)
             return CheckedToken(verified.version, verified.kid, verified.user_data, verified, entry)
         rejection = known
@@ -180,6 +187,18 @@ class TokenCheck:
         raise TokenVerificationError(rejection.message)
 
 
-def _decoded_entry(digest: bytes, verdict: Verdict, verified: VerifiedAccessToken) -> Decoded:
-    front_token = build_front_token(verified.user_id, verified.expiry_ms, verified.user_data)
-    return Decoded(digest, verdict, verified, front_token, RenderSlot())
+def _decoded_entry(
+    digest: bytes, verdict: Verdict, verified: VerifiedAccessToken, access_token: str
+) -> Decoded:
+    """The entry of a token kept decoded, with the session (and OK result) ``get_session``
+    serves for it to requests without an anti-CSRF token."""
+    payload = verified.user_data
+    session = Session(
+        session_handle=verified.session_handle,
+        user_id=verified.user_id,
+        access_token_payload=payload,
+        access_token=access_token,
+        access_token_expiry_ms=verified.expiry_ms,
+        front_token=build_front_token(verified.user_id, verified.expiry_ms, payload),
+    )
+    return Decoded(digest, verdict, verified, session, SessionResult(Status.OK, session=session))

@@ -84,18 +84,6 @@ class TokenInfo:
     created_time_ms: int
 
 
-class RenderSlot:
-    """Where the transport layer may memoize its rendering of a session served from the
-    verified-token cache. Every part of such a session except the caller's own
-    ``anti_csrf_token`` is the same on every hit of that token, so a rendering of those
-    parts can be reused; the slot lives and dies with the cache entry (so it is bounded)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self) -> None:
-        self.value: object | None = None
-
-
 @dataclass(frozen=True, slots=True)
 class Session:
     """A verified, created or refreshed session.
@@ -112,7 +100,6 @@ class Session:
     * ``refresh_token``: set only by create and refresh.
     * ``anti_csrf_token``: create/refresh: the one the core minted; get_session: the one
       the request carried.
-    * ``render_slot``: set when the session was served from the verified-token cache.
     """
 
     session_handle: str
@@ -124,7 +111,6 @@ class Session:
     new_access_token: TokenInfo | None = None
     refresh_token: TokenInfo | None = None
     anti_csrf_token: str | None = field(default=None, repr=False)
-    render_slot: RenderSlot | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,6 @@ from session_service.domain.api import (
     JSONObject,
     JsonWebKey,
     RegeneratedAccessToken,
-    RenderSlot,
     Session,
     SessionInformation,
     Status,
@@ -66,28 +65,6 @@ _VALIDATOR_KINDS: dict[str, ClaimValidatorKind] = {
     "includes_all": ClaimValidatorKind.INCLUDES_ALL,
     "excludes_all": ClaimValidatorKind.EXCLUDES_ALL,
 }
-
-
-_ACCESS_TOKEN_TAG = 0x0A  # GetSessionRequest.access_token: field 1, length-delimited
-
-
-def lone_access_token(data: bytes) -> bytes | None:
-    """The access token's bytes when the wire form of a GetSessionRequest is that one field
-    and nothing else (every option at its default, as callers send it on almost every
-    request), else None. Read straight off the wire, so that a token served from the
-    verified-token cache needs no message parsed and no text decoded; the bytes are not
-    checked as UTF-8 here (a token that is not cannot be in the cache, whose keys are
-    hashes of verified tokens)."""
-    if len(data) < 2 or data[0] != _ACCESS_TOKEN_TAG:
-        return None
-    length, start = data[1], 2
-    if length & 0x80:  # a two-byte varint: 128 bytes to 16 KiB (longer ones take the slow path)
-        if len(data) < 3 or data[2] & 0x80:
-            return None
-        length, start = (length & 0x7F) | data[2] << 7, 3
-    if start + length != len(data):
-        return None
-    return data[start:]
 
 
 def status_to_pb(status: Status) -> pb.SessionStatus:
@@ -310,22 +287,6 @@ def serializer(message_class: Any) -> Callable[[Any], bytes]:
         return serialize(response)  # type: ignore[no-any-return]
 
     return to_bytes
-
-
-def render_cached_get_session_ok(session: Session, slot: RenderSlot) -> RenderedResponse:
-    """The whole OK answer to GetSession for a session served from the verified-token
-    cache, serialized into ``slot``.
-
-    Such a session is the same on every hit of its token (the token is the cache key), and
-    so is a GetSessionResponse that carries only it: it is serialized on the first hit and
-    the bytes reused after (the caller reads ``slot.value`` first), which takes the Struct
-    building and all protobuf work off GetSession's hot path. The slot lives and dies with
-    the cache entry.
-    """
-    status = pb.SESSION_STATUS_OK
-    response = pb.GetSessionResponse(status=status, session=session_to_pb(session))
-    rendered = slot.value = RenderedResponse(status, response.SerializeToString())
-    return rendered
 
 
 def token_theft_to_pb(theft: TokenTheft) -> pb.TokenTheft:

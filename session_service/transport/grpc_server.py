@@ -15,7 +15,6 @@ from grpc_reflection.v1alpha import reflection
 
 from session_service.settings import Settings
 from session_service.transport.drain import RpcDrain
-from session_service.transport.fast_path import cached_first
 from session_service.transport.health import (
     LIVENESS_SERVICE,
     SERVICE_NAME,
@@ -91,7 +90,7 @@ async def start_grpc_server(
         wrapped = rpcs.guard(observer.wrap(name, behaviour, response_class))
         if name == "GetSession" and not traced:
             record = metrics.rpc_recorder(name)
-            return cached_first(servicer.cached_get_session, record, rpcs, wrapped)
+            return servicer.fast_path.first(record, rpcs, wrapped)
         return wrapped
 
     add_to_server(servicer, server, wrap=wrap)

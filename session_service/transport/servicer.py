@@ -5,8 +5,8 @@
 place where failures become gRPC codes. ``add_to_server`` registers the handlers itself
 instead of using the generated function, so that requests whose bytes do not parse are
 answered INVALID_ARGUMENT (``rpc.lenient_parser``). GetSession has no deserializer:
-``cached_get_session`` reads the wire form of a token-only request itself, and GetSession
-parses what that cannot answer.
+its fast path reads the wire form of a token-only request itself (``fast_path.py``), and
+GetSession parses what that cannot answer.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def add_to_server(
     handlers = {
         method.name: grpc.unary_unary_rpc_method_handler(
             behaviour(method.name, getattr(pb, method.output_type.name)),
-            # GetSession reads its request's wire form itself (cached_get_session).
+            # GetSession reads its request's wire form itself (fast_path.py).
             request_deserializer=(
                 None
                 if method.name == "GetSession"

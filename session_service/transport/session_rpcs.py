@@ -7,23 +7,8 @@ from typing import Any
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_service.domain.api import Session, SessionRecipe, SessionResult, Status
 from session_service.transport import converters as conv
+from session_service.transport.fast_path import FastPath
 from session_service.transport.rpc import RpcGroup, Undecodable, lenient_parser, remaining, rpc
-
-
-def _rendered_ok(result: SessionResult) -> conv.RenderedResponse | None:
-    """The pre-rendered answer for an OK result served from the verified-token cache (the
-    hot path of every calling service: a repeat of a verified token), else None."""
-    session = result.session
-    if session is None or result.status is not Status.OK or session.new_access_token is not None:
-        return None
-    slot = session.render_slot
-    if slot is None:
-        return None
-    rendered = slot.value
-    if rendered.__class__ is conv.RenderedResponse:
-        return rendered
-    return conv.render_cached_get_session_ok(session, slot)
-
 
 _parse_get_session = lenient_parser(pb.GetSessionRequest)
 
@@ -41,8 +26,8 @@ class SessionRpcs(RpcGroup):
 
     def __init__(self, recipe: SessionRecipe) -> None:
         super().__init__(recipe)
-        # Overrides are applied before the servicer is built (server.py).
-        self._kept_ok = recipe.default_get_session_lookup()
+        # GetSession's answers from the verified-token cache (tried first by the server).
+        self.fast_path = FastPath(recipe)
 
     @rpc
     async def CreateSession(
@@ -70,14 +55,13 @@ class SessionRpcs(RpcGroup):
 
     @rpc
     async def GetSession(self, request: bytes, context: Any) -> pb.GetSessionResponse:
-        # The request arrives unparsed (add_to_server): the server has already tried
-        # cached_get_session on it (transport/fast_path.py), or traces every call and gets
-        # the same cached answer through get_session.
+        # The request arrives unparsed (add_to_server): the server has already tried the
+        # fast path on it, or traces every call (transport/fast_path.py).
         message = _parse_get_session(request)
         if isinstance(message, Undecodable):
             raise message.error()
         result = await self._get_session(message, context)
-        rendered = _rendered_ok(result)
+        rendered = self.fast_path.rendered(result)
         if rendered is not None:
             return rendered  # type: ignore[return-value]
         session = result.session
@@ -91,20 +75,6 @@ class SessionRpcs(RpcGroup):
             if session.new_access_token is not None:
                 response.new_access_token.CopyFrom(conv.token_info_to_pb(session.new_access_token))
         return response
-
-    def cached_get_session(self, request: bytes) -> conv.RenderedResponse | None:
-        """GetSession's answer to a request (its wire form) that carries only the token,
-        when the verified-token cache holds its OK result: rendered, without awaiting
-        anything (the server tries this first, outside the RPC wrappers: fast_path.py).
-        None when the request or the token needs GetSession's whole path."""
-        kept_ok = self._kept_ok
-        if kept_ok is None:
-            return None
-        token = conv.lone_access_token(request)
-        if token is None:
-            return None
-        result = kept_ok(token)
-        return None if result is None else _rendered_ok(result)
 
     async def _get_session(self, request: pb.GetSessionRequest, context: Any) -> SessionResult:
         return await self._recipe.get_session(

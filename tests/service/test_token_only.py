@@ -1,6 +1,6 @@
-"""GetSession's token-only fast path reads the request's wire form itself (converters
-``lone_access_token``) instead of parsing it, and the server answers a cached token before
-the RPC wrappers (``transport/fast_path.py``): whatever the encoding, the answer must be the
+"""GetSession's fast path reads the request's wire form itself (``lone_access_token``)
+instead of parsing it, and the server answers a cached token before the RPC wrappers
+(``transport/fast_path.py``): whatever the encoding, the answer must be the
 one the parsed message calls for, and a drain must refuse even cached answers."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from session_client import SessionClient, SessionStatus
 
 from session_core.app import RunningCore
 from session_proto.session.v1 import session_service_pb2 as pb
-from session_service.transport.converters import lone_access_token
+from session_service.transport.fast_path import lone_access_token
 from tests.service.conftest import MakeService
 from tests.service.harness import NOT_SERVING, SERVING, GatedProxy, health_watch
 

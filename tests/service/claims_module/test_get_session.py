@@ -261,7 +261,7 @@ async def test_a_server_wide_validator_of_a_claim_fetches_and_keeps_the_fast_pat
             assert (again.status, again.new_access_token) == (SessionStatus.OK, None)
         assert fetch_calls["verified"] == 1
         wire = pb.GetSessionRequest(access_token=token).SerializeToString()
-        assert service.servicer.cached_get_session(wire) is None
+        assert service.servicer.fast_path.answer(wire) is None
 
         clock.advance(300_001)  # the cached OK answer would now be wrong: the value is old
         due = await client.get_session(token)
@@ -278,13 +278,13 @@ async def test_a_claims_module_alone_keeps_the_fast_path(
     for _ in range(2):  # first sight, then the decoded tier
         assert (await claims_client.get_session(token)).status is SessionStatus.OK
     wire = pb.GetSessionRequest(access_token=token).SerializeToString()
-    answer = claims_service.servicer.cached_get_session(wire)
+    answer = claims_service.servicer.fast_path.answer(wire)
     assert answer is not None
     assert answer.status == pb.SESSION_STATUS_OK
     # The same token with a user_context is no token-only request: the parser answers it.
     with_context = pb.GetSessionRequest(access_token=token)
     with_context.user_context.update({"request_id": "r-1"})
-    assert claims_service.servicer.cached_get_session(with_context.SerializeToString()) is None
+    assert claims_service.servicer.fast_path.answer(with_context.SerializeToString()) is None
     verified = await claims_client.get_session(token, user_context={"request_id": "r-1"})
     assert verified.status is SessionStatus.OK
     assert fetch_calls == {}

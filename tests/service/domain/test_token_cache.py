@@ -21,6 +21,7 @@ from session_service.domain.api import (
     AntiCsrfMode,
     ClaimValidatorKind,
     ClaimValidatorSpec,
+    Session,
     SessionRecipe,
     SessionResult,
     Status,
@@ -40,11 +41,22 @@ from tests.service.domain.domain_helpers import (
 VERIFY = "/recipe/session/verify"
 
 
-def kept(manager: SessionRecipe, token: str) -> SessionResult | None:
-    """What the token-only GetSession path answers from the cache for ``token``."""
-    lookup = manager.default_get_session_lookup()
-    assert lookup is not None
-    return lookup(token.encode())
+def as_is(session: Session) -> Session:
+    """A fast-path rendering that is the session itself."""
+    return session
+
+
+def answers(manager: SessionRecipe) -> Callable[[bytes], Session | None]:
+    """The fast path's answers for token-only GetSession requests (the session kept with
+    a token's entry, here)."""
+    cache = manager.fast_path_cache(as_is)
+    assert cache is not None and cache.answer is not None
+    return cache.answer
+
+
+def kept(manager: SessionRecipe, token: str) -> Session | None:
+    """What the fast path answers from the cache for ``token``."""
+    return answers(manager)(token.encode())
 
 
 def stats(manager: SessionRecipe) -> TokenCacheStats:
@@ -241,21 +253,20 @@ async def test_size_bounds(make_manager: MakeManager, core_node: RunningCore) ->
 async def test_default_lookup_serves_the_decoded_tier_by_the_tokens_bytes(
     make_manager: MakeManager, core_node: RunningCore
 ) -> None:
-    """``default_get_session_lookup`` (what the servicer calls for a token-only GetSession)
-    answers from the decoded tier, which is keyed by the token's exact bytes: an eviction,
+    """The fast path's answer (what the server tries first for a token-only GetSession)
+    comes from the decoded tier, which is keyed by the token's exact bytes: an eviction,
     a warm hit that decodes the token again, and a revocation keep that tier and the
     verdicts (keyed by digest) in step."""
     manager = await make_manager(
         core_node.url, token_cache=TokenCacheConfig(max_entries=10, decoded_entries=2)
     )
-    lookup = manager.default_get_session_lookup()
-    assert lookup is not None
+    lookup = answers(manager)
     tokens = [await token_for(manager, f"lookup-{i}") for i in range(3)]
     assert lookup(tokens[0].encode()) is None  # not seen yet
     assert (await manager.get_session(tokens[0])).status is Status.OK
     assert lookup(tokens[0].encode()) is None  # a verdict only, after a first use
     second = await manager.get_session(tokens[0])
-    assert lookup(tokens[0].encode()) is second
+    assert lookup(tokens[0].encode()) is second.session
     tampered = tokens[0][:-1] + ("A" if tokens[0][-1] != "A" else "B")
     assert lookup(tampered.encode()) is None
     assert (await manager.get_session(tampered)).status is not Status.OK
@@ -269,15 +280,14 @@ async def test_default_lookup_serves_the_decoded_tier_by_the_tokens_bytes(
     assert again.status is Status.OK and stats(manager).warm_hits == warm + 1
     assert (stats(manager).verified, stats(manager).decoded) == (3, 2)
     kept = lookup(tokens[0].encode())
-    assert kept is again
-    assert kept is not None and kept.session is not None
+    assert kept is not None and kept is again.session
 
-    await manager.revoke_session(kept.session.session_handle)
+    await manager.revoke_session(kept.session_handle)
     assert lookup(tokens[0].encode()) is None
     assert (stats(manager).verified, stats(manager).decoded) == (2, 1)
 
     off = await make_manager(core_node.url, token_cache=TokenCacheConfig(enabled=False))
-    assert off.default_get_session_lookup() is None
+    assert off.fast_path_cache(as_is) is None
 
 
 async def test_an_entry_never_outlives_its_token(
@@ -413,7 +423,8 @@ async def test_zero_sizes_cache_nothing(make_manager: MakeManager, core_node: Ru
 
 
 async def test_results_are_equal_types(make_manager: MakeManager, core_node: RunningCore) -> None:
-    """A hit returns the same session as the miss (only the render slot is shared state)."""
+    """A hit returns the same session as the miss; from the second use on, the very result
+    kept with the token's entry."""
     manager = await make_manager(core_node.url)
     token = await token_for(manager, "same", {"role": "admin"})
     miss: SessionResult = await manager.get_session(token)
@@ -421,16 +432,16 @@ async def test_results_are_equal_types(make_manager: MakeManager, core_node: Run
     hit: SessionResult = await manager.get_session(token)
     assert miss == warm == hit
     assert miss.session is not None and warm.session is not None and hit.session is not None
-    assert miss.session.render_slot is None  # a first use is not kept decoded
-    assert warm.session.render_slot is hit.session.render_slot is not None
+    assert miss is not warm  # a first use is not kept decoded
+    assert warm is hit
     assert hit.session.access_token_payload["role"] == "admin"
 
 
 async def test_default_request_answer_from_the_cache_only_when_nothing_else_can_matter(
     make_manager: MakeManager, core_node: RunningCore, domain_clock: ManualClock
 ) -> None:
-    """``default_get_session_lookup`` (the servicer's hot path for a request with only a
-    token) gives get_session's own OK result for a token seen before, and stays out of the
+    """The fast path's answer for a request with only a token is the session of
+    get_session's own OK result for a token seen before, and stays out of the
     way (None) whenever anything could make get_session answer differently."""
     manager = await make_manager(core_node.url)
     token = await token_for(manager, "u")
@@ -440,7 +451,7 @@ async def test_default_request_answer_from_the_cache_only_when_nothing_else_can_
     first = await manager.get_session(token)
     assert first.status is Status.OK
     hits_before = stats(manager).hits
-    assert kept(manager, token) is first
+    assert kept(manager, token) is first.session
     assert stats(manager).hits == hits_before + 1
     assert kept(manager, token + "x") is None
     assert kept(manager, "a" * 20_000) is None
@@ -472,7 +483,8 @@ async def test_default_request_answer_from_the_cache_only_when_nothing_else_can_
             await other.get_session(
                 created.session.access_token, anti_csrf_token=created.session.anti_csrf_token
             )
-        assert other.default_get_session_lookup() is None
+        other_cache = other.fast_path_cache(as_is)
+        assert other_cache is not None and other_cache.answer is None
 
     originals: list[Callable[..., Awaitable[SessionResult]]] = []
 
@@ -489,7 +501,44 @@ async def test_default_request_answer_from_the_cache_only_when_nothing_else_can_
         hooked_token = await token_for(hooked, "x")
         for _ in range(2):
             assert (await originals[0](hooked_token)).status is Status.OK  # now kept decoded
-        assert hooked.default_get_session_lookup() is None
+        hooked_cache = hooked.fast_path_cache(as_is)
+        assert hooked_cache is not None and hooked_cache.answer is None
         assert (await hooked.get_session(hooked_token)).status is Status.UNAUTHORISED
     finally:
         await hooked.close()
+
+
+async def test_the_answer_kept_with_an_entry_serves_every_session_of_that_entry(
+    make_manager: MakeManager, core_node: RunningCore
+) -> None:
+    """The full path (here with anti-CSRF tokens, which keep token-only answers off) reuses
+    the answer rendered once for a token's entry, for every session get_session serves from
+    that entry whatever its anti-CSRF token; a session with another payload object, or of a
+    token not kept decoded, has none."""
+    manager = await make_manager(core_node.url, anti_csrf=AntiCsrfMode.VIA_TOKEN)
+    created = await manager.create_new_session("render")
+    assert created.session is not None
+    token, anti_csrf = created.session.access_token, created.session.anti_csrf_token
+    rendered: list[Session] = []
+
+    def render(session: Session) -> tuple[str, str]:
+        rendered.append(session)
+        return ("answer", session.session_handle)
+
+    cache = manager.fast_path_cache(render)
+    assert cache is not None and cache.answer is None
+    first = await manager.get_session(token, anti_csrf_token=anti_csrf)
+    assert first.session is not None
+    assert cache.rendered(first.session) is None  # a first use is not kept decoded
+    results = [await manager.get_session(token, anti_csrf_token=anti_csrf) for _ in range(2)]
+    sessions = [result.session for result in results]
+    assert sessions[0] is not None and sessions[1] is not None
+    assert sessions[0] is not sessions[1]  # each carries its request's anti-CSRF token
+    answer = cache.rendered(sessions[0])
+    assert answer == ("answer", created.session.session_handle)
+    assert cache.rendered(sessions[1]) is answer
+    assert len(rendered) == 1 and rendered[0].anti_csrf_token is None
+    rebuilt = dataclasses.replace(
+        sessions[1], access_token_payload=dict(sessions[1].access_token_payload)
+    )
+    assert cache.rendered(rebuilt) is None

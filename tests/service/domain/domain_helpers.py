@@ -14,7 +14,10 @@ from session_service.domain.api import (
     CoreClientConfig,
     DomainConfig,
     KeyCacheConfig,
+    Session,
     SessionRecipe,
+    Status,
+    TokenCacheStats,
 )
 
 API_DOMAIN = "https://api.example.com"
@@ -70,3 +73,23 @@ def domain_config(connection_uri: str, **overrides: Any) -> DomainConfig:
     key_cache = KeyCacheConfig(**overrides.pop("key_cache", {}))
     core = CoreClientConfig(connection_uri=connection_uri, **overrides.pop("core", {}))
     return DomainConfig(api_domain=API_DOMAIN, core=core, key_cache=key_cache, **overrides)
+
+
+def stats(manager: SessionRecipe) -> TokenCacheStats:
+    current = manager.token_cache_stats()
+    assert current is not None
+    return current
+
+
+async def token_for(
+    manager: SessionRecipe, user_id: str, payload: dict[str, Any] | None = None
+) -> str:
+    created = await manager.create_new_session(user_id, payload or {})
+    assert created.session is not None
+    return created.session.access_token
+
+
+async def created_session(manager: SessionRecipe, user_id: str = "user-1", **kw: object) -> Session:
+    result = await manager.create_new_session(user_id, **kw)  # type: ignore[arg-type]
+    assert result.status is Status.OK and result.session is not None
+    return result.session

@@ -1,4 +1,5 @@
-"""create_jwt, get_jwks and the OpenId discovery configuration (semantics §3b)."""
+"""create_jwt, get_jwks and the OpenId discovery configuration (jwt_functions.py: the SDK's
+OpenId and JWT recipes)."""
 
 from __future__ import annotations
 

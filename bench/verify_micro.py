@@ -48,7 +48,8 @@ from session_service.domain.api import (
     Status,
     TokenCacheConfig,
 )
-from session_service.domain.verifier import AccessTokenVerifier, parse_access_token
+from session_service.domain.token_parsing import parse_access_token
+from session_service.domain.verifier import AccessTokenVerifier
 from session_service.transport.converters import serializer
 from session_service.transport.servicer import SessionServicer
 from testkit.sdk_venv import sdk_python

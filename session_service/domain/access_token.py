@@ -8,7 +8,7 @@ import json
 
 from session_common.json_values import JSONObject
 from session_service.core_client.replies import malformed
-from session_service.domain.verifier import TokenParseError, parse_access_token
+from session_service.domain.token_parsing import TokenParseError, parse_access_token
 
 
 def build_front_token(user_id: str, access_token_expiry_ms: int, payload: JSONObject) -> str:

@@ -28,12 +28,11 @@ from session_service.domain.messages import (
 from session_service.domain.recipe_parts import RecipeParts, time_left
 from session_service.domain.session_limits import Unservable
 from session_service.domain.token_check import CheckedToken
+from session_service.domain.token_parsing import TokenParseError, parse_access_token
 from session_service.domain.types import ClaimValidatorSpec, Session, SessionResult, Status
 from session_service.domain.verifier import (
-    TokenParseError,
     TokenVerificationError,
     VerifiedAccessToken,
-    parse_access_token,
     require_anti_csrf,
 )
 

@@ -20,6 +20,7 @@ from session_service.domain.messages import (
     THEFT_MESSAGE,
 )
 from session_service.domain.recipe_parts import RecipeParts
+from session_service.domain.token_parsing import TokenParseError, parse_access_token
 from session_service.domain.types import (
     RegenerateAccessTokenResult,
     RevokeResult,
@@ -30,11 +31,7 @@ from session_service.domain.types import (
     Status,
     StatusResult,
 )
-from session_service.domain.verifier import (
-    TokenParseError,
-    TokenVerificationError,
-    parse_access_token,
-)
+from session_service.domain.verifier import TokenVerificationError
 
 
 async def create_new_session(

@@ -29,15 +29,14 @@ from session_service.domain.token_cache import (
     still_holds,
     token_digest,
 )
+from session_service.domain.token_parsing import TokenParseError, parse_access_token
 from session_service.domain.types import Session, SessionResult, Status, TokenCacheStats
 from session_service.domain.verifier import (
     AccessTokenVerifier,
-    TokenParseError,
     TokenRejected,
     TokenVerificationError,
     VerifiedAccessToken,
     check_claims,
-    parse_access_token,
     valid_from_ms,
 )
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from session_core.app import RunningCore
 from session_proto.session.v1 import session_service_pb2 as pb
-from session_service.domain.verifier import TokenParseError, parse_access_token
+from session_service.domain.token_parsing import TokenParseError, parse_access_token
 from session_service.server import RunningService
 from tests.reliability import STATS
 

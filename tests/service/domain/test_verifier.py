@@ -14,7 +14,7 @@ from session_common.clock import ManualClock
 from session_core.app import RunningCore
 from session_core.crypto import SigningKey
 from session_service.domain.api import SessionRecipe, Status
-from session_service.domain.verifier import TokenParseError, parse_access_token
+from session_service.domain.token_parsing import TokenParseError, parse_access_token
 from tests.service.domain.domain_helpers import b64url, core_calls, forge, v3_header
 
 PARSE_FAILED = (Status.UNAUTHORISED, "Token parsing failed")

@@ -1,6 +1,6 @@
-"""The verifier's base64url decoding accepts exactly what PyJWT's strict decoding accepts
-(url-safe alphabet, optional correct padding, canonical encoding), checked against a
-straightforward re-encoding reference on generated segments."""
+"""The token parser's base64url decoding (token_parsing.py) accepts exactly what PyJWT's
+strict decoding accepts (url-safe alphabet, optional correct padding, canonical encoding),
+checked against a straightforward re-encoding reference on generated segments."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from session_service.domain.verifier import _b64url_decode
+from session_service.domain.token_parsing import _b64url_decode
 
 _URL_ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
 

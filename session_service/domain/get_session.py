@@ -141,7 +141,10 @@ async def _verify_with_core(
     check_database: bool,
     deadline: float | None,
 ) -> Session | SessionResult:
-    """§2b steps 6-7: ``POST /recipe/session/verify``."""
+    """The core's verification (``POST /recipe/session/verify``), where the SDK's
+    ``session_functions.get_session`` asks the core; the session's payload and expiry as the
+    SDK's ``RecipeImplementation.get_session`` builds them: a v3 token's full payload (the new
+    token's when the core issued one), a v2 token's ``userDataInJWT``."""
     reply = await calls.verify_session(
         parts.core,
         access_token=access_token,

@@ -1,6 +1,7 @@
 """The signing-key cache: the core's JWKS as ready-to-use RSA public keys.
 
-Improves on the SDK's JWKClient (session-semantics §3) without changing its outcomes:
+Improves on the SDK's ``supertokens_python.recipe.session.jwks.JWKClient`` without changing
+its outcomes:
 
 * fully async; at most ONE fetch in flight, shared by every waiter (single flight);
 * a kid that is not in the set causes a refetch, at most once per cooldown, and a

@@ -86,9 +86,11 @@ async def refresh_session(
     user_context: JSONObject | None = None,
     timeout: float | None = None,  # noqa: ASYNC109
 ) -> SessionResult:
-    """OK / UNAUTHORISED / TOKEN_THEFT_DETECTED (§5). UNAUTHORISED also when the new
-    access token is one GetSession would refuse (a payload written through the core's
-    own API past the service's limits): the session cannot be used through it."""
+    """OK / UNAUTHORISED / TOKEN_THEFT_DETECTED, the core's answers to
+    ``POST /recipe/session/refresh`` (the SDK's ``session_functions.refresh_session`` raises
+    ``UnauthorisedError`` or ``TokenTheftError`` for the last two). UNAUTHORISED also when
+    the new access token is one GetSession would refuse (a payload written through the
+    core's own API past the service's limits): the session cannot be used through it."""
     if not refresh_token:
         return SessionResult(Status.UNAUTHORISED, NO_REFRESH_TOKEN_MESSAGE)
     reply = await calls.refresh_session(
@@ -217,7 +219,8 @@ async def merge_into_access_token_payload(
     user_context: JSONObject | None = None,
     timeout: float | None = None,  # noqa: ASYNC109
 ) -> StatusResult:
-    """Shallow-merge into the stored payload; keys set to None are removed (§1)."""
+    """Shallow-merge into the stored payload; keys set to None are removed (the SDK's
+    ``RecipeImplementation.merge_into_access_token_payload``)."""
     required_str("session_handle", session_handle)
     update = json_object("access_token_payload_update", access_token_payload_update)
     assert update is not None

@@ -2,7 +2,7 @@
 ``get_session`` calls with the same token skip the signature check and the decoding.
 
 It only replaces work whose result cannot change; everything that can change is redone on
-every hit (session-semantics §2b):
+every hit, as supertokens-python's ``session_functions.get_session`` does it on every call:
 
 * entries are keyed by the SHA-256 of the token (a token is never stored, and a forged
   token would need a second preimage to borrow another token's entry);

@@ -15,7 +15,9 @@ from session_common.json_values import JSONObject
 
 
 class Status(StrEnum):
-    """Outcomes callers branch on (session-semantics.md §1, §2, §5)."""
+    """Outcomes callers branch on: where the SDK's recipe functions raise
+    ``UnauthorisedError``, ``TryRefreshTokenError``, ``TokenTheftError`` or
+    ``InvalidClaimsError``, return None (NO_SESSION) or False (SESSION_DOES_NOT_EXIST)."""
 
     OK = "OK"
     UNAUTHORISED = "UNAUTHORISED"
@@ -30,7 +32,8 @@ class Status(StrEnum):
 
 
 class ClaimValidatorKind(StrEnum):
-    """The declarative validators of PrimitiveClaim / PrimitiveArrayClaim (§6).
+    """The declarative validators of the SDK's ``PrimitiveClaim`` and ``PrimitiveArrayClaim``
+    (``supertokens_python.recipe.session.claim_base_classes``).
 
     BooleanClaim's ``is_true``/``is_false`` are HAS_VALUE with ``value`` True/False.
     """

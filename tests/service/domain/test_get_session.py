@@ -177,7 +177,8 @@ async def test_session_required(manager: SessionRecipe, token: str) -> None:
 async def test_session_not_required_still_reports_invalid_tokens(
     manager: SessionRecipe, domain_clock: ManualClock
 ) -> None:
-    # Errors after parsing are not turned into NO_SESSION (SDK §2a step 4).
+    # Errors after parsing are not turned into NO_SESSION (the SDK's
+    # RecipeImplementation.get_session lets them through).
     session = await created_session(manager)
     domain_clock.advance(3_600_000)
     result = await manager.get_session(session.access_token, session_required=False)

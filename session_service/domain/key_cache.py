@@ -134,7 +134,6 @@ class KeyCache:
         self._last_error: str | None = None
         self._unknown_kids: OrderedDict[str, int] = OrderedDict()  # kid -> expires at (ms)
         self._background: asyncio.Task[None] | None = None
-        self._generation = 0
         self._fetched = asyncio.Event()
         self._fetches_ok = 0
         self._fetches_failed = 0
@@ -203,16 +202,12 @@ class KeyCache:
             negative_cache_hits=self._negative_cache_hits,
         )
 
-    @property
-    def fetch_generation(self) -> int:
-        """How many fetches (successful or not) have completed."""
-        return self._generation
-
-    async def wait_for_fetch(self, after_generation: int) -> int:
-        """Wait until a fetch completes after ``after_generation``; return the generation."""
-        while self._generation <= after_generation:
+    async def wait_for_fetch(self, completed: int) -> None:
+        """Wait until more than ``completed`` fetches have completed, successful or not
+        (``stats()``: ``fetches_ok + fetches_failed``). For the tests of the background
+        refresh, which wait on it rather than sleep."""
+        while self._fetches_ok + self._fetches_failed <= completed:
             await self._fetched.wait()
-        return self._generation
 
     # -- refreshing -----------------------------------------------------------------------
 
@@ -320,7 +315,6 @@ class KeyCache:
             return await self._fetch_once()
         finally:
             self._inflight = None
-            self._generation += 1
             self._fetched.set()
             self._fetched = asyncio.Event()
 

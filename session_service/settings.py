@@ -29,6 +29,7 @@ from session_common.config_loading import (
 )
 from session_common.logs import LOG_FORMATS, LOG_LEVELS
 from session_common.tracing import TRACING_EXPORTERS
+from session_service.core_client.config import ClientCertificate
 from session_service.domain.api import (
     DEFAULT_MAX_ACCESS_TOKEN_BYTES,
     MIN_MAX_ACCESS_TOKEN_BYTES,
@@ -42,7 +43,6 @@ from session_service.domain.api import (
     parse_anti_csrf_mode,
 )
 from session_service.domain.claim_validators_json import claim_validators_from_json
-from session_service.domain.config import ClientCertificate
 
 ENV_PREFIX = "SESSION_SERVICE_"
 # What a GetSession request holds besides the access token (anti-CSRF token, flags, claim

@@ -70,10 +70,7 @@ TRANSPORT = LAYERS.index(("session_service.transport",))
 # as a module of that layer).
 PENDING_MOVES: dict[str, str] = {}
 # (importer, imported) pairs against the layer order.
-PENDING_LAYER_VIOLATIONS: set[tuple[str, str]] = {
-    ("session_service.core_client.http", "session_service.domain.config"),
-    ("session_service.core_client.client", "session_service.domain.config"),
-}
+PENDING_LAYER_VIOLATIONS: set[tuple[str, str]] = set()
 # Modules of session_service other than embedded_core that import session_core.
 PENDING_CORE_IMPORTS: set[tuple[str, str]] = set()
 # (importer, framework) pairs below the transport.

@@ -47,6 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from session_common.json_values import JSONObject
+from session_service.core_client.config import SUPPORTED_CDI_VERSIONS, CoreClientConfig
 from session_service.core_client.http import (
     Answer,
     ConnectionFailed,
@@ -59,7 +60,6 @@ from session_service.core_client.http import (
 )
 from session_service.core_client.observer import CoreCallObserver
 from session_service.core_client.slots import ConnectionSlots
-from session_service.domain.config import SUPPORTED_CDI_VERSIONS, CoreClientConfig
 from session_service.domain.errors import (
     CoreIncompatible,
     CoreSaturated,

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from session_common.json_values import JSONObject
+from session_service.core_client.config import CoreClientConfig
 from session_service.core_client.observer import CoreCallObserver
-from session_service.domain.config import CoreClientConfig
 from session_service.domain.errors import CoreApiKeyRejected, CoreUnavailable
 
 # Core 400 messages are fixed English sentences. Anything else (long "words" could be echoed

@@ -9,11 +9,11 @@ session recipe function; results carry a ``Status``; failures that are not outco
 
 from session_common.clock import Clock
 from session_common.json_values import JSONObject
+from session_service.core_client.config import CoreClientConfig
 from session_service.domain.config import (
     DEFAULT_MAX_ACCESS_TOKEN_BYTES,
     MIN_MAX_ACCESS_TOKEN_BYTES,
     AntiCsrfMode,
-    CoreClientConfig,
     DomainConfig,
     KeyCacheConfig,
     TokenCacheConfig,

@@ -1,7 +1,8 @@
-"""Fixtures shared by every test: real databases, one fresh database per test; markers.
+"""Fixtures shared by every test: real databases, a new one per test; markers.
 
 ``database_url`` is parametrised over both backends, so any test that asks for it runs
-against SQLite *and* PostgreSQL. PostgreSQL is the server at ``SESSION_TEST_PG_DSN`` (default
+against SQLite *and* PostgreSQL. Each database is new, copied from a template made once per
+run (tests/databases.py). PostgreSQL is the server at ``SESSION_TEST_PG_DSN`` (default
 the machine's local cluster, trust auth), or a throwaway cluster started for the run when
 none answers there (tests/postgres_server.py); with neither, the PostgreSQL tests are not
 run and the summary says how to enable them, unless ``SESSION_TEST_REQUIRE_POSTGRES=1``
@@ -15,15 +16,13 @@ hand on long runs.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
+from tests.databases import PostgresDatabases, SqliteTemplate
 from tests.markers import uses
 from tests.postgres_server import DEFAULT_DSN, ThrowawayCluster, answers, find_bindir
 from tests.reliability import STATS, summary
@@ -36,37 +35,53 @@ def pg_admin_dsn() -> str:
     return os.environ.get("SESSION_TEST_PG_DSN", DEFAULT_DSN)
 
 
-def _pg_url_for(database: str) -> str:
-    base, _, _ = pg_admin_dsn().rpartition("/")
-    return f"{base}/{database}"
+# The fixtures that start a core on the test's database (tests/core, tests/service and its
+# domain tests). A test that uses one gets its database with the schema already made
+# (tests/databases.py): the core would make it at start. Any other test gets a database
+# never opened, so the storage tests still see opening make the schema.
+CORE_FIXTURES = frozenset({"make_core", "core", "cores"})
+
+
+def _with_schema(request: pytest.FixtureRequest) -> bool:
+    return not CORE_FIXTURES.isdisjoint(request.fixturenames)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    return SqliteTemplate(tmp_path_factory.mktemp("sqlite-template"))
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'core.db'}"
+def sqlite_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A new SQLite database file in the test's directory (see ``CORE_FIXTURES``)."""
+    path = tmp_path / "core.db"
+    if _with_schema(request):
+        template: SqliteTemplate = request.getfixturevalue("sqlite_template")
+        template.copy_to(path)
+    return f"sqlite:///{path}"
 
 
-async def _pg_admin(statement: str) -> None:
-    admin = await asyncpg.connect(pg_admin_dsn())
-    try:
-        await admin.execute(statement)
-    finally:
-        await admin.close()
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases(pg_admin_dsn())
+    yield databases
+    databases.close()
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A brand-new PostgreSQL database, dropped after the test.
+def postgres_url(
+    postgres_databases: PostgresDatabases, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A new PostgreSQL database (see ``CORE_FIXTURES`` and tests/databases.py).
 
-    Synchronous on purpose: it runs its own short event loop, so async tests and
-    fixtures of any loop scope can depend on it.
+    Synchronous on purpose: async tests and fixtures of any loop scope can depend on it.
     """
-    name = f"session_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    schema = _with_schema(request)
+    name = postgres_databases.take(schema=schema)
     try:
-        yield _pg_url_for(name)
+        yield postgres_databases.url(name)
     finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        postgres_databases.give_back(name, schema=schema)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -76,7 +91,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture
 def database_url(backend: str, request: pytest.FixtureRequest) -> str:
-    """A fresh database of the parametrised backend."""
+    """A new database of the parametrised backend."""
     if backend == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("postgres_url"))

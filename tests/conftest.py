@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: real databases, a new one per test; markers.
+"""Fixtures shared by every test: real databases, a new one per test; markers; ``--reverse``.
 
 ``database_url`` is parametrised over both backends, so any test that asks for it runs
 against SQLite *and* PostgreSQL. Each database is new, copied from a template made once per
@@ -12,6 +12,9 @@ Markers (pyproject.toml), applied here: ``postgres`` (uses a PostgreSQL database
 (tests/sdk, or anything else running the SuperTokens SDK in its own environment) and
 ``process`` (starts processes), the last two found by tests/markers.py; ``slow`` is set by
 hand on long runs.
+
+``--reverse`` runs the selected tests in reverse order: a test that passes only after
+another (a state left in a shared core, say) fails one of the two orders.
 """
 
 from __future__ import annotations
@@ -105,7 +108,9 @@ def _uses_postgres(item: pytest.Item) -> bool:
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects by these markers
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--reverse"):
+        items.reverse()
     for item in items:
         if _uses_postgres(item):
             item.add_marker(pytest.mark.postgres)
@@ -180,6 +185,14 @@ class PostgresForTests:
         if self.cluster is not None:
             self.cluster.stop()
             self.cluster = None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--reverse",
+        action="store_true",
+        help="run the selected tests in reverse order (to show they do not depend on order)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

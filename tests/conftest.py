@@ -19,6 +19,7 @@ another (a state left in a shared core, say) fails one of the two orders.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from tests.databases import PostgresDatabases, SqliteTemplate
 from tests.markers import uses
 from tests.postgres_server import DEFAULT_DSN, ThrowawayCluster, answers, find_bindir
 from tests.reliability import STATS, summary
+from tests.shared_core import ModuleCore, SharedCore
 
 TESTS = Path(__file__).resolve().parent
 
@@ -62,6 +64,34 @@ def sqlite_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
         template: SqliteTemplate = request.getfixturevalue("sqlite_template")
         template.copy_to(path)
     return f"sqlite:///{path}"
+
+
+# A test that takes one of these has cores of its own (it starts, stops or drives them);
+# any other test that needs a core gets its module's (``shared_core``).
+OWN_CORE_FIXTURES = frozenset({"core", "make_core"})
+
+
+@pytest.fixture(scope="module")
+def module_core(
+    sqlite_template: SqliteTemplate, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ModuleCore]:
+    directory = tmp_path_factory.mktemp("module-core")
+    numbers = itertools.count()
+    module_core = ModuleCore(lambda: sqlite_template.copy_to(directory / f"{next(numbers)}.db"))
+    yield module_core
+    module_core.close()
+
+
+@pytest.fixture
+def shared_core(request: pytest.FixtureRequest) -> Iterator[SharedCore | None]:
+    """The module's core, as a new core would be (tests/shared_core.py), or None for a test
+    that has cores of its own (``OWN_CORE_FIXTURES``)."""
+    if not OWN_CORE_FIXTURES.isdisjoint(request.fixturenames):
+        yield None
+        return
+    module_core: ModuleCore = request.getfixturevalue("module_core")
+    yield module_core.take()
+    module_core.release()
 
 
 @pytest.fixture(scope="session")

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from session_core.app import RunningCore
 from tests.sdk.parity import SdkOracle
 from tests.service.conftest import (  # noqa: F401 (fixtures)
     channel,
     client,
     clock,
     core,
+    core_url,
     make_service,
     proxy,
     service,
@@ -22,7 +22,7 @@ from tests.service.conftest import (  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
-async def sdk(core: RunningCore) -> AsyncIterator[SdkOracle]:  # noqa: F811 (the fixture)
-    oracle = await SdkOracle.start(core.url)
+async def sdk(core_url: str) -> AsyncIterator[SdkOracle]:  # noqa: F811 (the fixture)
+    oracle = await SdkOracle.start(core_url)
     yield oracle
     await oracle.close()

@@ -1,9 +1,13 @@
 """Fixtures for the domain layer's tests: the real core, in-process, on a real socket.
 
-``make_core`` starts ``session_core.app.start_core`` on 127.0.0.1 (SQLite from the
-``sqlite_url`` fixture, time from a shared ``ManualClock``) and stops it afterwards;
-``make_manager`` builds a ``SessionRecipe`` on the same clock. ``RunningCore.requests``
-(requests per path) tells which calls reached the core.
+``core_node`` is a real core (``session_core.app.start_core`` on 127.0.0.1, SQLite, the
+``ManualClock`` ``domain_clock``); ``make_manager`` builds a ``SessionRecipe`` on the same
+clock. ``RunningCore.requests`` (requests per path, from the test's start) tells which calls
+reached the core.
+
+The tests of a module share one core (``shared_core``), which each gets as a new core would
+be. A test that starts cores itself (takes ``make_core``) gets a clock, a database and cores
+of its own, ``core_node`` included.
 """
 
 from __future__ import annotations
@@ -19,15 +23,18 @@ from session_core.app import RunningCore, start_core
 from session_core.config import CoreConfig
 from session_service.domain.api import SessionRecipe
 from tests.service.domain.domain_helpers import MakeCore, MakeManager, domain_config
+from tests.shared_core import SharedCore
 
 
 @pytest.fixture
-def domain_clock() -> ManualClock:
-    return ManualClock()
+def domain_clock(shared_core: SharedCore | None) -> ManualClock:
+    """The clock of the test's cores and managers: the test may move it."""
+    return ManualClock() if shared_core is None else shared_core.clock
 
 
 @pytest.fixture
-async def make_core(sqlite_url: str, domain_clock: ManualClock) -> AsyncIterator[MakeCore]:
+async def cores(sqlite_url: str, domain_clock: ManualClock) -> AsyncIterator[MakeCore]:
+    """Starts cores of the test's own on its database and clock; stops them at the end."""
     started: list[RunningCore] = []
 
     async def make(**overrides: Any) -> RunningCore:
@@ -43,8 +50,16 @@ async def make_core(sqlite_url: str, domain_clock: ManualClock) -> AsyncIterator
 
 
 @pytest.fixture
-async def core_node(make_core: MakeCore) -> RunningCore:
-    return await make_core()
+def make_core(cores: MakeCore) -> MakeCore:
+    """Cores of the test's own (with overrides, or restarted on its database)."""
+    return cores
+
+
+@pytest.fixture
+async def core_node(shared_core: SharedCore | None, cores: MakeCore) -> RunningCore:
+    if shared_core is not None:
+        return shared_core.running
+    return await cores()
 
 
 @pytest.fixture

@@ -8,13 +8,12 @@ opened) for the tests of opening and migrating.
   it (its mode, 0600, included). A copy costs a few milliseconds; making the schema, tens.
 - PostgreSQL: ``PostgresDatabases`` makes one template database per run and clones it
   (``CREATE DATABASE … TEMPLATE …``). Making or dropping a database costs the server a copy
-  of its catalogs, so a clone a test used is made new again instead, in the background: its
-  connections closed, the rows of the tables the template has empty deleted, the rest checked
-  against the template (catalog, schema version) and the database renamed, so that nothing
-  that still knows the old name reaches it. A database that differs is dropped and replaced
-  by a new clone. A worker thread does this while the next test runs, with a database ready,
-  so a test seldom waits for the server. An empty database is created for its test and
-  dropped after it.
+  of its catalogs, so a database a test used is made new again instead, in the background:
+  its connections closed, the rows of the tables empty in a new one deleted (and the tables
+  a new one lacks dropped), the rest checked against a new one (catalog, schema version),
+  and the database renamed, so that nothing still knowing the old name reaches it. One that
+  differs is dropped and replaced. A worker thread does this while the next test runs, with
+  a database of each kind ready, so a test seldom waits for the server.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import shutil
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -62,7 +61,7 @@ class SqliteTemplate:
 
 class PostgresDatabases:
     """Databases on one PostgreSQL server (``admin_dsn``: a role that may create databases),
-    named ``session_test_<run>_<n>``, ``take``-n by a test and given back after it."""
+    named ``session_test_<run>_<n>``: ``take`` one for a test, ``give_back`` it after."""
 
     def __init__(self, admin_dsn: str) -> None:
         self._admin_dsn = admin_dsn
@@ -71,51 +70,44 @@ class PostgresDatabases:
         self._names = itertools.count(1)
         # One worker, so its jobs run in order: the template is made before any clone.
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="postgres-databases")
-        self._template: Future[_Template] | None = None
-        self._ready: queue.SimpleQueue[str | BaseException] = queue.SimpleQueue()
-        self._next_empty: Future[str] | None = None
+        self._template: Future[str] | None = None  # made with the first database with the schema
+        self._kinds = {True: _Kind(), False: _Kind()}  # by "with the schema"
 
     def url(self, name: str) -> str:
         return f"{self._base}/{name}"
 
     def take(self, *, schema: bool) -> str:
-        """A database with the schema or an empty one, new to the test; ``give_back`` it."""
-        if not schema:
-            made = self._next_empty or self._worker.submit(self._run_job, self._create_empty)
-            self._next_empty = self._worker.submit(self._run_job, self._create_empty)
-            return made.result()
-        if self._template is None:
-            self._template = self._worker.submit(self._run_job, self._make_template)
+        """A database with the schema or an empty one, new to the test."""
+        kind = self._kinds[schema]
+        if not kind.started:
+            kind.started = True
+            if schema:
+                self._template = self._worker.submit(self._run_job, self._make_template)
             for _ in range(2):  # one for the test, one ready for the next
-                self._worker.submit(self._produce, self._clone)
-        ready = self._ready.get(timeout=WAIT_SECONDS)
+                self._worker.submit(self._produce, kind, lambda a: self._make(a, schema))
+        ready = kind.ready.get(timeout=WAIT_SECONDS)
         if isinstance(ready, BaseException):
             raise ready
         return ready
 
     def give_back(self, name: str, *, schema: bool) -> None:
-        """After the test, in the background: a database with the schema is made new again
-        (``_recycle``) for a later test; an empty one is dropped."""
-        if schema:
-            self._worker.submit(self._produce, lambda admin: self._recycle(admin, name))
-        else:
-            self._worker.submit(self._run_job, lambda admin: self._drop(admin, name))
+        """Make ``name`` new again for a later test, in the background (``_renew``)."""
+        kind = self._kinds[schema]
+        self._worker.submit(self._produce, kind, lambda a: self._renew(a, name, schema))
 
     def close(self) -> None:
         """Drop every database of the run; wait for the drops."""
+        self._worker.submit(lambda: None).result()  # the jobs before it are done
         names = []
-        if self._next_empty is not None and self._next_empty.exception() is None:
-            names.append(self._next_empty.result())
-        if self._template is not None:
-            self._worker.submit(lambda: None).result()  # the jobs before it are done
-            while not self._ready.empty():
-                ready = self._ready.get()
+        if self._template is not None and self._template.exception() is None:
+            names.append(self._template.result())
+        for kind in self._kinds.values():
+            while not kind.ready.empty():
+                ready = kind.ready.get()
                 if isinstance(ready, str):
                     names.append(ready)
-            if self._template.exception() is None:
-                names.append(self._template.result().name)
         for name in names:
-            self._worker.submit(self._run_job, lambda admin, name=name: self._drop(admin, name))
+            self._worker.submit(self._run_job, lambda a, name=name: self._drop(a, name))
         self._worker.shutdown(wait=True)
 
     # -- jobs, run by the worker ---------------------------------------------------------------
@@ -129,71 +121,77 @@ class PostgresDatabases:
 
         return asyncio.run(run())
 
-    def _produce(self, job: Callable[[asyncpg.Connection], Awaitable[str]]) -> None:
+    def _produce(self, kind: _Kind, job: Callable[[asyncpg.Connection], Awaitable[str]]) -> None:
         try:
-            self._ready.put(self._run_job(job))
+            kind.ready.put(self._run_job(job))
         except BaseException as error:  # the test that takes it fails with it
-            self._ready.put(error)
+            kind.ready.put(error)
 
-    def _new_name(self) -> str:
-        return f"{self._run}_{next(self._names)}"
-
-    async def _make_template(self, admin: asyncpg.Connection) -> _Template:
+    async def _make_template(self, admin: asyncpg.Connection) -> str:
         name = f"{self._run}_template"
         await admin.execute(f'CREATE DATABASE "{name}"')
         await _create_schema(self.url(name))
-        database = await asyncpg.connect(self.url(name))
-        try:
-            return await _Template.read(name, database)
-        finally:
-            await database.close()
-
-    async def _create_empty(self, admin: asyncpg.Connection) -> str:
-        name = self._new_name()
-        await admin.execute(f'CREATE DATABASE "{name}"')
         return name
 
-    async def _clone(self, admin: asyncpg.Connection) -> str:
-        assert self._template is not None
-        name = self._new_name()
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self._template.result().name}"')
+    async def _make(self, admin: asyncpg.Connection, schema: bool) -> str:
+        template = ""
+        if schema:
+            assert self._template is not None
+            template = f' TEMPLATE "{self._template.result()}"'  # done: an earlier job
+        name = f"{self._run}_{next(self._names)}"
+        await admin.execute(f'CREATE DATABASE "{name}"{template}')
+        kind = self._kinds[schema]
+        if kind.new is None:
+            kind.new = await self._connected(name, _NewDatabase.read)
         return name
 
     async def _drop(self, admin: asyncpg.Connection, name: str) -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    async def _recycle(self, admin: asyncpg.Connection, name: str) -> str:
-        """``name`` as a new clone would be, under a new name: its connections closed, its
-        schema and the template's rows (the schema version) checked, the rows of the other
-        tables deleted. Otherwise (anything else changed, or a connection came back) it is
-        dropped and a new clone made."""
-        assert self._template is not None
-        template = self._template.result()
+    async def _renew(self, admin: asyncpg.Connection, name: str, schema: bool) -> str:
+        """``name`` as a new database of its kind would be, under a new name: its
+        connections closed, the rows of the tables a new one has empty deleted (an empty
+        database: its tables dropped), then the rest checked against a new one (catalog,
+        schema version) and the database renamed, so that nothing still knowing the old name
+        reaches it. Otherwise (anything else changed, or a connection came back) it is
+        dropped and a new one made."""
+        new = self._kinds[schema].new
+        assert new is not None
         await admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = $1 AND pid <> pg_backend_pid()",
             name,
         )
         try:
-            database = await asyncpg.connect(self.url(name))
-            try:
-                as_made = await template.matches(database)
-                if as_made:
-                    await database.execute(f"TRUNCATE {', '.join(template.emptied)}")
-            finally:
-                await database.close()
-            if as_made:
-                new_name = self._new_name()
-                await admin.execute(f'ALTER DATABASE "{name}" RENAME TO "{new_name}"')
-                return new_name
+            if await self._connected(name, new.restore):
+                renamed = f"{self._run}_{next(self._names)}"
+                await admin.execute(f'ALTER DATABASE "{name}" RENAME TO "{renamed}"')
+                return renamed
         except asyncpg.PostgresError:
             pass  # e.g. a connection came back: "being accessed by other users"
         await self._drop(admin, name)
-        return await self._clone(admin)
+        return await self._make(admin, schema)
+
+    async def _connected(self, name: str, use: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        database = await asyncpg.connect(self.url(name))
+        try:
+            return await use(database)
+        finally:
+            await database.close()
+
+
+@dataclass
+class _Kind:
+    """The databases of one kind (with the schema, or empty) ready for a test, and what one
+    has when new."""
+
+    started: bool = False
+    ready: queue.SimpleQueue[str | BaseException] = field(default_factory=queue.SimpleQueue)
+    new: _NewDatabase | None = None
 
 
 # The objects of the schemas a test could change (not the system's), and the database's
-# own settings: what the template had must be what a recycled database has.
+# own settings: a renewed database must have what a new one of its kind has.
 _USER_SCHEMA = "n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'"
 _CATALOG = (
     f"SELECT n.nspname FROM pg_namespace n WHERE {_USER_SCHEMA} ORDER BY 1",
@@ -233,29 +231,33 @@ async def _rows(database: asyncpg.Connection, table: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class _Template:
-    """The template database: its catalog, the rows of its tables that have rows (the
-    schema version) and the names of its empty tables."""
+class _NewDatabase:
+    """A new database of a kind: its catalog, the rows of its tables that have rows (the
+    schema version) and its empty tables."""
 
-    name: str
     catalog: list[list[tuple[object, ...]]]
     rows: dict[str, list[str]]
-    emptied: tuple[str, ...]
+    empty: tuple[str, ...]
 
     @classmethod
-    async def read(cls, name: str, database: asyncpg.Connection) -> _Template:
+    async def read(cls, database: asyncpg.Connection) -> _NewDatabase:
         tables = [table for (table,) in await database.fetch(_TABLES)]
         rows = {table: await _rows(database, table) for table in tables}
         return cls(
-            name,
             await _catalog(database),
             {table: found for table, found in rows.items() if found},
             tuple(table for table, found in rows.items() if not found),
         )
 
-    async def matches(self, database: asyncpg.Connection) -> bool:
-        """Whether ``database`` has the template's catalog and the rows of its tables that
-        have rows (the other tables' rows are a test's)."""
+    async def restore(self, database: asyncpg.Connection) -> bool:
+        """Delete the rows of ``database``'s tables that are empty when new and drop its
+        other tables; whether it is then as new."""
+        tables = [table for (table,) in await database.fetch(_TABLES)]
+        dropped = [table for table in tables if table not in self.rows and table not in self.empty]
+        if dropped:
+            await database.execute(f"DROP TABLE {', '.join(dropped)} CASCADE")
+        if self.empty:
+            await database.execute(f"TRUNCATE {', '.join(self.empty)}")
         if await _catalog(database) != self.catalog:
             return False
         return all([await _rows(database, t) == found for t, found in self.rows.items()])

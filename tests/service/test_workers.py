@@ -196,7 +196,11 @@ async def test_the_whole_tree_exits_when_the_parent_is_killed(tmp_path: Path) ->
         pids += tree(service.process.pid)
         assert len(pids) == 4 and len(listening(pids)) == 5  # gRPC x2, core, 2 metrics
         await kill_parent_and_wait_for_the_tree(service, pids)
-        with socket.socket() as restart:  # a restart can take the port at once
+        # A restart can take the port at once. SO_REUSEADDR as servers set it (gRPC does):
+        # the killed side's TIME_WAIT connections do not count, a listener left behind does
+        # (its SO_REUSEPORT is not shared by this socket).
+        with socket.socket() as restart:
+            restart.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             restart.bind(("127.0.0.1", port))
         assert service.log.count("the parent process died; stopping") == 3
 

@@ -60,7 +60,7 @@ from session_core.token_verification import verified_access_token
 class CoreSessions:
     """The core's sessions: created, verified, refreshed, regenerated, revoked and read, over
     ``storage`` with the signing keys and refresh tokens. (The service's
-    ``session_service.domain.sessions.SessionManager`` is the SDK's recipe over a core.)"""
+    ``session_service.domain.recipe.SessionRecipe`` is the SDK's recipe over a core.)"""
 
     def __init__(
         self,

@@ -101,7 +101,11 @@ class Settings:
         "http://localhost:3001", "the SDK appInfo api_domain; with --api-base-path it makes iss"
     )
     api_base_path: str = setting("/auth", "the SDK api_base_path")
-    anti_csrf: AntiCsrfMode = setting(AntiCsrfMode.NONE, "NONE or VIA_TOKEN")
+    anti_csrf: AntiCsrfMode = setting(
+        AntiCsrfMode.NONE,
+        "NONE, VIA_TOKEN or VIA_CUSTOM_HEADER (the rid header, checked by the HTTP edge and "
+        "Check; NONE for the session RPCs)",
+    )
     use_dynamic_access_token_signing_key: bool = setting(
         True, "sign new sessions with the rotating key (false: the static key)"
     )

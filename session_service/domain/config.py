@@ -30,24 +30,23 @@ class AntiCsrfMode(StrEnum):
     """How get_session/refresh_session protect against CSRF (the SDK's ``anti_csrf`` session
     config, ``recipe/session/utils.py``).
 
-    VIA_CUSTOM_HEADER is not offered: it is a check on an HTTP request header, which the
-    calling application's HTTP layer must do itself.
+    VIA_CUSTOM_HEADER is a check on an HTTP request header (``rid``): the service's HTTP
+    decision (``http_sessions.py``: the HTTP edge, Envoy's ``Check``) makes it; for the
+    session RPCs, which see no HTTP request, it is NONE and the calling application's HTTP
+    layer makes it.
     """
 
     VIA_TOKEN = "VIA_TOKEN"
+    VIA_CUSTOM_HEADER = "VIA_CUSTOM_HEADER"
     NONE = "NONE"
 
 
 def parse_anti_csrf_mode(value: str) -> AntiCsrfMode:
-    """Parse a configured anti-CSRF mode, refusing VIA_CUSTOM_HEADER with an explanation."""
+    """Parse a configured anti-CSRF mode."""
     try:
         return AntiCsrfMode(value.strip().upper())
     except ValueError:
-        raise InvalidArgument(
-            "anti_csrf",
-            "must be VIA_TOKEN or NONE (VIA_CUSTOM_HEADER is checked by the HTTP layer "
-            "of the calling application, not by this service)",
-        ) from None
+        raise InvalidArgument("anti_csrf", "must be VIA_TOKEN, VIA_CUSTOM_HEADER or NONE") from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,7 +134,8 @@ class DomainConfig:
 
     * ``api_domain`` / ``api_base_path``: the SDK's appInfo; the default ``issuer`` is their
       concatenation (it becomes ``iss`` in new sessions and JWTs and the OpenId issuer).
-    * ``anti_csrf``: VIA_TOKEN or NONE (default NONE).
+    * ``anti_csrf``: VIA_TOKEN, VIA_CUSTOM_HEADER (NONE for everything but the HTTP
+      decision) or NONE (default NONE).
     * ``use_dynamic_access_token_signing_key``: sent at create; tokens whose kid type
       (``d-``/``s-``) disagrees get TRY_REFRESH_TOKEN.
     * ``required_claim_validators``: the server-wide validators every get_session applies

@@ -77,7 +77,7 @@ def test_required_claim_validators_from_json() -> None:
         ({"port": "http"}, {}, "--port"),
         ({"port": "70000"}, {}, "--port"),
         ({}, {"SESSION_SERVICE_PORT": "x"}, "SESSION_SERVICE_PORT"),
-        ({"anti_csrf": "VIA_CUSTOM_HEADER"}, {}, "--anti-csrf"),
+        ({"anti_csrf": "VIA_HEADER"}, {}, "--anti-csrf"),
         ({"reflection": "maybe"}, {}, "--reflection"),
         ({"required_claim_validators": "{"}, {}, "--required-claim-validators"),
         ({"required_claim_validators": '[{"nope": {}}]'}, {}, "--required-claim-validators"),

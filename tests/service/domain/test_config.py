@@ -39,9 +39,11 @@ def test_anti_csrf_modes() -> None:
     assert DomainConfig(api_domain="http://x").anti_csrf is AntiCsrfMode.NONE
     assert DomainConfig(api_domain="http://x", anti_csrf="NONE").anti_csrf is AntiCsrfMode.NONE  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument) as raised:
-        DomainConfig(api_domain="http://x", anti_csrf="VIA_CUSTOM_HEADER")  # type: ignore[arg-type]
+        DomainConfig(api_domain="http://x", anti_csrf="VIA_HEADER")  # type: ignore[arg-type]
     assert raised.value.field == "anti_csrf"
-    assert "HTTP layer" in raised.value.message
+    assert "VIA_CUSTOM_HEADER" in raised.value.message
+    custom = DomainConfig(api_domain="http://x", anti_csrf="via_custom_header")  # type: ignore[arg-type]
+    assert custom.anti_csrf is AntiCsrfMode.VIA_CUSTOM_HEADER
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from session_service.domain.api import (
     InvalidArgument,
     SessionRecipe,
 )
+from session_service.domain.http_sessions import HttpSessions
 from session_service.domain.overrides import Override, OverrideError, load_override
 from session_service.domain.session_claims import (
     ClaimRegistry,
@@ -45,6 +46,7 @@ from session_service.settings import Settings, SettingsError
 from session_service.transport.auth import ApiKeyInterceptor, ApiKeysError, ApiKeyStore
 from session_service.transport.grpc_server import GrpcServer, start_grpc_server
 from session_service.transport.health import SERVICE_NAME
+from session_service.transport.http_edge import HttpEdge
 from session_service.transport.metrics import DomainSources, MetricsServer, ServiceMetrics
 from session_service.transport.observability import CoreObserver, RpcObserver
 from session_service.transport.readiness import NOT_READY_CAUSES, Readiness, track_readiness
@@ -89,6 +91,9 @@ class RunningService:
     _metrics_server: MetricsServer | None = None
     # A tracer provider the service made from --tracing (flushed at stop).
     _own_tracer_provider: TracerProvider | None = None
+    # The HTTP edge's bound port (None when --http-port is unset).
+    http_port: int | None = None
+    _http_edge: HttpEdge | None = None
 
     @property
     def address(self) -> str:
@@ -118,7 +123,10 @@ class RunningService:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-            await self._grpc.stop(grace)
+            if self._http_edge is None:
+                await self._grpc.stop(grace)
+            else:
+                await asyncio.gather(self._grpc.stop(grace), self._http_edge.stop())
             await self._recipe.close()
             if self._core is not None:
                 await self._core.stop()
@@ -265,6 +273,8 @@ async def _serve(
 ) -> RunningService:
     auth = ApiKeyInterceptor(api_keys) if api_keys is not None else None
     servicer = SessionServicer(recipe)
+    now_ms = clock.now_ms if clock is not None else lambda: time.time_ns() // 1_000_000
+    http_sessions = HttpSessions(recipe, settings.http_config(), now_ms)
     grpc_server = await start_grpc_server(
         settings,
         servicer,
@@ -277,13 +287,24 @@ async def _serve(
     readiness = Readiness(api_key_configured=settings.core_api_key is not None)
     metrics.add_readiness(lambda: readiness.cause, NOT_READY_CAUSES)
     metrics_server = None
-    if settings.metrics_port is not None:
-        metrics_server = MetricsServer(metrics)
-        try:
+    http_edge = None
+    try:
+        if settings.metrics_port is not None:
+            metrics_server = MetricsServer(metrics)
             await metrics_server.start(settings.metrics_host, settings.metrics_port)
-        except OSError:
-            await grpc_server.server.stop(None)
-            raise
+        if settings.http_port is not None:
+            http_edge = HttpEdge(http_sessions, recipe, settings.api_base_path)
+            await http_edge.start(
+                settings.http_host or settings.host,
+                settings.http_port,
+                reuse_port=settings.workers > 1,
+                grace=settings.grace_period_seconds,
+            )
+    except OSError:
+        if metrics_server is not None:
+            await metrics_server.stop()
+        await grpc_server.server.stop(None)
+        raise
     readiness_task = asyncio.create_task(
         track_readiness(
             recipe, grpc_server.health, settings.health_check_interval_seconds, readiness
@@ -317,6 +338,8 @@ async def _serve(
         metrics=metrics,
         metrics_port=metrics_server.port if metrics_server is not None else None,
         _metrics_server=metrics_server,
+        http_port=http_edge.port if http_edge is not None else None,
+        _http_edge=http_edge,
     )
 
 

@@ -43,6 +43,8 @@ from session_service.domain.api import (
     parse_anti_csrf_mode,
 )
 from session_service.domain.claim_validators_json import claim_validators_from_json
+from session_service.domain.http_types import HttpConfig
+from session_service.gateway_settings import GATEWAY_PARSERS, GatewaySettings
 
 ENV_PREFIX = "SESSION_SERVICE_"
 # What a GetSession request holds besides the access token (anti-CSRF token, flags, claim
@@ -61,7 +63,7 @@ class ListenError(OSError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Settings:
+class Settings(GatewaySettings):
     """Everything ``start_service`` needs, with each setting's ``--help`` text."""
 
     host: str = setting("127.0.0.1", "address to listen on")
@@ -101,11 +103,7 @@ class Settings:
         "http://localhost:3001", "the SDK appInfo api_domain; with --api-base-path it makes iss"
     )
     api_base_path: str = setting("/auth", "the SDK api_base_path")
-    anti_csrf: AntiCsrfMode = setting(
-        AntiCsrfMode.NONE,
-        "NONE, VIA_TOKEN or VIA_CUSTOM_HEADER (the rid header, checked by the HTTP edge and "
-        "Check; NONE for the session RPCs)",
-    )
+    anti_csrf: AntiCsrfMode = setting(AntiCsrfMode.NONE, "NONE, VIA_TOKEN or VIA_CUSTOM_HEADER")
     use_dynamic_access_token_signing_key: bool = setting(
         True, "sign new sessions with the rotating key (false: the static key)"
     )
@@ -254,6 +252,13 @@ class Settings:
             raise SettingsError("--core-database must start with sqlite:// or postgresql://")
         if self.tls_client_ca_file is not None and self.tls_cert_file is None:
             raise SettingsError("--tls-client-ca-file needs --tls-cert-file (mutual TLS is TLS)")
+        self.http_config()
+
+    def http_config(self) -> HttpConfig:
+        """The HTTP decision's configuration (``gateway_settings``)."""
+        return self.gateway_config(
+            self.anti_csrf, self.api_domain, self.api_base_path, SettingsError
+        )
 
     @property
     def embedded_core(self) -> bool:
@@ -370,6 +375,7 @@ DECLARATION = Declaration(
         "log_level": as_lowercase,
         "log_format": as_lowercase,
         "tracing": as_lowercase,
+        **GATEWAY_PARSERS,
     },
     required_when_given=SECURITY_SETTINGS,
 )

@@ -77,9 +77,18 @@ def reserve_port(host: str, port: int) -> socket.socket:
 
 def run_workers(settings: Settings, serve_one: Callable[[Settings], int]) -> int:
     """Run ``settings.workers`` copies of ``serve_one`` (the single-process service)."""
+    reserved_sockets: list[socket.socket] = []
     try:
         reserved = reserve_port(settings.host, settings.port)
+        reserved_sockets.append(reserved)
+        if settings.http_port is not None:
+            # The HTTP edge's port is shared the same way.
+            http = reserve_port(settings.http_host or settings.host, settings.http_port)
+            reserved_sockets.append(http)
+            settings = dataclasses.replace(settings, http_port=int(http.getsockname()[1]))
     except ListenError as exc:
+        for sock in reserved_sockets:
+            sock.close()
         print(f"session-service: {exc}", file=sys.stderr)
         return 2
     port = int(reserved.getsockname()[1])
@@ -126,7 +135,7 @@ def run_workers(settings: Settings, serve_one: Callable[[Settings], int]) -> int
     finally:
         signal.set_wakeup_fd(-1)
         _stop_all(workers, core, settings.grace_period_seconds)
-        for sock in (reserved, wakeup_read, wakeup_write):
+        for sock in (*reserved_sockets, wakeup_read, wakeup_write):
             sock.close()
         for fd in alive:
             os.close(fd)

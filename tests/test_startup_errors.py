@@ -7,6 +7,7 @@ override module that fails."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -149,6 +150,17 @@ def test_service_refuses_an_override_module_that_fails(
         (["--jwks-max-age-seconds", "0"], "--jwks-max-age-seconds: must be positive"),
         (["--api-domain", "localhost"], "--api-domain: must be an http(s) URL"),
         (["--api-base-path", "auth"], "--api-base-path: must start with '/'"),
+        (["--http-port", "70000"], "--http-port must be between 0 and 65535"),
+        (["--cookie-same-site", "sideways"], "--cookie-same-site must be lax, strict or none"),
+        (["--token-transfer-method", "both"], "--token-transfer-method must be any, header"),
+        (["--refresh-token-path", "auth/r"], "--refresh-token-path must start with '/'"),
+        (["--session-expired-status-code", "200"], "--session-expired-status-code must be an"),
+        (["--invalid-claim-status-code", "401"], "--invalid-claim-status-code must differ"),
+        (["--upstream-user-id-header", "x user"], "--upstream-user-id-header is not an HTTP"),
+        (
+            ["--cookie-same-site", "none", "--api-domain", "https://api.example.com"],
+            "--cookie-same-site none needs cookie_secure",
+        ),
     ],
 )
 def test_service_names_the_flag_of_a_bad_setting(
@@ -159,3 +171,12 @@ def test_service_names_the_flag_of_a_bad_setting(
     line = start("session-service", "--data-dir", str(tmp_path / "data"), *flags)
     assert line.startswith(f"session-service: {expected}"), line
     assert not (tmp_path / "data").exists()
+
+
+def test_service_refuses_an_http_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = start("session-service", "--data-dir", str(tmp_path), "--http-port", str(port))
+    assert line.startswith(f"session-service: cannot serve HTTP on 127.0.0.1:{port}"), line

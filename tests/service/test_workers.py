@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from session_client import SessionClient, SessionStatus
 
@@ -47,7 +48,9 @@ IN_USE = os.strerror(errno.EADDRINUSE)
 
 
 async def test_two_workers_share_the_port_and_one_core(tmp_path: Path) -> None:
+    """The HTTP edge's port (--http-port) is shared the same way."""
     port = free_port()
+    http_port = free_port()
     process = await asyncio.create_subprocess_exec(
         str(SESSION_SERVICE),
         "serve",
@@ -55,6 +58,8 @@ async def test_two_workers_share_the_port_and_one_core(tmp_path: Path) -> None:
         "2",
         "--port",
         str(port),
+        "--http-port",
+        str(http_port),
         "--data-dir",
         str(tmp_path / "data"),
         "--health-check-interval-seconds",
@@ -82,6 +87,14 @@ async def test_two_workers_share_the_port_and_one_core(tmp_path: Path) -> None:
         workers = [pid for pid, count in listening.items() if count]
         assert len(workers) == 2
         assert all(listening[pid] == 1 for pid in workers)
+        http_listening = owners(pids, http_port, LISTEN)
+        assert sorted(pid for pid, count in http_listening.items() if count) == sorted(workers)
+        async with httpx.AsyncClient(trust_env=False) as http:
+            verified = await http.get(
+                f"http://127.0.0.1:{http_port}/verify", headers={"authorization": f"Bearer {token}"}
+            )
+        assert verified.status_code == 200
+        assert verified.headers["x-session-user-id"] == "worker-user"
 
         # Separate connections (a local subchannel pool per channel) until both workers
         # hold one; every channel gets answers from the one shared core.

@@ -1,0 +1,173 @@
+"""The HTTP edge (``--http-port``): the HTTP decision (``domain/http_sessions.py``) for
+proxies and browsers, on aiohttp.
+
+* ``/verify`` (any method): forward authentication (nginx ``auth_request``, Traefik
+  ``ForwardAuth``, Caddy ``forward_auth``). The original method and URI come from
+  ``X-Original-Method`` / ``X-Original-URI``, else ``X-Forwarded-Method`` /
+  ``X-Forwarded-Uri``; the route's options from the query parameters of the ``/verify`` URL
+  itself (``session_required``, ``check_database``, ``anti_csrf_check``,
+  ``claim_validators``). Allowed: 200, the upstream headers and the promotion's headers as
+  response headers. Denied: the SDK's answer (status, JSON body, cookie clearing).
+* ``POST {api_base_path}/session/refresh`` and ``POST {api_base_path}/signout``: the SDK's
+  refresh and sign-out APIs (``recipe/session/api/``), which the frontend SDK calls.
+* ``GET {api_base_path}/jwt/jwks.json`` and
+  ``GET {api_base_path}/.well-known/openid-configuration``: the SDK's JWT and OpenId APIs.
+
+Nothing here mints a session without a valid refresh token, and sign-out revokes only the
+session of the request's own token. This module only converts; the decision is the
+domain's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from session_service.domain.api import DomainError, SessionRecipe
+from session_service.domain.http_sessions import (
+    HttpSessions,
+    answer,
+    error_answer,
+    route_options,
+)
+from session_service.domain.http_types import Allowed, Header, HttpAnswer, HttpRequest
+from session_service.gateway_settings import REFRESH_API, SIGN_OUT_API
+from session_service.settings import ListenError
+
+logger = logging.getLogger("session_service.http_edge")
+
+VERIFY_PATH = "/verify"
+JWKS_API = "/jwt/jwks.json"
+DISCOVERY_API = "/.well-known/openid-configuration"
+# Room for a cookie header with an 8000-byte access token and the application's cookies
+# (aiohttp's default is 8190 bytes per header line).
+MAX_FIELD_BYTES = 32 * 1024
+_METHOD_HEADERS = ("x-original-method", "x-forwarded-method")
+_URI_HEADERS = ("x-original-uri", "x-forwarded-uri")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _headers(request: web.Request) -> list[Header]:
+    return [
+        (name.decode("latin-1").lower(), value.decode("latin-1"))
+        for name, value in request.raw_headers
+    ]
+
+
+def _first(headers: Iterable[Header], names: tuple[str, ...]) -> str | None:
+    found = dict(reversed(list(headers)))
+    for name in names:
+        value = found.get(name)
+        if value:
+            return value.strip()
+    return None
+
+
+def _respond(result: HttpAnswer) -> web.Response:
+    return web.Response(
+        status=result.http_status, body=result.body, headers=CIMultiDict(result.headers)
+    )
+
+
+class HttpEdge:
+    """The edge's aiohttp application over one ``HttpSessions``."""
+
+    def __init__(self, sessions: HttpSessions, recipe: SessionRecipe, api_base_path: str) -> None:
+        self._sessions = sessions
+        self._recipe = recipe
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        base = api_base_path.rstrip("/")
+        app = web.Application(handler_args={"max_field_size": MAX_FIELD_BYTES})
+        app.router.add_route("*", VERIFY_PATH, self._verify)
+        app.router.add_post(base + REFRESH_API, self._refresh)
+        app.router.add_post(base + SIGN_OUT_API, self._sign_out)
+        app.router.add_get(base + JWKS_API, self._jwks)
+        app.router.add_get(base + DISCOVERY_API, self._discovery)
+        self._app = app
+
+    async def start(self, host: str, port: int, *, reuse_port: bool, grace: float) -> None:
+        """Listen on ``host:port`` (``reuse_port``: the port the workers share); ``grace``
+        is how long in-flight requests may take at ``stop``. Raises ``ListenError``."""
+        runner = web.AppRunner(
+            self._app, access_log=None, handle_signals=False, shutdown_timeout=grace
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            reason = exc.strerror or str(exc)
+            raise ListenError(f"cannot serve HTTP on {host}:{port}: {reason}") from None
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        logger.info("HTTP edge on http://%s:%d", host, self.port)
+
+    async def stop(self) -> None:
+        """Stop listening, let in-flight requests finish within the grace period, close."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    async def _verify(self, request: web.Request) -> web.Response:
+        headers = _headers(request)
+        method = _first(headers, _METHOD_HEADERS) or request.method
+        uri = _first(headers, _URI_HEADERS)
+        path = urlsplit(uri).path if uri else request.path
+        try:
+            options = route_options(request.query)
+        except DomainError as exc:
+            return _respond(error_answer(exc))
+        result = await self._sessions.verify(HttpRequest(method, path, headers), options)
+        if isinstance(result, HttpAnswer):
+            return _respond(result)
+        return _allowed(result)
+
+    async def _refresh(self, request: web.Request) -> web.Response:
+        described = HttpRequest(request.method, request.path, _headers(request))
+        return _respond(await self._sessions.refresh(described))
+
+    async def _sign_out(self, request: web.Request) -> web.Response:
+        described = HttpRequest(request.method, request.path, _headers(request))
+        return _respond(await self._sessions.sign_out(described))
+
+    async def _jwks(self, request: web.Request) -> web.Response:
+        try:
+            found = await self._recipe.get_jwks()
+        except DomainError as exc:
+            return _respond(error_answer(exc))
+        keys = [
+            {"kty": k.kty, "kid": k.kid, "n": k.n, "e": k.e, "alg": k.alg, "use": k.use}
+            for k in found.keys
+        ]
+        return _public(answer(found.status, 200, {"keys": keys}))
+
+    async def _discovery(self, request: web.Request) -> web.Response:
+        try:
+            found = await self._recipe.get_open_id_discovery_configuration()
+        except DomainError as exc:
+            return _respond(error_answer(exc))
+        body = {"status": "OK", "issuer": found.issuer, "jwks_uri": found.jwks_uri}
+        return _public(answer(found.status, 200, body))
+
+
+def _allowed(result: Allowed) -> web.Response:
+    """200 with the upstream headers and the response headers of a promotion."""
+    return web.Response(
+        status=200, headers=CIMultiDict([*result.upstream_headers, *result.response_headers])
+    )
+
+
+def _public(result: HttpAnswer) -> web.Response:
+    """The SDK's JWT and OpenId APIs answer any origin."""
+    response = _respond(result)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response

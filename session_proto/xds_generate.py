@@ -133,9 +133,7 @@ def generate(out: Path, source: Path | None = None) -> list[str]:
     out.mkdir(parents=True)
     with tempfile.TemporaryDirectory() as scratch:
         descriptor_set = Path(scratch) / "closure.binpb"
-        descriptor_set.write_bytes(
-            descriptor_pb2.FileDescriptorSet(file=files).SerializeToString()
-        )
+        descriptor_set.write_bytes(descriptor_pb2.FileDescriptorSet(file=files).SerializeToString())
         status = protoc.main(
             [
                 "grpc_tools.protoc",

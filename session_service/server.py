@@ -44,6 +44,7 @@ from session_service.embedded_core import (
 )
 from session_service.settings import Settings, SettingsError
 from session_service.transport.auth import ApiKeyInterceptor, ApiKeysError, ApiKeyStore
+from session_service.transport.ext_authz import ExtAuthz
 from session_service.transport.grpc_server import GrpcServer, start_grpc_server
 from session_service.transport.health import SERVICE_NAME
 from session_service.transport.http_edge import HttpEdge
@@ -281,6 +282,7 @@ async def _serve(
         observer=observer,
         metrics=metrics,
         traced=traced,
+        ext_authz=ExtAuthz(http_sessions),
         interceptors=[auth] if auth is not None else [],
     )
     metrics.add_sources(_domain_sources(recipe, servicer, auth, clock))

@@ -24,6 +24,8 @@ import grpc
 import pytest
 from session_client import SessionClient, SessionStatus
 
+from session_proto.xds_generate import XDS_PROTOS_VERSION
+from testkit.ext_authz import check_call, check_request
 from tests.service.harness import free_port
 from tests.service.serve_process import running_service, wait_serving
 
@@ -34,6 +36,10 @@ GENERATED = (
     "session_proto/session/v1/session_service_pb2.py",
     "session_proto/session/v1/session_service_pb2.pyi",
     "session_proto/session/v1/session_service_pb2_grpc.py",
+    "session_proto/xds/envoy/service/auth/v3/external_auth_pb2.py",
+    "session_proto/xds/envoy/service/auth/v3/external_auth_pb2.pyi",
+    "session_proto/xds/envoy/service/auth/v3/external_auth_pb2_grpc.py",
+    "session_proto/xds/google/rpc/status_pb2.py",
 )
 
 
@@ -85,6 +91,15 @@ def test_build_requirements_pin_the_generator_like_the_runtime() -> None:
     assert generator in pyproject["project"]["optional-dependencies"]["dev"]
 
 
+def test_xds_protos_is_a_build_requirement_only_pinned_as_the_generator_expects() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert f"xds-protos=={XDS_PROTOS_VERSION}" in pyproject["build-system"]["requires"]
+    declared = [*pyproject["project"]["dependencies"]]
+    for extra in pyproject["project"]["optional-dependencies"].values():
+        declared += extra
+    assert not [d for d in declared if d.startswith("xds-protos")]
+
+
 def test_the_wheel_carries_the_generated_code_and_only_our_four_packages(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for generated in GENERATED:
@@ -103,6 +118,7 @@ def test_the_sdist_carries_the_protos_and_builds_the_same_wheel(
     assert {"protos/session/v1/session_service.proto", "setup.py", "pyproject.toml"} <= members
     assert "session_proto/generate.py" in members
     assert not any(name.startswith("session_proto/session/") for name in members)
+    assert not any(name.startswith("session_proto/xds/") for name in members)
     # A wheel built from the sdist (what pip does with it) holds what the clone's wheel holds.
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", tmp_path, sdist)
     (from_sdist,) = tmp_path.glob("session_service-*.whl")
@@ -124,7 +140,13 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     (site_packages / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", wheel)
     run(sys.executable, "-m", "pip", "--python", python, "check")
-    for module in ("session_service", "session_core", "session_common", "session_proto.session.v1"):
+    for module in (
+        "session_service",
+        "session_core",
+        "session_common",
+        "session_proto.session.v1",
+        "session_proto.xds.envoy.service.auth.v3.external_auth_pb2",
+    ):
         # (run outside the checkout: ``python -c`` puts the working directory on sys.path)
         where = run(python, "-c", f"import {module} as m; print(m.__file__)", cwd=venv).strip()
         assert Path(where).is_relative_to(site_packages), f"{module} imported from {where}"
@@ -151,6 +173,9 @@ async def test_the_installed_service_creates_and_verifies_a_session(
             client = SessionClient(channel)
             created = await client.create_session("wheel-user", {"from": "wheel"})
             verified = await client.get_session(created.session.access_token)
+            cookie = {"cookie": f"sAccessToken={created.session.access_token}"}
+            checked = await check_call(channel)(check_request(cookie), timeout=10)
+        assert checked.status.code == 0, checked  # Envoy's Check, from the generated API
         assert verified.status is SessionStatus.OK
         assert verified.session is not None
         assert verified.session.user_id == "wheel-user"

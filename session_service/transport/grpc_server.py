@@ -1,5 +1,5 @@
-"""The grpc.aio server: SessionService (drained, observed), health and reflection on one
-port, and its graceful stop."""
+"""The grpc.aio server: SessionService and Envoy's Authorization (drained, observed), health
+and reflection on one port, and its graceful stop."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ from grpc_reflection.v1alpha import reflection
 
 from session_service.settings import Settings
 from session_service.transport.drain import RpcDrain
+from session_service.transport.ext_authz import (
+    AUTHORIZATION_SERVICE,
+    ExtAuthz,
+    add_ext_authz_to_server,
+)
 from session_service.transport.health import (
     LIVENESS_SERVICE,
     SERVICE_NAME,
@@ -24,6 +29,7 @@ from session_service.transport.health import (
 from session_service.transport.listening import bind
 from session_service.transport.metrics import ServiceMetrics
 from session_service.transport.observability import RpcObserver
+from session_service.transport.reflection_pool import reflection_pool
 from session_service.transport.servicer import SessionServicer, add_to_server
 
 # The server's lifecycle messages share one logger name, whichever module writes them.
@@ -73,12 +79,14 @@ async def start_grpc_server(
     observer: RpcObserver,
     metrics: ServiceMetrics,
     traced: bool,
+    ext_authz: ExtAuthz | None = None,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> GrpcServer:
-    """Serve ``servicer`` on the configured port, every method drained and observed (and
-    GetSession's cached answers first, unless ``traced``: spans come from the wrappers),
-    with health (readiness NOT_SERVING until the readiness loop says otherwise, liveness
-    SERVING) and, when configured, reflection. Raises ``ListenError``."""
+    """Serve ``servicer`` (and ``ext_authz``, Envoy's Check) on the configured port, every
+    method drained and observed (and GetSession's cached answers first, unless ``traced``:
+    spans come from the wrappers), with health (readiness NOT_SERVING until the readiness
+    loop says otherwise, liveness SERVING) and, when configured, reflection. Raises
+    ``ListenError``."""
     rpcs = RpcDrain()
     server = grpc.aio.server(
         interceptors=list(interceptors) or None,
@@ -94,18 +102,32 @@ async def start_grpc_server(
         return wrapped
 
     add_to_server(servicer, server, wrap=wrap)
+    services = [SERVICE_NAME]
+    if ext_authz is not None:
+        authz_observer = observer.for_service(AUTHORIZATION_SERVICE)
+        add_ext_authz_to_server(
+            ext_authz,
+            server,
+            wrap=lambda name, behaviour, response_class: rpcs.guard(
+                authz_observer.wrap(name, behaviour, response_class)
+            ),
+        )
+        services.append(AUTHORIZATION_SERVICE)
     health = DrainingHealthServicer()
     await health.set_ready(False)
     await health.set(LIVENESS_SERVICE, SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     if settings.reflection:
+        # Envoy's API lives in a descriptor pool of its own (session_proto.xds_pool): the
+        # reflection service gets one that holds every file it describes.
         reflection.enable_server_reflection(
             (
-                SERVICE_NAME,
+                *services,
                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                 reflection.SERVICE_NAME,
             ),
             server,
+            pool=reflection_pool(),
         )
     port = bind(server, settings)
     await server.start()

@@ -10,11 +10,13 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from session_proto.session.v1 import session_service_pb2 as pb
+from session_service.transport.ext_authz import AUTHORIZATION_SERVICE
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["SessionService"].full_name
-# Readiness is reported for the whole server ("") and for the service by name; both move
-# together because the service is all this server does.
-HEALTH_SERVICES = ("", SERVICE_NAME)
+# Readiness is reported for the whole server ("") and for each service by name (Envoy's
+# Authorization too, which a gRPC health check of Envoy's cluster may name); all move
+# together because they share the core.
+HEALTH_SERVICES = ("", SERVICE_NAME, AUTHORIZATION_SERVICE)
 # SERVING for as long as the process answers RPCs, whatever the core does: for liveness
 # probes, which must not restart every replica because the core is down.
 LIVENESS_SERVICE = "liveness"

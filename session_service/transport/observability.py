@@ -65,8 +65,15 @@ class RpcObserver:
         self._tracer = tracer
         self._service = service
 
+    def for_service(self, service: str) -> RpcObserver:
+        """An observer of another service's RPCs (its span names), sharing the metrics and
+        tracer."""
+        return RpcObserver(self._metrics, self._tracer, service)
+
     def wrap(self, method: str, behaviour: Behaviour, output_type: Any) -> Behaviour:
-        has_status = "status" in output_type.DESCRIPTOR.fields_by_name
+        # A session status enum (SessionService); Envoy's CheckResponse.status is a message.
+        status_field = output_type.DESCRIPTOR.fields_by_name.get("status")
+        has_status = status_field is not None and status_field.enum_type is not None
         record = self._metrics.rpc_recorder(method)
         metrics = self._metrics
         labels = STATUS_LABELS

@@ -66,14 +66,14 @@ class GatewaySettings:
         False, "cookie mode also sends the access token as st-access-token (the SDK's option)"
     )
     upstream_user_id_header: str = setting(
-        DEFAULT_USER_ID_HEADER, "header carrying the user id upstream; empty: none"
+        DEFAULT_USER_ID_HEADER, "header carrying the user id upstream; none: not sent"
     )
     upstream_session_handle_header: str = setting(
-        DEFAULT_SESSION_HANDLE_HEADER, "header carrying the session handle upstream; empty: none"
+        DEFAULT_SESSION_HANDLE_HEADER, "header carrying the session handle upstream; none: not sent"
     )
     upstream_payload_header: str = setting(
         DEFAULT_PAYLOAD_HEADER,
-        "header carrying the access-token payload upstream (base64url JSON); empty: none",
+        "header carrying the access-token payload upstream (base64url JSON); none: not sent",
     )
 
     def gateway_config(

@@ -55,10 +55,10 @@ class UpstreamHeaders:
     def __post_init__(self) -> None:
         seen: set[str] = set()
         for name in ("user_id", "session_handle", "payload"):
-            value = getattr(self, name)
-            if not value:
+            lowered = getattr(self, name).strip().lower()
+            if lowered in ("", "none"):
+                object.__setattr__(self, name, "")
                 continue
-            lowered = value.lower()
             if not set(lowered) <= _TOKEN_CHARS:
                 raise InvalidArgument(f"upstream_{name}_header", "is not an HTTP header name")
             if lowered in seen:

@@ -6,6 +6,7 @@ JWKS and OpenId discovery, and bad input answered 400/401, never 500."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from session_client import SessionClient
 from session_common.clock import ManualClock
 from session_service.server import RunningService
 from tests.service.conftest import MakeService
+from tests.service.harness import GatedProxy
 
 REFRESH = "/auth/session/refresh"
 SIGN_OUT = "/auth/signout"
@@ -278,3 +280,44 @@ async def test_bad_input_is_answered_never_500(
 
 async def test_edge_is_off_by_default(service: RunningService) -> None:
     assert service.http_port is None
+
+
+async def test_shutdown_lets_an_in_flight_verify_finish(
+    make_service: MakeService, core_url: str
+) -> None:
+    proxy = GatedProxy(core_url, "/recipe/session/verify")
+    await proxy.start()
+    try:
+        service = await make_service(core_url=proxy.url, http_port=0)
+        async with grpc.aio.insecure_channel(service.address) as channel:
+            created = await SessionClient(channel).create_session("frank")
+        url = f"http://127.0.0.1:{service.http_port}/verify"
+        async with httpx.AsyncClient(timeout=30, trust_env=False) as http:
+            in_flight = asyncio.create_task(
+                http.get(
+                    url,
+                    params={"check_database": "true"},
+                    headers={"authorization": f"Bearer {created.access_token.token}"},
+                )
+            )
+            await proxy.arrived.wait()
+            stopping = asyncio.create_task(service.stop(grace=10.0))
+            # The edge stops listening first (connections are refused); the request it
+            # holds still gets its answer.
+            port = service.http_port
+            assert port is not None
+            while not stopping.done():
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                except ConnectionRefusedError:
+                    break
+                writer.close()
+                await writer.wait_closed()
+            assert not in_flight.done()
+            proxy.release.set()
+            answered = await in_flight
+            await stopping
+        assert answered.status_code == 200
+        assert answered.headers["x-session-user-id"] == "frank"
+    finally:
+        await proxy.stop()

@@ -177,3 +177,45 @@ def test_token_limits_and_theft_handling_reach_the_domain_config() -> None:
     env = {"SESSION_SERVICE_REVOKE_SESSION_ON_TOKEN_THEFT": "false"}
     config = load_settings({**core, "max_access_token_bytes": "4000"}, env).domain_config()
     assert (config.max_access_token_bytes, config.revoke_session_on_token_theft) == (4000, False)
+
+
+def test_gateway_settings_from_the_environment_reach_the_http_config() -> None:
+    env = {
+        "SESSION_SERVICE_HTTP_PORT": "0",
+        "SESSION_SERVICE_API_BASE_PATH": "/api/auth/",
+        "SESSION_SERVICE_COOKIE_SAME_SITE": "Strict",
+        "SESSION_SERVICE_COOKIE_DOMAIN": ".example.com",
+        "SESSION_SERVICE_TOKEN_TRANSFER_METHOD": "COOKIE",
+        "SESSION_SERVICE_SESSION_EXPIRED_STATUS_CODE": "440",
+        "SESSION_SERVICE_UPSTREAM_PAYLOAD_HEADER": "none",
+        "SESSION_SERVICE_UPSTREAM_USER_ID_HEADER": "X-User",
+        "SESSION_SERVICE_ANTI_CSRF": "via_custom_header",
+    }
+    settings = load_settings({"invalid_claim_status_code": "409"}, env)
+    assert settings.http_port == 0
+    config = settings.http_config()
+    assert config.refresh_token_path == "/api/auth/session/refresh"
+    assert (config.cookie_same_site, config.cookie_domain) == ("strict", ".example.com")
+    assert config.token_transfer_method == "cookie"
+    assert (config.session_expired_status_code, config.invalid_claim_status_code) == (440, 409)
+    assert config.upstream.names == ("x-user", "x-session-handle")
+    assert config.anti_csrf is AntiCsrfMode.VIA_CUSTOM_HEADER
+    assert load_settings({}, {}).http_port is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "named"),
+    [
+        ({}, {"SESSION_SERVICE_HTTP_PORT": "web"}, "SESSION_SERVICE_HTTP_PORT"),
+        ({}, {"SESSION_SERVICE_COOKIE_SECURE": "maybe"}, "SESSION_SERVICE_COOKIE_SECURE"),
+        ({"http_port": "-1"}, {}, "--http-port"),
+        ({}, {"SESSION_SERVICE_COOKIE_SAME_SITE": "x"}, "--cookie-same-site"),
+        ({"upstream_session_handle_header": "x-session-user-id"}, {}, "--upstream-session"),
+        ({"access_token_path": "x"}, {}, "--access-token-path"),
+    ],
+)
+def test_invalid_gateway_settings_name_the_setting(
+    flags: dict[str, str | None], env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(SettingsError, match=named):
+        load_settings(flags, env)

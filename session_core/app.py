@@ -23,6 +23,7 @@ from session_core.config import CoreConfig
 from session_core.http_api import CoreHttpApi
 from session_core.metrics import CoreMetrics
 from session_core.refresh_token import MASTER_KEY_NAME, RefreshTokenCodec, new_master_key
+from session_core.revocation_feed import RevocationFeed
 from session_core.sessions import CoreSessions
 from session_core.signing_keys import SigningKeyManager
 from session_core.storage.base import Storage
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Entries past their window are deleted this often (or at the expired-session cleanup's
+# interval when that is shorter); reads skip them meanwhile.
+REVOCATION_PURGE_INTERVAL_S = 60.0
 
 
 class PeriodicTask:
@@ -85,6 +89,9 @@ class RunningCore:
     sessions: CoreSessions
     session_cleanup: PeriodicTask
     key_cleanup: PeriodicTask
+    # The revocation feed, and the task deleting its entries past their window.
+    revocation_feed: RevocationFeed
+    revocation_purge: PeriodicTask
     # Served as GET /metrics; a service embedding the core adds it to its own endpoint.
     metrics: CoreMetrics
     _runner: web.AppRunner = field(repr=False)
@@ -99,11 +106,13 @@ class RunningCore:
         if self._stopped:
             return
         self._stopped = True
+        self.revocation_feed.close()  # waiting long-polls answer now, not at their timeout
         try:
             await self._runner.cleanup()
         finally:
             await self.session_cleanup.stop()
             await self.key_cleanup.stop()
+            await self.revocation_purge.stop()
             await self.storage.close()
             if self._own_tracer_provider is not None:
                 self._own_tracer_provider.shutdown()
@@ -157,12 +166,14 @@ async def start_core(
         keys = SigningKeyManager(storage, clock, config)
         await keys.start()
         sessions = CoreSessions(storage, clock, config, keys, RefreshTokenCodec(master_key))
+        feed = await RevocationFeed.open(storage, clock)
         api = CoreHttpApi(
             config,
             storage,
             clock,
             keys,
             sessions,
+            feed=feed,
             tracer=get_tracer(tracer_provider) if tracer_provider is not None else None,
         )
         app = api.build_app()
@@ -200,6 +211,11 @@ async def start_core(
         max(1.0, config.dynamic_key_update_interval_ms / 1000),
         keys.delete_expired,
     )
+    revocation_purge = PeriodicTask(
+        "purge-revocations",
+        min(REVOCATION_PURGE_INTERVAL_S, config.expired_session_cleanup_interval_s),
+        feed.purge,
+    )
     core = RunningCore(
         url=_url(config.host, port, config.base_path),
         host=config.host,
@@ -211,6 +227,8 @@ async def start_core(
         sessions=sessions,
         session_cleanup=session_cleanup,
         key_cleanup=key_cleanup,
+        revocation_feed=feed,
+        revocation_purge=revocation_purge,
         metrics=api.metrics,
         _runner=runner,
         requests=requests,

@@ -9,9 +9,10 @@ create new series.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 # Sub-millisecond for the cached paths up to seconds for a slow database.
@@ -47,10 +48,49 @@ class _KeyReloads(Collector):
         )
 
 
-class CoreMetrics:
-    """Requests by endpoint, method and HTTP status, with latency."""
+class FeedCounts(Protocol):
+    """What ``RevocationFeed`` counts (read at scrape time)."""
 
-    def __init__(self, known_endpoints: Iterable[str], key_reloads: Callable[[], int]) -> None:
+    @property
+    def waiting(self) -> int: ...
+    @property
+    def served(self) -> int: ...
+    @property
+    def purged(self) -> int: ...
+
+
+class _RevocationFeed(Collector):
+    def __init__(self, feed: FeedCounts) -> None:
+        self._feed = feed
+
+    def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "session_core_revocation_feed_waiting",
+            "Reads of the revocation feed waiting for news now (long-polls).",
+            value=self._feed.waiting,
+        )
+        yield CounterMetricFamily(
+            "session_core_revocation_feed_entries_served",
+            "Revocation entries answered by the feed (a follower reading one twice counts twice).",
+            value=self._feed.served,
+        )
+        yield CounterMetricFamily(
+            "session_core_revocation_feed_purged",
+            "Revocation entries deleted by this core after their window ended.",
+            value=self._feed.purged,
+        )
+
+
+class CoreMetrics:
+    """Requests by endpoint, method and HTTP status, with latency; the revocation feed's
+    waiting reads and entries served and purged."""
+
+    def __init__(
+        self,
+        known_endpoints: Iterable[str],
+        key_reloads: Callable[[], int],
+        feed: FeedCounts | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         self._known = frozenset(known_endpoints)
         self._requests = Counter(
@@ -67,6 +107,8 @@ class CoreMetrics:
             registry=self.registry,
         )
         self.registry.register(_KeyReloads(key_reloads))
+        if feed is not None:
+            self.registry.register(_RevocationFeed(feed))
 
     def observe(self, endpoint: str | None, method: str, code: int, seconds: float) -> None:
         """Record one answered request; ``endpoint`` is the path below the base path."""

@@ -309,17 +309,26 @@ class CoreSessions:
         return VerifiedSession(summary, TokenInfo.of(new_token))
 
     # -- removal and lookups ------------------------------------------------------------------
+    # Every removal is recorded in the revocation feed (``revocation_feed``) by the storage,
+    # valid until no access token of the session can still verify: now + their validity.
+    # Token theft removes nothing here: the SuperTokens core leaves the row, and the SDK's
+    # theft handler revokes the session through ``revoke_by_handles``.
     async def revoke_by_handles(self, session_handles: list[str]) -> list[str]:
         handles = [h for h in session_handles if storable(h, MAX_HANDLE_LENGTH)]
         if not handles:
             return []
-        return await self._storage.delete_sessions(handles)
+        now = self._clock.now_ms()
+        return await self._storage.delete_sessions(
+            handles, revoked_at=now, valid_until=now + self._config.access_token_validity_ms
+        )
 
     async def revoke_all_for_user(self, user_id: str) -> list[str]:
         if not storable(user_id, MAX_USER_ID_LENGTH):
             return []
         now = self._clock.now_ms()
-        revoked = await self._storage.delete_sessions_of_user(user_id, now)
+        revoked = await self._storage.delete_sessions_of_user(
+            user_id, now, valid_until=now + self._config.access_token_validity_ms
+        )
         await self._storage.update_user_last_active(user_id, now)
         return revoked
 

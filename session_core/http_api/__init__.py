@@ -1,5 +1,6 @@
 """The core's HTTP API (CDI 2.21, as the SuperTokens core 5.0.0 serves it): the routes of
-each recipe (``session_routes``, ``jwt_routes``, and the core's own here), the way of every
+each recipe (``session_routes``, ``jwt_routes``, ``revocation_routes`` (an extension), and
+the core's own here), the way of every
 request to them (``middleware``), bodies read with the SuperTokens core's 400 messages
 (``json_body``) and its reply shapes (``replies``). Decisions about sessions are
 ``CoreSessions``'s.
@@ -23,8 +24,10 @@ from session_core.http_api.middleware import (
     RouteTable,
 )
 from session_core.http_api.replies import json_reply, text_reply
+from session_core.http_api.revocation_routes import RevocationRoutes
 from session_core.http_api.session_routes import SessionRoutes
 from session_core.metrics import CoreMetrics
+from session_core.revocation_feed import RevocationFeed
 from session_core.sessions import CoreSessions
 from session_core.signing_keys import SigningKeyManager
 from session_core.storage.base import Storage
@@ -44,6 +47,7 @@ class CoreHttpApi:
         keys: SigningKeyManager,
         sessions: CoreSessions,
         *,
+        feed: RevocationFeed,
         tracer: Tracer | None = None,
     ) -> None:
         self._storage = storage
@@ -52,10 +56,11 @@ class CoreHttpApi:
             self._core_routes(),
             JwtRoutes(keys, clock).routes(),
             SessionRoutes(sessions).routes(),
+            RevocationRoutes(feed).routes(),
         ):
             assert routes.keys().isdisjoint(table), "a path belongs to one recipe"
             routes.update(table)
-        self.metrics = CoreMetrics(routes, lambda: keys.reloads)
+        self.metrics = CoreMetrics(routes, lambda: keys.reloads, feed)
         self._pipeline = RequestPipeline(
             routes,
             base_path=config.base_path,

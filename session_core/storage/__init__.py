@@ -3,6 +3,7 @@
 from session_core.storage.base import (
     DynamicKeyRow,
     LockedSession,
+    RevocationRow,
     SessionRow,
     StaticKeyRow,
     Storage,
@@ -14,6 +15,7 @@ from session_core.storage.factory import open_storage
 __all__ = [
     "DynamicKeyRow",
     "LockedSession",
+    "RevocationRow",
     "SessionRow",
     "StaticKeyRow",
     "Storage",

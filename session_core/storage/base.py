@@ -46,6 +46,20 @@ class StaticKeyRow:
     created_at: int
 
 
+@dataclass(frozen=True, slots=True)
+class RevocationRow:
+    """An entry of the revocation feed (``session_revocations``): a removed session, when,
+    and the moment after which no access token of it can still be valid."""
+
+    seq: int
+    session_handle: str
+    revoked_at: int
+    valid_until: int
+
+
+RevocationListener = Callable[[], None]
+
+
 class LockedSession(Protocol):
     """A session row held under a write lock until the ``lock_session`` block exits.
 
@@ -89,12 +103,23 @@ class Storage(Protocol):
         """
         ...
 
-    async def delete_sessions(self, session_handles: list[str]) -> list[str]:
-        """Delete these rows; return the handles that were actually deleted."""
+    async def delete_sessions(
+        self, session_handles: list[str], *, revoked_at: int, valid_until: int
+    ) -> list[str]:
+        """Delete these rows; return the handles that were actually deleted.
+
+        Each deleted handle gets a revocation entry in the same transaction; the
+        revocation listeners are called after it commits.
+        """
         ...
 
-    async def delete_sessions_of_user(self, user_id: str, now_ms: int) -> list[str]:
-        """Delete the user's live sessions (``expires_at >= now_ms``); return their handles."""
+    async def delete_sessions_of_user(
+        self, user_id: str, now_ms: int, *, valid_until: int
+    ) -> list[str]:
+        """Delete the user's live sessions (``expires_at >= now_ms``); return their handles.
+
+        Recorded as revoked at ``now_ms``, as ``delete_sessions`` records its rows.
+        """
         ...
 
     async def get_session_handles_of_user(self, user_id: str, now_ms: int) -> list[str]:
@@ -102,7 +127,31 @@ class Storage(Protocol):
         ...
 
     async def delete_expired_sessions(self, now_ms: int) -> int:
-        """Delete rows with ``expires_at <= now_ms``; return how many."""
+        """Delete rows with ``expires_at <= now_ms``; return how many.
+
+        Not recorded as revocations: a row expires with its refresh token, whose validity
+        is longer than any access token's issued with it.
+        """
+        ...
+
+    # -- revocation feed ------------------------------------------------------------------
+    async def read_revocations(
+        self, after_seq: int, now_ms: int, limit: int
+    ) -> list[RevocationRow]:
+        """Entries with ``seq > after_seq`` and ``valid_until > now_ms``, by ``seq``, at
+        most ``limit``. Entries commit in ``seq`` order, so a read never sees an entry
+        while one with a smaller ``seq`` is still to come."""
+        ...
+
+    async def delete_expired_revocations(self, now_ms: int, batch: int) -> int:
+        """Delete up to ``batch`` entries with ``valid_until < now_ms``; return how many."""
+        ...
+
+    async def watch_revocations(self, listener: RevocationListener) -> None:
+        """Call ``listener`` (in this event loop) after every commit that records
+        revocations; on PostgreSQL also after those of other cores on the database, and
+        after the notification connection was lost and is back (news may have been missed).
+        """
         ...
 
     async def update_user_last_active(self, user_id: str, now_ms: int) -> None: ...

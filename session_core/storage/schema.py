@@ -1,7 +1,8 @@
 """Schema, migrations and the small helpers both storage backends share.
 
 Tables follow the SuperTokens core's (``session_info``, ``session_access_token_signing_keys``,
-``jwt_signing_keys``, ``key_value``, ``user_last_active``), plus ``schema_version``.
+``jwt_signing_keys``, ``key_value``, ``user_last_active``), plus ``schema_version`` and
+``session_revocations`` (the revocation feed, version 2; not a SuperTokens table).
 JSON columns are ``TEXT`` holding JSON (not ``jsonb``): the text round-trips exactly and
 both dialects treat it the same way.
 
@@ -18,7 +19,7 @@ from contextvars import ContextVar, Token
 from typing import Any, Final, Generic, TypeVar
 
 from session_common.json_values import JSONObject
-from session_core.storage.base import DynamicKeyRow, SessionRow, StaticKeyRow
+from session_core.storage.base import DynamicKeyRow, RevocationRow, SessionRow, StaticKeyRow
 
 SCHEMA_VERSION_TABLE: Final = (
     "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -67,9 +68,38 @@ _V1_SQLITE: Final = (
 # dialect-specific change (e.g. a partial index) has an obvious place to go.
 _V1_POSTGRES: Final = _V1_SQLITE
 
-SQLITE_MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = ((1, _V1_SQLITE),)
-POSTGRES_MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = ((1, _V1_POSTGRES),)
-LATEST_VERSION: Final = 1
+# Version 2: the revocation feed. ``seq`` orders the entries and is never reused: SQLite's
+# AUTOINCREMENT never hands out a number again, even after the highest row is purged, and a
+# PostgreSQL sequence (CACHE 1, the default: numbers in the order they are asked for, which
+# the writers' advisory lock makes the commit order) never goes back.
+_V2_SQLITE: Final = (
+    """CREATE TABLE session_revocations (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_handle VARCHAR(255) NOT NULL,
+        revoked_at BIGINT NOT NULL,
+        valid_until BIGINT NOT NULL
+    )""",
+    "CREATE INDEX session_revocations_valid_until_idx ON session_revocations (valid_until)",
+)
+_V2_POSTGRES: Final = (
+    """CREATE TABLE session_revocations (
+        seq BIGSERIAL NOT NULL PRIMARY KEY,
+        session_handle VARCHAR(255) NOT NULL,
+        revoked_at BIGINT NOT NULL,
+        valid_until BIGINT NOT NULL
+    )""",
+    "CREATE INDEX session_revocations_valid_until_idx ON session_revocations (valid_until)",
+)
+
+SQLITE_MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
+    (1, _V1_SQLITE),
+    (2, _V2_SQLITE),
+)
+POSTGRES_MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
+    (1, _V1_POSTGRES),
+    (2, _V2_POSTGRES),
+)
+LATEST_VERSION: Final = 2
 
 
 def encode_json(value: JSONObject) -> str:
@@ -151,6 +181,15 @@ def static_keys_from_rows(rows: Iterable[Sequence[Any]]) -> list[StaticKeyRow]:
     return [
         StaticKeyRow(
             key_id=str(r[0]), key_string=str(r[1]), algorithm=str(r[2]), created_at=int(r[3])
+        )
+        for r in rows
+    ]
+
+
+def revocations_from_rows(rows: Iterable[Sequence[Any]]) -> list[RevocationRow]:
+    return [
+        RevocationRow(
+            seq=int(r[0]), session_handle=str(r[1]), revoked_at=int(r[2]), valid_until=int(r[3])
         )
         for r in rows
     ]

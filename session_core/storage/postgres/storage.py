@@ -3,19 +3,22 @@
 Cross-process serialisation uses the database itself: ``SELECT ... FOR UPDATE`` for
 ``lock_session``, transaction-scoped advisory locks for key creation and migrations
 (advisory locks are per database, so unrelated databases never contend), and
-``INSERT ... ON CONFLICT DO NOTHING`` for ``get_or_create_value``.
+``INSERT ... ON CONFLICT DO NOTHING`` for ``get_or_create_value``. Revocations commit in
+``seq`` order under an advisory lock (``rows``) and wake every core's feed through
+``LISTEN``/``NOTIFY`` (``listener``).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
-from typing import Any, Final
+from typing import Any
 
 from session_common.json_values import JSONObject
 from session_core.storage.base import (
     DynamicKeyRow,
+    RevocationListener,
+    RevocationRow,
     SessionRow,
     StaticKeyRow,
 )
@@ -28,6 +31,20 @@ from session_core.storage.postgres.connections import (
     storage_error,
     where_of,
 )
+from session_core.storage.postgres.listener import RevocationListener as Listener
+from session_core.storage.postgres.rows import (
+    INSERT_SESSION,
+    LOCK_DYNAMIC_KEYS,
+    LOCK_MIGRATE,
+    LOCK_STATIC_KEYS,
+    SELECT_DYNAMIC,
+    SELECT_SESSION,
+    SELECT_STATIC,
+    LockedRow,
+    purge_feed,
+    read_feed,
+    record_revocations,
+)
 from session_core.storage.schema import (
     HeldConnection,
     dynamic_keys_from_rows,
@@ -36,73 +53,18 @@ from session_core.storage.schema import (
     static_keys_from_rows,
 )
 
-# Advisory-lock keys ("SESS" + a small number); any constants would do, they only have to
-# be distinct from each other and from locks other software takes in the same database.
-_LOCK_MIGRATE: Final = 0x5345_5353_0000_0001
-_LOCK_DYNAMIC_KEYS: Final = 0x5345_5353_0000_0002
-_LOCK_STATIC_KEYS: Final = 0x5345_5353_0000_0003
-
-_SESSION_COLUMNS: Final = (
-    "session_handle, user_id, refresh_token_hash_2, session_data, expires_at,"
-    " created_at_time, jwt_user_payload, use_static_key"
-)
-_SELECT_SESSION: Final = f"SELECT {_SESSION_COLUMNS} FROM session_info WHERE session_handle = $1"  # noqa: S608
-_INSERT_SESSION: Final = (
-    f"INSERT INTO session_info ({_SESSION_COLUMNS})"  # noqa: S608
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-)
-_SELECT_DYNAMIC: Final = (
-    "SELECT created_at_time, value FROM session_access_token_signing_keys"
-    " ORDER BY created_at_time DESC"
-)
-_SELECT_STATIC: Final = (
-    "SELECT key_id, key_string, algorithm, created_at FROM jwt_signing_keys"
-    " WHERE algorithm = $1 ORDER BY created_at DESC, key_id DESC"
-)
-
-
-class _LockedSession:
-    """The ``LockedSession`` handed out by ``PostgresStorage.lock_session``."""
-
-    def __init__(self, conn: Any, row: SessionRow | None) -> None:
-        self._conn = conn
-        self._row = row
-        self._open = True
-
-    @property
-    def row(self) -> SessionRow | None:
-        return self._row
-
-    async def set_refresh_token_hash_2(self, refresh_token_hash_2: str, expires_at: int) -> None:
-        if not self._open:
-            raise RuntimeError("the lock_session block has already exited")
-        if self._row is None:
-            raise LookupError("no session row is locked, nothing to update")
-        try:
-            await self._conn.execute(
-                "UPDATE session_info SET refresh_token_hash_2 = $1, expires_at = $2"
-                " WHERE session_handle = $3",
-                refresh_token_hash_2,
-                expires_at,
-                self._row.session_handle,
-            )
-        except DRIVER_ERRORS as exc:
-            raise storage_error("set_refresh_token_hash_2", exc) from exc
-        self._row = replace(
-            self._row, refresh_token_hash_2=refresh_token_hash_2, expires_at=expires_at
-        )
-
-    def close(self) -> None:
-        self._open = False
-
 
 class PostgresStorage:
     """``Storage`` on PostgreSQL (see the module docstring for the locking model)."""
 
-    def __init__(self, pool: Any, where: str) -> None:
+    def __init__(self, pool: Any, where: str, url: str, connect_timeout: float) -> None:
         self._pool = pool
         self.where = where
+        self._url = url  # may hold a password: never logged
+        self._connect_timeout = connect_timeout
         self._held: HeldConnection[Any] = HeldConnection(f"postgres-{id(self)}")
+        self._revocation_listeners: list[RevocationListener] = []
+        self.listener: Listener | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     @classmethod
@@ -131,11 +93,11 @@ class PostgresStorage:
             connect_timeout=connect_timeout,
             command_timeout=command_timeout,
         )
-        storage = cls(pool, where)
+        storage = cls(pool, where, url, connect_timeout)
         try:
             # The advisory lock makes concurrent opens from several processes apply each
             # migration exactly once.
-            async with storage._tx("migrate", _LOCK_MIGRATE) as conn:
+            async with storage._tx("migrate", LOCK_MIGRATE) as conn:
                 await migrate(conn)
         except BaseException:
             await pool.close()
@@ -145,6 +107,9 @@ class PostgresStorage:
     async def close(self) -> None:
         """Close the pool (idempotent). Waits a grace period for connections in use to be
         released, then terminates them so that shutdown cannot hang."""
+        if self.listener is not None:
+            listener, self.listener = self.listener, None
+            await listener.close()
         await close_pool(self._pool)
 
     async def schema_version(self) -> int:
@@ -192,7 +157,7 @@ class PostgresStorage:
     async def insert_session(self, row: SessionRow) -> None:
         async with self._write("insert_session") as conn:
             await conn.execute(
-                _INSERT_SESSION,
+                INSERT_SESSION,
                 row.session_handle,
                 row.user_id,
                 row.refresh_token_hash_2,
@@ -205,19 +170,19 @@ class PostgresStorage:
 
     async def get_session(self, session_handle: str) -> SessionRow | None:
         async with self._conn("get_session") as conn:
-            record = await conn.fetchrow(_SELECT_SESSION, session_handle)
+            record = await conn.fetchrow(SELECT_SESSION, session_handle)
         return session_from_row(record) if record is not None else None
 
     @asynccontextmanager
-    async def lock_session(self, session_handle: str) -> AsyncIterator[_LockedSession]:
+    async def lock_session(self, session_handle: str) -> AsyncIterator[LockedRow]:
         """``SELECT ... FOR UPDATE`` in a transaction held for the block.
 
         Only this row is locked; the block keeps one pool connection busy, so keep it
         short. Reads of this storage inside the block use that connection.
         """
         async with self._tx("lock_session") as conn:
-            record = await conn.fetchrow(f"{_SELECT_SESSION} FOR UPDATE", session_handle)
-            locked = _LockedSession(conn, session_from_row(record) if record else None)
+            record = await conn.fetchrow(f"{SELECT_SESSION} FOR UPDATE", session_handle)
+            locked = LockedRow(conn, session_from_row(record) if record else None)
             token = self._held.set(conn)
             try:
                 yield locked
@@ -255,30 +220,68 @@ class PostgresStorage:
                 )
         return found is not None
 
-    async def delete_sessions(self, session_handles: list[str]) -> list[str]:
+    async def delete_sessions(
+        self, session_handles: list[str], *, revoked_at: int, valid_until: int
+    ) -> list[str]:
         """Returns the deleted handles in the order given (each once)."""
         self._held.refuse_write("delete_sessions")
         wanted = list(dict.fromkeys(session_handles))
         if not wanted:
             return []
-        async with self._write("delete_sessions") as conn:
+        async with self._tx("delete_sessions") as conn:
             rows = await conn.fetch(
                 "DELETE FROM session_info WHERE session_handle = ANY($1::varchar[])"
                 " RETURNING session_handle",
                 wanted,
             )
-        deleted = {str(r[0]) for r in rows}
-        return [h for h in wanted if h in deleted]
+            deleted = {str(r[0]) for r in rows}
+            revoked = [h for h in wanted if h in deleted]
+            await record_revocations(conn, revoked, revoked_at, valid_until)
+        self._revoked(revoked)
+        return revoked
 
-    async def delete_sessions_of_user(self, user_id: str, now_ms: int) -> list[str]:
-        async with self._write("delete_sessions_of_user") as conn:
+    async def delete_sessions_of_user(
+        self, user_id: str, now_ms: int, *, valid_until: int
+    ) -> list[str]:
+        async with self._tx("delete_sessions_of_user") as conn:
             rows = await conn.fetch(
                 "DELETE FROM session_info WHERE user_id = $1 AND expires_at >= $2"
                 " RETURNING session_handle",
                 user_id,
                 now_ms,
             )
-        return [str(r[0]) for r in rows]
+            revoked = [str(r[0]) for r in rows]
+            await record_revocations(conn, revoked, now_ms, valid_until)
+        self._revoked(revoked)
+        return revoked
+
+    def _revoked(self, handles: list[str]) -> None:  # other cores hear of it by NOTIFY
+        if handles:
+            self._wake_listeners()
+
+    # -- revocation feed ----------------------------------------------------------------------
+    async def read_revocations(
+        self, after_seq: int, now_ms: int, limit: int
+    ) -> list[RevocationRow]:
+        async with self._conn("read_revocations") as conn:
+            return await read_feed(conn, after_seq, now_ms, limit)
+
+    async def delete_expired_revocations(self, now_ms: int, batch: int) -> int:
+        async with self._write("delete_expired_revocations") as conn:
+            return await purge_feed(conn, now_ms, batch)
+
+    async def watch_revocations(self, listener: RevocationListener) -> None:
+        """The first call starts ``LISTEN`` on a connection of its own (``listener``)."""
+        self._revocation_listeners.append(listener)
+        if self.listener is None:
+            self.listener = Listener(
+                self._url, self.where, self._wake_listeners, self._connect_timeout
+            )
+            await self.listener.start()
+
+    def _wake_listeners(self) -> None:
+        for wake in self._revocation_listeners:
+            wake()
 
     async def get_session_handles_of_user(self, user_id: str, now_ms: int) -> list[str]:
         async with self._conn("get_session_handles_of_user") as conn:
@@ -327,7 +330,7 @@ class PostgresStorage:
     # -- signing keys -----------------------------------------------------------------------------
     async def get_dynamic_keys(self) -> list[DynamicKeyRow]:
         async with self._conn("get_dynamic_keys") as conn:
-            return dynamic_keys_from_rows(await conn.fetch(_SELECT_DYNAMIC))
+            return dynamic_keys_from_rows(await conn.fetch(SELECT_DYNAMIC))
 
     async def add_dynamic_key_unless_newer_exists(
         self, make_key: Callable[[], Awaitable[DynamicKeyRow]], newer_than: int
@@ -337,7 +340,7 @@ class PostgresStorage:
         keys = await self.get_dynamic_keys()
         if any(k.created_at_time >= newer_than for k in keys):
             return keys  # fast path: no lock when a fresh key exists
-        async with self._tx("add_dynamic_key_unless_newer_exists", _LOCK_DYNAMIC_KEYS) as conn:
+        async with self._tx("add_dynamic_key_unless_newer_exists", LOCK_DYNAMIC_KEYS) as conn:
             fresh = await conn.fetchval(
                 "SELECT 1 FROM session_access_token_signing_keys WHERE created_at_time >= $1"
                 " LIMIT 1",
@@ -351,7 +354,7 @@ class PostgresStorage:
                     key.created_at_time,
                     key.value,
                 )
-            return dynamic_keys_from_rows(await conn.fetch(_SELECT_DYNAMIC))
+            return dynamic_keys_from_rows(await conn.fetch(SELECT_DYNAMIC))
 
     async def delete_dynamic_keys_older_than(self, created_before: int) -> int:
         async with self._write("delete_dynamic_keys_older_than") as conn:
@@ -363,7 +366,7 @@ class PostgresStorage:
 
     async def get_static_keys(self, algorithm: str) -> list[StaticKeyRow]:
         async with self._conn("get_static_keys") as conn:
-            return static_keys_from_rows(await conn.fetch(_SELECT_STATIC, algorithm))
+            return static_keys_from_rows(await conn.fetch(SELECT_STATIC, algorithm))
 
     async def add_static_key_unless_exists(
         self, make_key: Callable[[], Awaitable[StaticKeyRow]]
@@ -373,7 +376,7 @@ class PostgresStorage:
         Call ``get_static_keys`` first to skip generating a key at every start."""
         self._held.refuse_write("add_static_key_unless_exists")
         key = await make_key()
-        async with self._tx("add_static_key_unless_exists", _LOCK_STATIC_KEYS) as conn:
+        async with self._tx("add_static_key_unless_exists", LOCK_STATIC_KEYS) as conn:
             exists = await conn.fetchval(
                 "SELECT 1 FROM jwt_signing_keys WHERE algorithm = $1 LIMIT 1", key.algorithm
             )
@@ -386,7 +389,7 @@ class PostgresStorage:
                     key.algorithm,
                     key.created_at,
                 )
-            return static_keys_from_rows(await conn.fetch(_SELECT_STATIC, key.algorithm))
+            return static_keys_from_rows(await conn.fetch(SELECT_STATIC, key.algorithm))
 
     # -- health -----------------------------------------------------------------------------------
     async def ping(self) -> None:

@@ -14,7 +14,6 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,6 +22,8 @@ import aiosqlite
 from session_common.json_values import JSONObject
 from session_core.storage.base import (
     DynamicKeyRow,
+    RevocationListener,
+    RevocationRow,
     SessionRow,
     StaticKeyRow,
     StorageError,
@@ -41,6 +42,7 @@ from session_core.storage.sqlite.connections import (
     open_connections,
     storage_error,
 )
+from session_core.storage.sqlite.rows import LockedRow, purge_feed, read_feed, record_revocations
 
 _SESSION_COLUMNS: Final = (
     "session_handle, user_id, refresh_token_hash_2, session_data, expires_at,"
@@ -52,40 +54,6 @@ _INSERT_SESSION: Final = (
     f"INSERT INTO session_info ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 )
 _IN_CHUNK: Final = 500
-
-
-class _LockedSession:
-    """The ``LockedSession`` handed out by ``SQLiteStorage.lock_session``."""
-
-    def __init__(self, conn: aiosqlite.Connection, row: SessionRow | None) -> None:
-        self._conn = conn
-        self._row = row
-        self._open = True
-
-    @property
-    def row(self) -> SessionRow | None:
-        return self._row
-
-    async def set_refresh_token_hash_2(self, refresh_token_hash_2: str, expires_at: int) -> None:
-        if not self._open:
-            raise RuntimeError("the lock_session block has already exited")
-        if self._row is None:
-            raise LookupError("no session row is locked, nothing to update")
-        try:
-            await fetch(
-                self._conn,
-                "UPDATE session_info SET refresh_token_hash_2 = ?, expires_at = ?"
-                " WHERE session_handle = ?",
-                (refresh_token_hash_2, expires_at, self._row.session_handle),
-            )
-        except sqlite3.Error as exc:
-            raise storage_error("set_refresh_token_hash_2", exc) from exc
-        self._row = replace(
-            self._row, refresh_token_hash_2=refresh_token_hash_2, expires_at=expires_at
-        )
-
-    def close(self) -> None:
-        self._open = False
 
 
 class SQLiteStorage:
@@ -100,6 +68,7 @@ class SQLiteStorage:
         self._write_lock = asyncio.Lock()
         self._held: HeldConnection[aiosqlite.Connection] = HeldConnection(f"sqlite-{id(self)}")
         self._closed = False
+        self._revocation_listeners: list[RevocationListener] = []
 
     # -- lifecycle --------------------------------------------------------------------------
     @classmethod
@@ -181,7 +150,7 @@ class SQLiteStorage:
         return session_from_row(rows[0]) if rows else None
 
     @asynccontextmanager
-    async def lock_session(self, session_handle: str) -> AsyncIterator[_LockedSession]:
+    async def lock_session(self, session_handle: str) -> AsyncIterator[LockedRow]:
         """Hold the database write lock (and this storage's writer) for the block.
 
         The whole file is locked, not just the row: keep the block short and free of
@@ -196,7 +165,7 @@ class SQLiteStorage:
                 )
             except sqlite3.Error as exc:
                 raise storage_error("lock_session", exc) from exc
-            locked = _LockedSession(conn, session_from_row(rows[0]) if rows else None)
+            locked = LockedRow(conn, session_from_row(rows[0]) if rows else None)
             token = self._held.set(conn)
             try:
                 yield locked
@@ -236,7 +205,9 @@ class SQLiteStorage:
                 )
         return bool(rows)
 
-    async def delete_sessions(self, session_handles: list[str]) -> list[str]:
+    async def delete_sessions(
+        self, session_handles: list[str], *, revoked_at: int, valid_until: int
+    ) -> list[str]:
         """Returns the deleted handles in the order given (each once)."""
         wanted = list(dict.fromkeys(session_handles))
         if not wanted:
@@ -254,9 +225,14 @@ class SQLiteStorage:
                     chunk,
                 )
                 deleted.update(str(r[0]) for r in rows)
-        return [h for h in wanted if h in deleted]
+            revoked = [h for h in wanted if h in deleted]
+            await record_revocations(conn, revoked, revoked_at, valid_until)
+        self._revoked(revoked)
+        return revoked
 
-    async def delete_sessions_of_user(self, user_id: str, now_ms: int) -> list[str]:
+    async def delete_sessions_of_user(
+        self, user_id: str, now_ms: int, *, valid_until: int
+    ) -> list[str]:
         async with self._write("delete_sessions_of_user") as conn:
             rows = await fetch(
                 conn,
@@ -264,7 +240,16 @@ class SQLiteStorage:
                 " RETURNING session_handle",
                 (user_id, now_ms),
             )
-        return [str(r[0]) for r in rows]
+            revoked = [str(r[0]) for r in rows]
+            await record_revocations(conn, revoked, now_ms, valid_until)
+        self._revoked(revoked)
+        return revoked
+
+    def _revoked(self, handles: list[str]) -> None:
+        """Tell the listeners, after the commit, that entries were recorded."""
+        if handles:
+            for listener in self._revocation_listeners:
+                listener()
 
     async def get_session_handles_of_user(self, user_id: str, now_ms: int) -> list[str]:
         rows = await self._read(
@@ -277,6 +262,24 @@ class SQLiteStorage:
     async def delete_expired_sessions(self, now_ms: int) -> int:
         async with self._write("delete_expired_sessions") as conn:
             return await count(conn, "DELETE FROM session_info WHERE expires_at <= ?", (now_ms,))
+
+    # -- revocation feed -------------------------------------------------------------------------
+    async def read_revocations(
+        self, after_seq: int, now_ms: int, limit: int
+    ) -> list[RevocationRow]:
+        self._check_open()
+        try:
+            return await read_feed(self._reader, after_seq, now_ms, limit)
+        except sqlite3.Error as exc:
+            raise storage_error("read_revocations", exc) from exc
+
+    async def delete_expired_revocations(self, now_ms: int, batch: int) -> int:
+        async with self._write("delete_expired_revocations") as conn:
+            return await purge_feed(conn, now_ms, batch)
+
+    async def watch_revocations(self, listener: RevocationListener) -> None:
+        """Only this storage's own removals: SQLite cannot tell another process's."""
+        self._revocation_listeners.append(listener)
 
     async def update_user_last_active(self, user_id: str, now_ms: int) -> None:
         async with self._write("update_user_last_active") as conn:

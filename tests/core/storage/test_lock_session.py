@@ -90,7 +90,7 @@ async def test_writes_inside_own_lock_block_are_refused(storage: Storage) -> Non
         with pytest.raises(RuntimeError, match="deadlock"):
             await storage.update_user_last_active("u", NOW)
         with pytest.raises(RuntimeError, match="deadlock"):
-            await storage.delete_sessions(["w"])
+            await storage.delete_sessions(["w"], revoked_at=NOW, valid_until=NOW + 1)
         with pytest.raises(RuntimeError, match="deadlock"):
             async with storage.lock_session("w"):
                 pass

@@ -20,15 +20,16 @@ async def test_open_picks_backend_and_records_schema_version(
 ) -> None:
     expected = SQLiteStorage if backend == "sqlite" else PostgresStorage
     assert type(storage) is expected
-    assert await raw_fetch(database_url, "SELECT version FROM schema_version") == [(1,)]
+    assert await raw_fetch(database_url, "SELECT version FROM schema_version") == [(1,), (2,)]
     assert isinstance(storage, (SQLiteStorage, PostgresStorage))
-    assert await storage.schema_version() == 1
+    assert await storage.schema_version() == 2
     tables = {
         "session_info",
         "session_access_token_signing_keys",
         "jwt_signing_keys",
         "key_value",
         "user_last_active",
+        "session_revocations",
     }
     for table in tables:  # each table exists and is empty
         assert await raw_fetch(database_url, f"SELECT COUNT(*) FROM {table}") == [(0,)]
@@ -49,13 +50,13 @@ async def test_reopen_is_idempotent_and_keeps_data(database_url: str) -> None:
             )
         finally:
             await again.close()
-    assert await raw_fetch(database_url, "SELECT version FROM schema_version") == [(1,)]
+    assert await raw_fetch(database_url, "SELECT version FROM schema_version") == [(1,), (2,)]
 
 
 async def test_concurrent_opens_migrate_once(database_url: str) -> None:
     storages = await asyncio.gather(*(open_storage(database_url) for _ in range(6)))
     try:
-        assert await raw_fetch(database_url, "SELECT version FROM schema_version") == [(1,)]
+        assert await raw_fetch(database_url, "SELECT version FROM schema_version") == [(1,), (2,)]
         await storages[0].insert_session(session("shared"))
         for s in storages:
             assert (await s.get_session("shared")) is not None

@@ -72,7 +72,7 @@ async def test_processes_race_on_a_fresh_database(database_url: str) -> None:
     assert all(len(r["keys"]) == 1 for r in results)
     assert len({r["keys"][0] for r in results}) == 1
     assert len({r["value"] for r in results}) == 1
-    assert await raw_fetch(database_url, "SELECT version FROM schema_version") == [(1,)]
+    assert await raw_fetch(database_url, "SELECT version FROM schema_version") == [(1,), (2,)]
     assert await raw_fetch(
         database_url, "SELECT COUNT(*) FROM session_access_token_signing_keys"
     ) == [(1,)]

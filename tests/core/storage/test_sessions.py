@@ -11,6 +11,8 @@ import pytest
 from session_core.storage import Storage, StorageError
 from tests.core.storage.contract import NOW, raw_fetch, session, user_last_active
 
+REVOKED: dict[str, Any] = {"revoked_at": NOW, "valid_until": NOW + 1}
+
 
 async def test_insert_get_round_trips_json(storage: Storage) -> None:
     tricky: dict[str, Any] = {
@@ -93,13 +95,13 @@ async def test_update_session(storage: Storage) -> None:
 async def test_delete_sessions_returns_exactly_the_deleted(storage: Storage) -> None:
     for h in ("a", "b", "c"):
         await storage.insert_session(session(h))
-    assert await storage.delete_sessions([]) == []
-    assert await storage.delete_sessions(["c", "missing", "a", "c"]) == ["c", "a"]
+    assert await storage.delete_sessions([], **REVOKED) == []
+    assert await storage.delete_sessions(["c", "missing", "a", "c"], **REVOKED) == ["c", "a"]
     assert await storage.get_session("a") is None
     assert await storage.get_session("c") is None
     assert await storage.get_session("b") is not None
-    assert await storage.delete_sessions(["a", "c"]) == []  # already gone
-    assert await storage.delete_sessions(["b"]) == ["b"]
+    assert await storage.delete_sessions(["a", "c"], **REVOKED) == []  # already gone
+    assert await storage.delete_sessions(["b"], **REVOKED) == ["b"]
 
 
 async def test_delete_many_sessions(storage: Storage) -> None:
@@ -107,7 +109,7 @@ async def test_delete_many_sessions(storage: Storage) -> None:
     for h in handles:
         await storage.insert_session(session(h))
     ask = [*handles[::2], "absent-1", "absent-2"]
-    assert await storage.delete_sessions(ask) == handles[::2]
+    assert await storage.delete_sessions(ask, **REVOKED) == handles[::2]
     assert await storage.get_session_handles_of_user("user-1", NOW) == handles[1::2]
 
 
@@ -124,10 +126,13 @@ async def test_user_sessions_boundaries(storage: Storage) -> None:
     assert await storage.get_session_handles_of_user("u", NOW) == ["live", "edge"]
     assert await storage.get_session_handles_of_user("nobody", NOW) == []
 
-    assert sorted(await storage.delete_sessions_of_user("u", NOW)) == ["edge", "live"]
+    assert sorted(await storage.delete_sessions_of_user("u", NOW, valid_until=NOW + 1)) == [
+        "edge",
+        "live",
+    ]
     assert await storage.get_session("dead") is not None  # expired rows are left to the cron
     assert await storage.get_session("other") is not None
-    assert await storage.delete_sessions_of_user("u", NOW) == []
+    assert await storage.delete_sessions_of_user("u", NOW, valid_until=NOW + 1) == []
 
 
 async def test_delete_expired_sessions(storage: Storage) -> None:

@@ -7,6 +7,17 @@ over ``SessionRecipe``. Framework-free: the HTTP edge and Envoy's ``Check`` only
 Every outcome is an ``Allowed`` or an ``HttpAnswer``; a failure that is no session outcome
 (bad input, core unavailable) is an ``HttpAnswer`` too (``error_answer``), never an
 exception.
+
+A transport that answers a repeated token from a cache of its own gives ``verify``'s answer
+only when all of these hold: the method is not OPTIONS/TRACE; there is no
+``sIdRefreshToken`` cookie; the same token is chosen (a header Bearer with the structure of
+an access token first, then the ``sAccessToken`` cookie, as ``token_transfer_method``
+allows); no anti-CSRF work is due (GET, anti-CSRF NONE, a header token, or the route's
+``anti_csrf_check`` false; VIA_CUSTOM_HEADER: a ``rid`` header); ``check_database`` is off;
+no claim validators apply (the route's, or the server-wide ones when the route gives none);
+``get_session`` is not overridden; the session carries no new access token; and the
+upstream header names are this config's. ``recipe.get_session`` already answers a token
+seen before from the verified-token cache.
 """
 
 from __future__ import annotations

@@ -43,8 +43,8 @@ logger = logging.getLogger("session_service.http_edge")
 VERIFY_PATH = "/verify"
 JWKS_API = "/jwt/jwks.json"
 DISCOVERY_API = "/.well-known/openid-configuration"
-# Room for a cookie header with an 8000-byte access token and the application's cookies
-# (aiohttp's default is 8190 bytes per header line).
+# Room for a cookie header with an 8000-byte access token and the application's cookies, or
+# a /verify URL with claim validators (aiohttp's default is 8190 bytes per line).
 MAX_FIELD_BYTES = 32 * 1024
 _METHOD_HEADERS = ("x-original-method", "x-forwarded-method")
 _URI_HEADERS = ("x-original-uri", "x-forwarded-uri")
@@ -83,7 +83,9 @@ class HttpEdge:
         self._runner: web.AppRunner | None = None
         self.port = 0
         base = api_base_path.rstrip("/")
-        app = web.Application(handler_args={"max_field_size": MAX_FIELD_BYTES})
+        app = web.Application(
+            handler_args={"max_field_size": MAX_FIELD_BYTES, "max_line_size": MAX_FIELD_BYTES}
+        )
         app.router.add_route("*", VERIFY_PATH, self._verify)
         app.router.add_post(base + REFRESH_API, self._refresh)
         app.router.add_post(base + SIGN_OUT_API, self._sign_out)

@@ -321,3 +321,12 @@ async def test_shutdown_lets_an_in_flight_verify_finish(
         assert answered.headers["x-session-user-id"] == "frank"
     finally:
         await proxy.stop()
+
+
+async def test_long_headers_are_read_up_to_the_limit(http: httpx.AsyncClient) -> None:
+    """A cookie header with room for an 8000-byte token and more is read; past the edge's
+    32 KiB limit the answer is aiohttp's 400, not a 500."""
+    within = await http.get("/verify", headers={"cookie": "a=" + "x" * 20_000})
+    assert within.status_code == 401 and within.json() == {"message": "unauthorised"}
+    beyond = await http.get("/verify", headers={"cookie": "a=" + "x" * 40_000})
+    assert beyond.status_code == 400

@@ -266,14 +266,17 @@ class RenderedResponse:
     """A response message serialized once and sent as those bytes (see ``serializer``).
 
     ``status`` is the message's ``status`` field, for the metrics and tracing layers that
-    label RPCs by it.
+    label RPCs by it. ``check``: Envoy's allowing CheckResponse for the same token, rendered
+    the first time a Check needed it and kept here, with the token's cache entry
+    (``ext_authz_fast.py``).
     """
 
-    __slots__ = ("data", "status")
+    __slots__ = ("check", "data", "status")
 
     def __init__(self, status: int, data: bytes) -> None:
         self.status = status
         self.data = data
+        self.check: RenderedResponse | None = None
 
 
 def serializer(message_class: Any) -> Callable[[Any], bytes]:

@@ -37,6 +37,8 @@ from session_proto.xds.google.rpc import status_pb2
 from session_service.domain.errors import InvalidArgument
 from session_service.domain.http_sessions import HttpSessions, error_answer, route_options
 from session_service.domain.http_types import Allowed, Header, HttpAnswer, HttpRequest
+from session_service.transport.converters import serializer
+from session_service.transport.ext_authz_fast import CheckFastPath
 from session_service.transport.rpc import lenient_parser, remaining
 
 AUTHORIZATION_SERVICE: str = authz.DESCRIPTOR.services_by_name["Authorization"].full_name
@@ -105,10 +107,12 @@ def denied_response(answer: HttpAnswer) -> authz.CheckResponse:
 
 
 class ExtAuthz:
-    """``envoy.service.auth.v3.Authorization`` over one ``HttpSessions``."""
+    """``envoy.service.auth.v3.Authorization`` over one ``HttpSessions``; ``fast`` (set by
+    the server) keeps the allowing answers its fast path may give again."""
 
     def __init__(self, sessions: HttpSessions) -> None:
         self.sessions = sessions
+        self.fast: CheckFastPath | None = None
 
     async def Check(
         self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
@@ -126,7 +130,10 @@ class ExtAuthz:
             http_request(request), options, timeout=remaining(context)
         )
         if isinstance(outcome, Allowed):
-            return allowed_response(outcome)
+            response = allowed_response(outcome)
+            if self.fast is not None:
+                self.fast.keep(request, outcome, response)
+            return response
         return denied_response(outcome)
 
 
@@ -144,7 +151,8 @@ def add_ext_authz_to_server(
         "Check": grpc.unary_unary_rpc_method_handler(
             behaviour,
             request_deserializer=lenient_parser(authz.CheckRequest),
-            response_serializer=authz.CheckResponse.SerializeToString,
+            # Messages, or the bytes of the fast path's RenderedResponse.
+            response_serializer=serializer(authz.CheckResponse),
         )
     }
     server.add_generic_rpc_handlers(

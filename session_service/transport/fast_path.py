@@ -95,6 +95,17 @@ class FastPath:
         token = lone_access_token(request)
         return None if token is None else answer(token)
 
+    def cached(self, token: bytes) -> RenderedResponse | None:
+        """The rendered answer kept for ``token`` (its UTF-8 bytes) while its cache entry
+        still holds and a token-only GetSession could be answered from it; else None."""
+        answer = self._answer
+        return None if answer is None else answer(token)
+
+    @property
+    def answers_tokens(self) -> bool:
+        """Whether ``cached`` can answer at all (see the module docstring)."""
+        return self._answer is not None
+
     def rendered(self, result: SessionResult) -> RenderedResponse | None:
         """The rendered answer for an OK result of the whole path whose session the cache
         kept with a token's entry; None for any other result."""

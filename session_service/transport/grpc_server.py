@@ -20,6 +20,7 @@ from session_service.transport.ext_authz import (
     ExtAuthz,
     add_ext_authz_to_server,
 )
+from session_service.transport.ext_authz_fast import CheckFastPath
 from session_service.transport.health import (
     LIVENESS_SERVICE,
     SERVICE_NAME,
@@ -105,13 +106,15 @@ async def start_grpc_server(
     services = [SERVICE_NAME]
     if ext_authz is not None:
         authz_observer = observer.for_service(AUTHORIZATION_SERVICE)
-        add_ext_authz_to_server(
-            ext_authz,
-            server,
-            wrap=lambda name, behaviour, response_class: rpcs.guard(
-                authz_observer.wrap(name, behaviour, response_class)
-            ),
-        )
+        fast = CheckFastPath(servicer.fast_path, ext_authz.sessions.config)
+        ext_authz.fast = fast
+
+        def wrap_check(name: str, behaviour: Any, response_class: Any) -> Any:
+            wrapped = rpcs.guard(authz_observer.wrap(name, behaviour, response_class))
+            # Kept answers first, as GetSession's, unless traced.
+            return wrapped if traced else fast.first(metrics.rpc_recorder(name), rpcs, wrapped)
+
+        add_ext_authz_to_server(ext_authz, server, wrap=wrap_check)
         services.append(AUTHORIZATION_SERVICE)
     health = DrainingHealthServicer()
     await health.set_ready(False)

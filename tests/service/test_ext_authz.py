@@ -260,3 +260,67 @@ async def test_check_needs_an_api_key_when_keys_are_configured(
 
 def _b64(value: str) -> str:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+
+
+async def test_a_repeated_cookie_token_is_answered_with_the_decisions_own_bytes(
+    service: RunningService, channel: grpc.aio.Channel, client: SessionClient
+) -> None:
+    created = await client.create_session("user-10", {"plan": "pro"})
+    token = created.access_token.token
+    request = check_request({"cookie": f"sAccessToken={token}"}).SerializeToString()
+    raw = channel.unary_unary(f"/{AUTHORIZATION_SERVICE}/Check")
+    first = await raw(request, timeout=10)
+    # The token cache keeps a token decoded from its second use on; its answer is kept then.
+    assert await raw(request, timeout=10) == first
+    kept = service.servicer.fast_path.cached(token.encode())
+    assert kept is not None and kept.check is not None and kept.check.data == first
+    assert await raw(request, timeout=10) == first
+
+
+async def test_the_fast_path_leaves_to_the_decision_what_it_could_answer_differently(
+    channel: grpc.aio.Channel, client: SessionClient
+) -> None:
+    alice = await client.create_session("alice")
+    bob = await client.create_session("bob")
+    cookie = {"cookie": f"sAccessToken={alice.access_token.token}"}
+    for _ in range(3):  # kept from the second on
+        assert (await check(channel, check_request(cookie))).status.code == 0
+
+    bearer = {**cookie, "authorization": f"Bearer {bob.access_token.token}"}
+    as_bob = await check(channel, check_request(bearer))
+    assert ("x-session-user-id", "bob", OVERWRITE) in headers(as_bob.ok_response.headers)
+    legacy = {"cookie": f"sIdRefreshToken=x; sAccessToken={alice.access_token.token}"}
+    assert body(await check(channel, check_request(legacy))) == {"message": "try refresh token"}
+    preflight = await check(channel, check_request(cookie, method="OPTIONS"))
+    assert preflight.status.code == 0 and not preflight.ok_response.headers
+    # A cookie whose name only ends with the token cookie's is not it.
+    lookalike = {"cookie": f"xsAccessToken={alice.access_token.token}"}
+    assert (await check(channel, check_request(lookalike))).status.code == UNAUTHENTICATED
+
+    await client.revoke_session(alice.session.session_handle)
+    gone = await check(channel, check_request(cookie, check_database="true"))
+    assert gone.status.code == UNAUTHENTICATED
+
+
+async def test_a_kept_answer_does_not_skip_the_rid_check_of_other_methods(
+    make_service: MakeService, client: SessionClient
+) -> None:
+    service = await make_service(anti_csrf="VIA_CUSTOM_HEADER")
+    created = await client.create_session("user-11")
+    cookie = {"cookie": f"sAccessToken={created.access_token.token}"}
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        for _ in range(3):
+            assert (await check(channel, check_request(cookie))).status.code == 0
+        post = await check(channel, check_request(cookie, method="POST"))
+        assert post.status.code == UNAUTHENTICATED
+
+
+async def test_a_promotion_is_not_kept(channel: grpc.aio.Channel, client: SessionClient) -> None:
+    created = await client.create_session("user-12")
+    refreshed = await client.refresh_session(created.refresh_token.token)
+    assert refreshed.access_token is not None
+    cookie = {"cookie": f"sAccessToken={refreshed.access_token.token}"}
+    for _ in range(3):  # each use of the unpromoted token hands over a new one again
+        response = await check(channel, check_request(cookie))
+        names = [key for key, _, _ in headers(response.ok_response.response_headers_to_add)]
+        assert "front-token" in names and "set-cookie" in names

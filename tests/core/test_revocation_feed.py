@@ -5,11 +5,14 @@ cursor, the long-poll, the purge, the API key and the 400s."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
 import pytest
 
+from testkit.processes import ROOT
+from testkit.sdk_venv import sdk_python
 from tests.core.conftest import CDI, CoreClient, CoreFactory
 
 FEED = "/recipe/session/revocations"
@@ -257,3 +260,28 @@ async def test_http_client_sees_plain_json(core: CoreClient) -> None:
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/json; charset=UTF-8"
     assert set(r.json()) == {"status", "revocations", "cursor", "more"}
+
+
+async def test_removals_by_the_unmodified_sdk_are_recorded(core: CoreClient) -> None:
+    python = await asyncio.to_thread(sdk_python)
+    process = await asyncio.create_subprocess_exec(
+        str(python),
+        "-m",
+        "tests.core.sdk_revocations",
+        core.url,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 0
+    observed = json.loads(out)
+    expected = observed["expected"]
+    assert observed["revoke_session"] == [expected["one"]]
+    assert observed["revoke_multiple_sessions"] == expected["multi"]
+    assert sorted(observed["revoke_all_sessions_for_user"]) == expected["user"]
+    assert observed["theft"] == [expected["victim"]]
+
+    recorded = handles(await feed(core))
+    assert recorded[:3] == [expected["one"], *expected["multi"]]
+    assert sorted(recorded[3:5]) == expected["user"]
+    assert recorded[5:] == [expected["victim"]]

@@ -5,7 +5,11 @@
   [--pairs P] [--variant-pairs P] [--slice-seconds T]``: in-process
   verification against PyJWT and the SDK, the service over gRPC (GetSession, CreateSession,
   RefreshSession, a no-op baseline), its memory, and the performance targets as ratios
-  measured in that one run (bench/perf.py). Writes a PNG chart too.
+  measured in that one run (bench/perf.py), then the gateways (bench/gateways.py). Writes a
+  PNG chart too.
+* ``gateways [--pairs P] [--slice-seconds T] [--gateway-users U]``: the gateways alone:
+  Envoy's Check and the HTTP edge's /verify against the no-op RPC, nginx auth_request to
+  /verify against nginx auth_request to a static 200 (bench/gateways.py).
 
 Prints a table and writes JSON to bench/results/<suite>.json.
 """
@@ -18,10 +22,10 @@ import json
 import os
 import platform
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
-from bench import core_http, perf, service_rpc, verify_micro
+from bench import core_http, gateways, perf, service_rpc, verify_micro
 from bench.harness import format_table
 
 RESULTS = Path(__file__).with_name("results")
@@ -29,7 +33,7 @@ RESULTS = Path(__file__).with_name("results")
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="./dev bench")
-    parser.add_argument("suite", nargs="?", default="core", choices=["core", "perf"])
+    parser.add_argument("suite", nargs="?", default="core", choices=["core", "perf", "gateways"])
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--backends", default="sqlite,postgresql")
@@ -41,6 +45,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=12)
     parser.add_argument("--variant-pairs", type=int, default=6)
     parser.add_argument("--slice-seconds", type=float, default=1.0)
+    parser.add_argument("--gateway-users", type=int, default=16)
     parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
@@ -50,6 +55,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.suite == "perf":
         perf_main(args)
+        return
+    if args.suite == "gateways":
+        gateways_main(args)
         return
     args.seconds = 5.0 if args.seconds is None else args.seconds
 
@@ -67,8 +75,8 @@ def main() -> None:
     (RESULTS / f"{args.suite}.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
-def perf_main(args: argparse.Namespace) -> None:
-    options = service_rpc.Options(
+def perf_options(args: argparse.Namespace) -> service_rpc.Options:
+    return service_rpc.Options(
         concurrencies=tuple(int(c) for c in args.concurrencies.split(",")),
         seconds=3.0 if args.seconds is None else args.seconds,
         warmup_s=0.5,
@@ -81,13 +89,19 @@ def perf_main(args: argparse.Namespace) -> None:
         slice_s=args.slice_seconds,
         pin=args.pin,
     )
+
+
+def perf_main(args: argparse.Namespace) -> None:
+    options = perf_options(args)
     about = perf.machine()
     print("in-process verification ...", file=sys.stderr)
     micro = verify_micro.run(args.micro_tokens, repeat=20_000, rounds=args.rounds)
     print("service over gRPC ...", file=sys.stderr)
     results, every_round, memory = service_rpc.run(options)
     about["loadavg_at_end"] = os.getloadavg()
-    checks = perf.targets(results, every_round, micro, memory)
+    print("gateways ...", file=sys.stderr)
+    compared = gateways.run(replace(options, concurrencies=(args.gateway_users,)))
+    checks = [*perf.targets(results, every_round, micro, memory), gateways.target(compared)]
     print(perf.format_report(results, micro, memory, checks))
     RESULTS.mkdir(exist_ok=True)
     report = {
@@ -99,11 +113,33 @@ def perf_main(args: argparse.Namespace) -> None:
         "in_process": micro,
         "memory_mb": memory,
         "targets": checks,
+        "gateways": compared,
     }
     (RESULTS / "perf.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "perf.md").write_text(perf.markdown(json.loads(json.dumps(report))) + "\n")
+    tables = perf.markdown(json.loads(json.dumps(report))) + "\n\n" + gateways.markdown(compared)
+    (RESULTS / "perf.md").write_text(tables + "\n")
     perf.chart(results, RESULTS / "perf.png")
     print(f"wrote perf.json, perf.md and perf.png in {RESULTS}", file=sys.stderr)
+
+
+def gateways_main(args: argparse.Namespace) -> None:
+    about = perf.machine()
+    options = replace(perf_options(args), concurrencies=(args.gateway_users,))
+    compared = gateways.run(options)
+    about["loadavg_at_end"] = os.getloadavg()
+    check = gateways.target(compared)
+    print(gateways.markdown(compared))
+    print(f"[{'met' if check['met'] else 'NOT MET'}] {check['text']}: {check['measured']}")
+    RESULTS.mkdir(exist_ok=True)
+    report = {
+        "command": "./dev bench " + " ".join(sys.argv[1:]),
+        "machine": about,
+        "options": asdict(options),
+        "gateways": compared,
+        "targets": [check],
+    }
+    (RESULTS / "gateways.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote gateways.json in {RESULTS}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ import uvloop
 from grpc_health.v1 import health_pb2
 
 from session_proto.session.v1 import session_service_pb2 as pb
+from session_proto.xds.envoy.service.auth.v3.external_auth_pb2 import CheckResponse
+from session_service.transport.ext_authz import CHECK_METHOD
+from testkit import ext_authz
 
 SERVICE = "/session.v1.SessionService/"
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
@@ -42,7 +45,7 @@ CORE_HEADERS = {"cdi-version": "2.21", "rid": "session"}
 class Job:
     """What one load-generating process runs."""
 
-    operation: str  # noop, get_local, get_check_database, create, refresh or core_create
+    operation: str  # noop, get_local, get_check_database, check, create, refresh or core_create
     target: str  # host:port of the service, or the core's base URL
     users: int
     channels: int
@@ -150,6 +153,8 @@ def _grpc_user(
             return bool(reply.status == pb.SESSION_STATUS_OK)
 
         return get_session
+    if operation == "check":
+        return _check_user(job, method(channel, CHECK_METHOD), index)
     if operation == "create":
         create = method(channel, SERVICE + "CreateSession")
 
@@ -173,6 +178,21 @@ def _grpc_user(
 
         return refresh_session
     raise ValueError(f"unknown operation {operation}")
+
+
+def _check_user(job: Job, check: Any, index: int) -> Call:
+    """Envoy's ``Check`` for ``GET /api/items`` with a pool token in the ``sAccessToken``
+    cookie, as Envoy's ext_authz filter sends it; users walk the pool from different offsets."""
+    requests = [
+        ext_authz.check_request({"cookie": f"sAccessToken={token}"}).SerializeToString()
+        for token in job.tokens
+    ]
+    cycle = itertools.cycle(requests[index:] + requests[:index])
+
+    async def check_session() -> bool:
+        return bool(CheckResponse.FromString(await check(next(cycle))).status.code == 0)
+
+    return check_session
 
 
 def _core_users(job: Job, client: aiohttp.ClientSession) -> list[Call]:
@@ -237,7 +257,7 @@ async def _run(job: Job) -> Outcome:
                 await channel.channel_ready()
             for operation in job.operations:
                 calls[operation] = _grpc_users(job, operation, channels)
-            if "get_local" in calls and not job.once:
+            if {"get_local", "check"} & calls.keys() and not job.once:
                 await _warm(job, channels)
         await asyncio.sleep(max(0.0, job.start_at - time.monotonic()))
 

@@ -33,6 +33,7 @@ LABELS = {
     "noop": "no-op (Health/Check)",
     "get_local": "GetSession (local verify)",
     "get_check_database": "GetSession (check_database)",
+    "check": "Check (ext_authz, cookie)",
     "create": "CreateSession",
     "refresh": "RefreshSession",
     "core_create": "core create (HTTP)",

@@ -324,3 +324,21 @@ async def test_a_promotion_is_not_kept(channel: grpc.aio.Channel, client: Sessio
         response = await check(channel, check_request(cookie))
         names = [key for key, _, _ in headers(response.ok_response.response_headers_to_add)]
         assert "front-token" in names and "set-cookie" in names
+
+
+async def test_raw_headers_as_envoy_encodes_them_are_read_too(
+    channel: grpc.aio.Channel, client: SessionClient
+) -> None:
+    """With ``encode_raw_headers`` Envoy sends ``header_map`` (values as bytes) instead of
+    ``headers``."""
+    created = await client.create_session("user-13")
+    request = authz.CheckRequest()
+    http = request.attributes.request.http
+    http.method, http.path = "GET", "/api/items"
+    raw = http.header_map.headers
+    raw.add(key="cookie", raw_value=b"a=1")
+    raw.add(key="cookie", raw_value=f"sAccessToken={created.access_token.token}".encode())
+    raw.add(key="x-session-user-id", raw_value=b"admin")
+    response = await check(channel, request)
+    assert response.status.code == 0
+    assert ("x-session-user-id", "user-13", OVERWRITE) in headers(response.ok_response.headers)

@@ -276,16 +276,17 @@ async def _serve(
     servicer = SessionServicer(recipe)
     now_ms = clock.now_ms if clock is not None else lambda: time.time_ns() // 1_000_000
     http_sessions = HttpSessions(recipe, settings.http_config(), now_ms)
+    ext_authz = ExtAuthz(http_sessions)
     grpc_server = await start_grpc_server(
         settings,
         servicer,
         observer=observer,
         metrics=metrics,
         traced=traced,
-        ext_authz=ExtAuthz(http_sessions),
+        ext_authz=ext_authz,
         interceptors=[auth] if auth is not None else [],
     )
-    metrics.add_sources(_domain_sources(recipe, servicer, auth, clock))
+    metrics.add_sources(_domain_sources(recipe, servicer, ext_authz, auth, clock))
     readiness = Readiness(api_key_configured=settings.core_api_key is not None)
     metrics.add_readiness(lambda: readiness.cause, NOT_READY_CAUSES)
     metrics_server = None
@@ -348,6 +349,7 @@ async def _serve(
 def _domain_sources(
     recipe: SessionRecipe,
     servicer: SessionServicer,
+    ext_authz: ExtAuthz,
     auth: ApiKeyInterceptor | None,
     clock: Clock | None,
 ) -> DomainSources:
@@ -363,7 +365,7 @@ def _domain_sources(
         key_cache_health=recipe.key_cache_health,
         token_cache_stats=recipe.token_cache_stats,
         core_connections=recipe.core_connection_stats,
-        internal_errors=lambda: servicer.internal_errors,
+        internal_errors=lambda: servicer.internal_errors + ext_authz.internal_errors,
         auth_denials=auth_denials if auth is not None else None,
         now_ms=clock.now_ms if clock is not None else lambda: time.time_ns() // 1_000_000,
     )

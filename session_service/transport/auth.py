@@ -7,8 +7,9 @@ delete the old one.
 
 Scopes:
 
-* ``verify``: GetSession, GetJWKS, GetOpenIdDiscoveryConfiguration (and reflection). What a
-  service that only checks who is logged in needs; it cannot create, refresh or revoke.
+* ``verify``: GetSession, GetJWKS, GetOpenIdDiscoveryConfiguration, Envoy's
+  ``envoy.service.auth.v3.Authorization/Check`` (and reflection). What a service or proxy
+  that only checks who is logged in needs; it cannot create, refresh or revoke.
 * ``full``: every RPC.
 
 Missing or unknown key -> UNAUTHENTICATED; known key without the scope -> PERMISSION_DENIED.

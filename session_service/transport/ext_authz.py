@@ -25,6 +25,8 @@ included (503), as a denial instead, as the SDK's middleware answers it.
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -40,6 +42,8 @@ from session_service.domain.http_types import Allowed, Header, HttpAnswer, HttpR
 from session_service.transport.converters import serializer
 from session_service.transport.ext_authz_fast import CheckFastPath
 from session_service.transport.rpc import lenient_parser, remaining
+
+logger = logging.getLogger("session_service.ext_authz")
 
 AUTHORIZATION_SERVICE: str = authz.DESCRIPTOR.services_by_name["Authorization"].full_name
 CHECK_METHOD = f"/{AUTHORIZATION_SERVICE}/Check"
@@ -113,6 +117,7 @@ class ExtAuthz:
     def __init__(self, sessions: HttpSessions) -> None:
         self.sessions = sessions
         self.fast: CheckFastPath | None = None
+        self.internal_errors = 0
 
     async def Check(
         self, request: Any, context: grpc.aio.ServicerContext[Any, Any]
@@ -122,6 +127,23 @@ class ExtAuthz:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "request: is not a valid envoy.service.auth.v3.CheckRequest message",
             )
+        try:
+            return await self._check(request, context)
+        except Exception as exc:
+            # The decision answers every outcome; this is a bug. Its message stays out of
+            # the log (it could hold request data).
+            self.internal_errors += 1
+            logger.error(
+                "Check failed with unexpected %s (message withheld)\n%s",
+                type(exc).__name__,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            raise AssertionError("context.abort returned") from None  # pragma: no cover
+
+    async def _check(
+        self, request: authz.CheckRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> authz.CheckResponse:
         try:
             options = route_options(request.attributes.context_extensions)
         except InvalidArgument as exc:

@@ -55,6 +55,8 @@ def claim_validators_from_json(text: str, field: str) -> tuple[ClaimValidatorSpe
         raise InvalidArgument(field, f"is not valid JSON ({exc.msg})") from None
     except RecursionError:
         raise InvalidArgument(field, "nests too deeply") from None
+    except ValueError:  # an integer past CPython's digit limit (int_max_str_digits)
+        raise InvalidArgument(field, "holds a number too long to read") from None
     if not isinstance(raw, list):
         raise InvalidArgument(field, "must be a JSON list of claim validators")
     specs = []
@@ -77,7 +79,8 @@ def _fields(item: object, names: tuple[str, ...], message: str) -> dict[str, Any
     for key, value in item.items():
         name = key if key in names else by_json_name.get(key)
         if name is None:
-            raise _NotAValidator(f'{message} has no field named "{key}"')
+            # JSON-quoted: the name may hold anything JSON can escape (lone surrogates).
+            raise _NotAValidator(f"{message} has no field named {json.dumps(key)}")
         if value is None:
             continue
         if name in found:

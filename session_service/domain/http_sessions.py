@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -73,6 +74,9 @@ _RID_MISSING_GET = (
 _RID_MISSING_REFRESH = (
     "anti-csrf check failed. Please pass 'rid: \"session\"' header in the request."
 )
+# What RFC 9110 does not allow in a field value: control characters other than HTAB.
+_NOT_IN_FIELD_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+_NO_HEADER_VALUE = "the session's user id cannot be sent as an HTTP header value"
 # The route options as Envoy context_extensions / query parameters name them.
 ROUTE_OPTION_NAMES = ("session_required", "check_database", "anti_csrf_check", "claim_validators")
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -81,7 +85,10 @@ _DEFAULT_ROUTE = RouteOptions()
 
 
 def json_body(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact UTF-8 JSON. A lone surrogate (only inside a string there) is written as its
+    JSON escape, so any message echoing a request's text can be sent."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace")
 
 
 def route_options(values: Mapping[str, str]) -> RouteOptions:
@@ -183,7 +190,13 @@ class HttpSessions:
         if isinstance(outcome, HttpAnswer):
             return outcome
         session, method = outcome
-        return self._allowed(session, method, changes)
+        upstream = self._upstream(session)
+        if any(_NOT_IN_FIELD_VALUE.search(value) for _, value in upstream):
+            # A user id with CR, LF or NUL would split the header in the proxy's request
+            # upstream: such a session cannot be used through a gateway.
+            changes.clear_session_from_all_token_transfer_methods()
+            return self._fail(Status.UNAUTHORISED, changes, _NO_HEADER_VALUE)
+        return Allowed(session, method, upstream, self._remove, changes.items())
 
     async def _get_session(
         self,
@@ -265,11 +278,6 @@ class HttpSessions:
             changes,
             reason,
         )
-
-    def _allowed(
-        self, session: Session | None, method: TransferMethod | None, changes: ResponseChanges
-    ) -> Allowed:
-        return Allowed(session, method, self._upstream(session), self._remove, changes.items())
 
     def _upstream(self, session: Session | None) -> tuple[Header, ...]:
         if session is None:

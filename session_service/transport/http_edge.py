@@ -4,7 +4,8 @@ proxies and browsers, on aiohttp.
 * ``/verify`` (any method): forward authentication (nginx ``auth_request``, Traefik
   ``ForwardAuth``, Caddy ``forward_auth``). The original method and URI come from
   ``X-Original-Method`` / ``X-Original-URI``, else ``X-Forwarded-Method`` /
-  ``X-Forwarded-Uri``; the route's options from the query parameters of the ``/verify`` URL
+  ``X-Forwarded-Uri`` (every copy of the method must name the same one: 400 otherwise);
+  the route's options from the query parameters of the ``/verify`` URL
   itself (``session_required``, ``check_database``, ``anti_csrf_check``,
   ``claim_validators``). Allowed: 200, the upstream headers and the promotion's headers as
   response headers. Denied: the SDK's answer (status, JSON body, cookie clearing).
@@ -25,9 +26,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
-from session_service.domain.api import DomainError, SessionRecipe
+from session_service.domain.api import DomainError, InvalidArgument, SessionRecipe
 from session_service.domain.http_sessions import (
     HttpSessions,
     answer,
@@ -68,6 +70,57 @@ def _first(headers: Iterable[Header], names: tuple[str, ...]) -> str | None:
     return None
 
 
+def _original_method(headers: Iterable[Header], own: str) -> str:
+    """The original request's method. Each proxy sets one of the names and passes a
+    client's copy of the other on (nginx: X-Original-Method; Traefik, Caddy:
+    X-Forwarded-Method), so every copy must name the same method: a client's own copy
+    would otherwise turn a POST into an unchecked OPTIONS or a GET without anti-CSRF."""
+    methods = {value.strip().upper() for name, value in headers if name in _METHOD_HEADERS}
+    methods.discard("")
+    if len(methods) > 1:
+        raise InvalidArgument(
+            "x-original-method", "X-Original-Method and X-Forwarded-Method name other methods"
+        )
+    return methods.pop() if methods else own
+
+
+def _original_path(headers: Iterable[Header], own: str) -> str:
+    uri = _first(headers, _URI_HEADERS)
+    if uri is None:
+        return own
+    try:
+        return urlsplit(uri).path
+    except ValueError:
+        raise InvalidArgument("x-original-uri", "is not a URI") from None
+
+
+class _UnparsedRequestFilter(logging.Filter):
+    """aiohttp describes a request it cannot parse with the bytes around the fault (a
+    cookie, a token) and logs it at ERROR: the edge's server logger writes one DEBUG line
+    naming the error's class instead, never its text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        if not server_logger.isEnabledFor(logging.DEBUG):
+            return False
+        record.msg, record.args = (
+            "refused a request that does not parse: %s (%s)",
+            (
+                type(exc).__name__,
+                exc.code,
+            ),
+        )
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+server_logger = logging.getLogger("session_service.http_edge.server")
+server_logger.addFilter(_UnparsedRequestFilter())
+
+
 def _respond(result: HttpAnswer) -> web.Response:
     return web.Response(
         status=result.http_status, body=result.body, headers=CIMultiDict(result.headers)
@@ -84,7 +137,11 @@ class HttpEdge:
         self.port = 0
         base = api_base_path.rstrip("/")
         app = web.Application(
-            handler_args={"max_field_size": MAX_FIELD_BYTES, "max_line_size": MAX_FIELD_BYTES}
+            handler_args={
+                "max_field_size": MAX_FIELD_BYTES,
+                "max_line_size": MAX_FIELD_BYTES,
+                "logger": server_logger,
+            }
         )
         app.router.add_route("*", VERIFY_PATH, self._verify)
         app.router.add_post(base + REFRESH_API, self._refresh)
@@ -121,10 +178,9 @@ class HttpEdge:
 
     async def _verify(self, request: web.Request) -> web.Response:
         headers = _headers(request)
-        method = _first(headers, _METHOD_HEADERS) or request.method
-        uri = _first(headers, _URI_HEADERS)
-        path = urlsplit(uri).path if uri else request.path
         try:
+            method = _original_method(headers, request.method)
+            path = _original_path(headers, request.path)
             options = route_options(request.query)
         except DomainError as exc:
             return _respond(error_answer(exc))

@@ -104,8 +104,9 @@ async def test_no_session_is_unauthorised_and_the_application_sees_nothing(
     response = await browser.get("/api/hello", headers=FORGED)
     assert (response.status_code, response.json()) == (401, {"message": "unauthorised"})
     assert stack.upstream.seen == []
-    page = await browser.get("/api-not-protected")  # nginx's public location
-    assert page.status_code == 404 and stack.upstream.seen == []
+    page = await browser.get("/")  # nginx's public location: no session needed
+    assert page.status_code == 200 and "/bundle.js" in page.text
+    assert stack.upstream.seen == []
 
 
 async def test_expiry_refresh_promotion_and_theft_in_cookie_mode(

@@ -5,9 +5,10 @@ The real commands as an operator runs them: ``session-service serve`` with its e
 process at ``--log-level debug``, in JSON and in text. A scenario drives every path that
 handles a secret (create, get uncached and cached, check_database, anti-CSRF, claims, payload
 and session data updates, refresh, theft, CreateJWT, a signing-key rotation, revocation, and
-calls refused for bad credentials). Then every log line is searched for every secret the run
-produced, read back from the responses and from the database (private signing keys, the
-refresh-token master key, access/refresh/anti-CSRF/front tokens, JWTs, API keys, the core's
+calls refused for bad credentials), and with the HTTP edge on, the edge's and Envoy Check's
+paths (tests/service/gateway_secret_scenario.py; malformed requests holding tokens too).
+Then every log line is searched for every secret the run produced, read back from the
+responses and from the database (private signing keys, the refresh-token master key, access/refresh/anti-CSRF/front tokens, JWTs, API keys, the core's
 API key, session data and payload values), and for any base64 run of 200 characters or more
 (a key or token in an encoding nobody thought of).
 """
@@ -34,6 +35,7 @@ from session_core.config import CoreConfig
 from tests.faults import Fault, FaultProxy
 from tests.reliability import STATS
 from tests.service.conftest import MakeService
+from tests.service.gateway_secret_scenario import check_scenario, edge_scenario
 from tests.service.harness import free_port
 from tests.service.secret_scenario import Run, Secrets, scenario
 from tests.service.serve_process import SESSION_CORE, ServiceProcess, wait_serving
@@ -138,9 +140,11 @@ def service_flags(log_format: str, keys: Path) -> tuple[str, ...]:
 
 @pytest.mark.parametrize("log_format", ["json", "text"])
 async def test_embedded_core_at_debug_logs_no_secret(tmp_path: Path, log_format: str) -> None:
+    """With the HTTP edge on, and the edge and Envoy's Check driven too."""
     keys, full_key, verify_key = api_keys_file(tmp_path)
-    port = free_port()
-    started = await ServiceProcess.start(port, tmp_path / "data", *service_flags(log_format, keys))
+    port, http_port = free_port(), free_port()
+    flags = (*service_flags(log_format, keys), "--http-port", str(http_port))
+    started = await ServiceProcess.start(port, tmp_path / "data", *flags)
     async with stopped_at_exit(started) as service:
         await wait_serving(f"127.0.0.1:{port}")
         run = Run(
@@ -153,6 +157,13 @@ async def test_embedded_core_at_debug_logs_no_secret(tmp_path: Path, log_format:
         run.secrets.add("caller API key", full_key)
         run.secrets.add("verify API key", verify_key)
         await scenario(f"127.0.0.1:{port}", run, full_key, verify_key)
+        async with (
+            SessionClient.insecure(f"127.0.0.1:{port}", api_key=full_key) as client,
+            grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}", trust_env=False) as http,
+        ):
+            await edge_scenario(http, client, run)
+            await check_scenario(channel, client, verify_key, run)
     scan(run, log_format)
 
 

@@ -3,14 +3,15 @@
 The real commands as an operator runs them: ``session-service serve`` with its embedded core
 (SQLite), and ``session-service`` in front of a ``session-core serve`` on PostgreSQL, every
 process at ``--log-level debug``, in JSON and in text. A scenario drives every path that
-handles a secret (create, get uncached and cached, check_database, anti-CSRF, claims, payload
-and session data updates, refresh, theft, CreateJWT, a signing-key rotation, revocation, and
-calls refused for bad credentials), and with the HTTP edge on, the edge's and Envoy Check's
-paths (tests/service/gateway_secret_scenario.py; malformed requests holding tokens too).
-Then every log line is searched for every secret the run produced, read back from the
-responses and from the database (private signing keys, the refresh-token master key, access/refresh/anti-CSRF/front tokens, JWTs, API keys, the core's
-API key, session data and payload values), and for any base64 run of 200 characters or more
-(a key or token in an encoding nobody thought of).
+handles a secret (create, get uncached and cached, check_database, anti-CSRF, claims,
+payload and session data updates, refresh, theft, CreateJWT, a signing-key rotation,
+revocation, and calls refused for bad credentials), and with the HTTP edge on, the edge's
+and Envoy Check's paths (tests/service/gateway_secret_scenario.py; malformed requests
+holding tokens too). Then every log line is searched for every secret the run produced, read
+back from the responses and from the database (private signing keys, the refresh-token
+master key, access/refresh/anti-CSRF/front tokens, JWTs, API keys, the core's API key,
+session data and payload values), and for any base64 run of 200 characters or more (a key or
+token in an encoding nobody thought of).
 """
 
 from __future__ import annotations

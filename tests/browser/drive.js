@@ -20,20 +20,14 @@ const browser = await chromium.launch({ executablePath, headless: true, args: ["
 try {
   const context = await browser.newContext();
   const page = await context.newPage();
-  const network = [];
-  page.on("response", (response) => {
-    const url = new URL(response.url());
-    network.push({ method: response.request().method(), path: url.pathname, status: response.status() });
-  });
   const step = async (name, action) => {
-    network.length = 0;
     const result = await page.evaluate(action);
+    const network = await page.evaluate(() => window.app.takeNetwork());
     const cookies = (await context.cookies()).map((cookie) => cookie.name).sort();
-    emit({ step: name, result, network: [...network], cookies });
+    emit({ step: name, result, network, cookies });
   };
-  network.length = 0;
-  await page.goto(pageUrl, { waitUntil: "networkidle" });
-  emit({ step: "load", network: [...network] });
+  await page.goto(pageUrl);
+  await step("load", () => window.app.mode);
   await step("sign-in", () => window.app.signIn("alice", ["reader"]));
   await step("session", async () => ({ exists: await window.app.sessionExists(), userId: await window.app.userId() }));
   await step("protected", () => window.app.get("/api/hello"));

@@ -4,6 +4,20 @@
 import SuperTokens from "supertokens-website";
 
 const mode = new URLSearchParams(window.location.search).get("mode") || "cookie";
+
+// Every request the page makes, the SDK's own (refresh, sign-out) included: the SDK wraps the
+// fetch it finds at init, so this wrapper sees what reaches the network, in order, before the
+// call that caused it returns.
+const network = [];
+const networkFetch = window.fetch.bind(window);
+window.fetch = async (input, init) => {
+  const url = new URL(input instanceof Request ? input.url : String(input), window.location.href);
+  const method = ((init && init.method) || (input instanceof Request ? input.method : "GET")).toUpperCase();
+  const response = await networkFetch(input, init);
+  network.push({ method, path: url.pathname, status: response.status });
+  return response;
+};
+
 SuperTokens.init({
   apiDomain: window.location.origin,
   apiBasePath: "/auth",
@@ -30,4 +44,5 @@ window.app = {
   sessionExists: () => SuperTokens.doesSessionExist(),
   userId: () => SuperTokens.getUserId(),
   signOut: () => SuperTokens.signOut(),
+  takeNetwork: () => network.splice(0),
 };

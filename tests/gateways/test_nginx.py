@@ -104,6 +104,12 @@ async def test_no_session_is_unauthorised_and_the_application_sees_nothing(
     response = await browser.get("/api/hello", headers=FORGED)
     assert (response.status_code, response.json()) == (401, {"message": "unauthorised"})
     assert stack.upstream.seen == []
+    bad = await browser.post("/auth/signin", json={"userId": ""})  # the sign-in endpoint's 400
+    assert (bad.status_code, bad.json()) == (
+        400,
+        {"message": 'expected {"userId": string, "roles"?: [string]}'},
+    )
+    assert "set-cookie" not in bad.headers
     page = await browser.get("/")  # nginx's public location: no session needed
     assert page.status_code == 200 and "/bundle.js" in page.text
     assert stack.upstream.seen == []

@@ -25,6 +25,7 @@ from session_core.config import CoreConfig
 from session_proto.session.v1 import session_service_pb2 as pb
 from session_proto.session.v1 import session_service_pb2_grpc as pb_grpc
 from session_service.server import RunningService, start_service
+from testkit.ext_authz import check_call, check_request
 from tests.service.conftest import service_settings
 
 CALLER_TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
@@ -142,3 +143,24 @@ async def test_health_checks_make_no_spans(traced: Traced) -> None:
     health = health_pb2_grpc.HealthStub(traced.channel)
     await health.Check(health_pb2.HealthCheckRequest(), metadata=(("traceparent", TRACEPARENT),))
     assert traced.trace() == []
+
+
+async def test_envoys_check_is_a_server_span_of_its_own_service(traced: Traced) -> None:
+    """Check is traced under Envoy's service name, every call (with tracing on, no call
+    is answered ahead of the wrappers)."""
+    created = await traced.stub.CreateSession(pb.CreateSessionRequest(user_id="u"))
+    cookie = {"cookie": f"sAccessToken={created.session.access_token}"}
+    for _ in range(3):
+        response = await check_call(traced.channel)(
+            check_request(cookie), metadata=(("traceparent", TRACEPARENT),), timeout=10
+        )
+        assert response.status.code == 0
+    spans = [
+        s
+        for s in traced.trace()
+        if s.name == "envoy.service.auth.v3.Authorization/Check" and s.kind is SpanKind.SERVER
+    ]
+    assert len(spans) == 3
+    assert spans[0].attributes is not None
+    assert spans[0].attributes["rpc.service"] == "envoy.service.auth.v3.Authorization"
+    assert spans[0].attributes["rpc.grpc.status_code"] == "OK"

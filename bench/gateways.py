@@ -17,6 +17,7 @@ of this module (uvloop, aiohttp and grpc.aio). nginx (one worker) is not pinned.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 import os
 import shutil
@@ -33,7 +34,7 @@ from typing import Any
 from bench.harness import core_process, database
 from bench.service_process import ServerCpu, Service, every_cpu, pinned, service_process
 from bench.service_rpc import LABELS as RPC_LABELS
-from bench.service_rpc import Options, measure_interleaved
+from bench.service_rpc import TOKEN_POOL, Options, measure_interleaved
 from bench.session_tokens import create_sessions
 from testkit.processes import free_port
 
@@ -80,7 +81,7 @@ class Plan:
     grpc_target: str
     http_base: str  # the edge
     nginx_base: str
-    cookie: str
+    tokens: tuple[str, ...]  # access tokens, sent in the sAccessToken cookie in turn
     users: int
     pairs: int
     slice_s: float
@@ -126,13 +127,13 @@ Call = Callable[[], Awaitable[bool]]
 
 def _calls(plan: Plan, channel: Any, http: Any) -> dict[str, Call]:
     noop_call = channel.unary_unary(HEALTH_CHECK)
-    headers = {"cookie": f"sAccessToken={plan.cookie}"}
+    cookies = itertools.cycle([{"cookie": f"sAccessToken={token}"} for token in plan.tokens])
 
     async def noop() -> bool:
         return bool(await noop_call(b""))  # SERVING: a non-empty reply
 
     async def get(url: str) -> bool:
-        async with http.get(url, headers=headers) as response:
+        async with http.get(url, headers=next(cookies)) as response:
             await response.read()
             return bool(response.status == 200)
 
@@ -155,8 +156,11 @@ async def _interleave(plan: Plan, schedule: tuple[str, ...], start: float) -> li
     async with channel, aiohttp.ClientSession(connector=connector) as http:
         await channel.channel_ready()
         calls = _calls(plan, channel, http)
-        for operation in dict.fromkeys(schedule):  # warm every connection and cache
-            await asyncio.gather(*(calls[operation]() for _ in range(plan.users)))
+        # Every token twice through each path (the token cache admits a token on its second
+        # use), over every connection, before the clock starts.
+        for operation in dict.fromkeys(schedule):
+            for _ in range(2 * len(plan.tokens) // plan.users + 1):
+                await asyncio.gather(*(calls[operation]() for _ in range(plan.users)))
         counts = [[0, 0] for _ in schedule]
         end = start + len(schedule) * plan.slice_s
 
@@ -237,13 +241,14 @@ def compare(plan: Plan, first: str, second: str, pids: list[int]) -> dict[str, A
     return _summary(first, second, plan.users, slices, plan.slice_s)
 
 
-def check_over_noop(service: Service, token: str, options: Options) -> dict[str, Any]:
+def check_over_noop(service: Service, tokens: list[str], options: Options) -> dict[str, Any]:
     """Check against the no-op in bench/service_rpc.py's interleaved method (its load
-    generator, pinning and server CPU), at ``options.concurrencies[0]``."""
+    generator, pinning, server CPU and warm-up of every token on every connection), at
+    ``options.concurrencies[0]``, the users walking the token pool as GetSession's do."""
     users = options.concurrencies[0]
     results = measure_interleaved(
         ("check", "noop"), service.address, users, options, "cache on",
-        service.process.pid, tokens=[token] * 64,
+        service.process.pid, tokens=tokens,
     )  # fmt: skip
     slices = [
         ("check" if r.name == LABELS["check"] else "noop", r.requests, r.errors, r.server_cpu_us)
@@ -266,12 +271,11 @@ def run(options: Options) -> list[dict[str, Any]]:
         tempfile.TemporaryDirectory() as scratch,
     ):
         edge = f"127.0.0.1:{http_port}"
-        [created] = create_sessions(service.address, 1)
-        token = created.access_token.token
-        compared = [check_over_noop(service, token, options)]
+        tokens = [c.access_token.token for c in create_sessions(service.address, TOKEN_POOL)]
+        compared = [check_over_noop(service, tokens, options)]
         with nginx(edge, Path(scratch)) as (nginx_base, nginx_pid):
             plan = Plan(
-                service.address, f"http://{edge}", nginx_base, token, users, options.pairs,
+                service.address, f"http://{edge}", nginx_base, tuple(tokens), users, options.pairs,
                 options.slice_s, load_cpus,
             )  # fmt: skip
             with pinned(service.process.pid, service_cpus):

@@ -296,7 +296,9 @@ async def _serve(
             metrics_server = MetricsServer(metrics)
             await metrics_server.start(settings.metrics_host, settings.metrics_port)
         if settings.http_port is not None:
-            http_edge = HttpEdge(http_sessions, recipe, settings.api_base_path)
+            http_edge = HttpEdge(
+                http_sessions, recipe, settings.api_base_path, metrics.http_recorder
+            )
             await http_edge.start(
                 settings.http_host or settings.host,
                 settings.http_port,

@@ -22,6 +22,7 @@ domain's.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
@@ -29,7 +30,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
-from session_service.domain.api import DomainError, InvalidArgument, SessionRecipe
+from session_service.domain.api import DomainError, InvalidArgument, SessionRecipe, Status
 from session_service.domain.http_sessions import (
     HttpSessions,
     answer,
@@ -39,6 +40,7 @@ from session_service.domain.http_sessions import (
 from session_service.domain.http_types import Allowed, Header, HttpAnswer, HttpRequest
 from session_service.gateway_settings import REFRESH_API, SIGN_OUT_API
 from session_service.settings import ListenError
+from session_service.transport.metrics import RecordRpc
 
 logger = logging.getLogger("session_service.http_edge")
 
@@ -52,6 +54,8 @@ _METHOD_HEADERS = ("x-original-method", "x-forwarded-method")
 _URI_HEADERS = ("x-original-uri", "x-forwarded-uri")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A route's answer and the session status it records ('' for none).
+Answered = tuple[web.Response, str]
 
 
 def _headers(request: web.Request) -> list[Header]:
@@ -121,21 +125,24 @@ server_logger = logging.getLogger("session_service.http_edge.server")
 server_logger.addFilter(_UnparsedRequestFilter())
 
 
-def _respond(result: HttpAnswer) -> web.Response:
-    return web.Response(
-        status=result.http_status, body=result.body, headers=CIMultiDict(result.headers)
-    )
-
-
 class HttpEdge:
     """The edge's aiohttp application over one ``HttpSessions``."""
 
-    def __init__(self, sessions: HttpSessions, recipe: SessionRecipe, api_base_path: str) -> None:
+    def __init__(
+        self,
+        sessions: HttpSessions,
+        recipe: SessionRecipe,
+        api_base_path: str,
+        recorder: Callable[[str], RecordRpc] | None = None,
+    ) -> None:
+        """``recorder(route)`` gives each route's ``record(http_status, session_status,
+        seconds)`` (``ServiceMetrics.http_recorder``)."""
         self._sessions = sessions
         self._recipe = recipe
         self._runner: web.AppRunner | None = None
         self.port = 0
         base = api_base_path.rstrip("/")
+        observe = _observer(recorder)
         app = web.Application(
             handler_args={
                 "max_field_size": MAX_FIELD_BYTES,
@@ -143,11 +150,11 @@ class HttpEdge:
                 "logger": server_logger,
             }
         )
-        app.router.add_route("*", VERIFY_PATH, self._verify)
-        app.router.add_post(base + REFRESH_API, self._refresh)
-        app.router.add_post(base + SIGN_OUT_API, self._sign_out)
-        app.router.add_get(base + JWKS_API, self._jwks)
-        app.router.add_get(base + DISCOVERY_API, self._discovery)
+        app.router.add_route("*", VERIFY_PATH, observe("verify", self._verify))
+        app.router.add_post(base + REFRESH_API, observe("refresh", self._refresh))
+        app.router.add_post(base + SIGN_OUT_API, observe("signout", self._sign_out))
+        app.router.add_get(base + JWKS_API, observe("jwks", self._jwks))
+        app.router.add_get(base + DISCOVERY_API, observe("openid", self._discovery))
         self._app = app
 
     async def start(self, host: str, port: int, *, reuse_port: bool, grace: float) -> None:
@@ -176,7 +183,7 @@ class HttpEdge:
 
     # -- handlers ---------------------------------------------------------------------------
 
-    async def _verify(self, request: web.Request) -> web.Response:
+    async def _verify(self, request: web.Request) -> Answered:
         headers = _headers(request)
         try:
             method = _original_method(headers, request.method)
@@ -189,15 +196,15 @@ class HttpEdge:
             return _respond(result)
         return _allowed(result)
 
-    async def _refresh(self, request: web.Request) -> web.Response:
+    async def _refresh(self, request: web.Request) -> Answered:
         described = HttpRequest(request.method, request.path, _headers(request))
         return _respond(await self._sessions.refresh(described))
 
-    async def _sign_out(self, request: web.Request) -> web.Response:
+    async def _sign_out(self, request: web.Request) -> Answered:
         described = HttpRequest(request.method, request.path, _headers(request))
         return _respond(await self._sessions.sign_out(described))
 
-    async def _jwks(self, request: web.Request) -> web.Response:
+    async def _jwks(self, request: web.Request) -> Answered:
         try:
             found = await self._recipe.get_jwks()
         except DomainError as exc:
@@ -208,7 +215,7 @@ class HttpEdge:
         ]
         return _public(answer(found.status, 200, {"keys": keys}))
 
-    async def _discovery(self, request: web.Request) -> web.Response:
+    async def _discovery(self, request: web.Request) -> Answered:
         try:
             found = await self._recipe.get_open_id_discovery_configuration()
         except DomainError as exc:
@@ -217,15 +224,45 @@ class HttpEdge:
         return _public(answer(found.status, 200, body))
 
 
-def _allowed(result: Allowed) -> web.Response:
+def _observer(
+    recorder: Callable[[str], RecordRpc] | None,
+) -> Callable[[str, Callable[[web.Request], Awaitable[Answered]]], Handler]:
+    """Each route's aiohttp handler: the answer, recorded by HTTP status and session
+    status when there is a ``recorder``."""
+
+    def observe(route: str, inner: Callable[[web.Request], Awaitable[Answered]]) -> Handler:
+        record = recorder(route) if recorder is not None else None
+        clock = time.perf_counter
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            started = clock()
+            response, status = await inner(request)
+            if record is not None:
+                record(str(response.status), status, clock() - started)
+            return response
+
+        return handle
+
+    return observe
+
+
+def _respond(result: HttpAnswer) -> Answered:
+    response = web.Response(
+        status=result.http_status, body=result.body, headers=CIMultiDict(result.headers)
+    )
+    return response, "" if result.status is None else result.status.value
+
+
+def _allowed(result: Allowed) -> Answered:
     """200 with the upstream headers and the response headers of a promotion."""
-    return web.Response(
+    response = web.Response(
         status=200, headers=CIMultiDict([*result.upstream_headers, *result.response_headers])
     )
+    return response, (Status.OK if result.session is not None else Status.NO_SESSION).value
 
 
-def _public(result: HttpAnswer) -> web.Response:
+def _public(result: HttpAnswer) -> Answered:
     """The SDK's JWT and OpenId APIs answer any origin."""
-    response = _respond(result)
+    response, status = _respond(result)
     response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return response, status

@@ -3,7 +3,8 @@
 Two kinds of numbers:
 
 * Recorded per event: RPCs (count and latency by method, gRPC code and session status),
-  RPCs in flight, core HTTP requests (count by endpoint and outcome, latency). RPCs are on
+  the HTTP edge's requests (the same by route, HTTP status and session status), RPCs in
+  flight, core HTTP requests (count by endpoint and outcome, latency). RPCs are on
   the hot path, so they are kept in plain per-series counters (a dict lookup, a bisect and
   three additions, no lock: everything runs on the one event loop, the scrape included) and
   turned into Prometheus families only when scraped; prometheus-client's own Histogram
@@ -227,22 +228,22 @@ class _RpcSeries:
 
 
 class _RpcCollector(Collector):
-    _LE = (*(repr(b) for b in RPC_BUCKETS), "+Inf")
-    _LABELS = ("method", "code", "status")
+    """A counter and a latency histogram of answers by (``first``, code, status): RPCs by
+    method, the HTTP edge's requests by route."""
 
-    def __init__(self) -> None:
+    _LE = (*(repr(b) for b in RPC_BUCKETS), "+Inf")
+
+    def __init__(self, name: str, first: str, what: str, answered: str) -> None:
         self.series: dict[tuple[str, str, str], _RpcSeries] = {}
+        self._name, self._labels = name, (first, "code", "status")
+        self._what, self._answered = what, answered
 
     def collect(self) -> Iterable[Metric]:
-        rpcs = CounterMetricFamily(
-            "session_service_rpcs",
-            "RPCs answered, by method, gRPC code and session status ('' when the RPC failed).",
-            labels=self._LABELS,
-        )
+        rpcs = CounterMetricFamily(self._name, self._answered, labels=self._labels)
         seconds = HistogramMetricFamily(
-            "session_service_rpc_duration_seconds",
-            "Time to answer an RPC, by method, gRPC code and session status.",
-            labels=self._LABELS,
+            self._name.removesuffix("s") + "_duration_seconds",
+            f"Time to answer {self._what}, by {self._labels[0]}, code and session status.",
+            labels=self._labels,
         )
         for labels, series in sorted(self.series.items()):
             rpcs.add_metric(labels, series.count)
@@ -262,8 +263,22 @@ class ServiceMetrics:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         self.in_flight = 0
-        self._rpcs = _RpcCollector()
+        self._rpcs = _RpcCollector(
+            "session_service_rpcs",
+            "method",
+            "an RPC",
+            "RPCs answered, by method, gRPC code and session status ('' when the RPC failed; "
+            "Check: the HTTP status of its answer).",
+        )
         self.registry.register(self._rpcs)
+        self._http = _RpcCollector(
+            "session_service_http_requests",
+            "route",
+            "an HTTP edge request",
+            "HTTP edge requests answered, by route (verify, refresh, signout, jwks, openid), "
+            "HTTP status code and session status ('' when the answer is no session outcome).",
+        )
+        self.registry.register(self._http)
         Gauge(
             "session_service_rpcs_in_flight",
             "RPCs being handled right now.",
@@ -298,8 +313,16 @@ class ServiceMetrics:
     def rpc_recorder(self, method: str) -> RecordRpc:
         """``record(code, status, seconds)`` for one method; each (code, status) gets its
         series on first use (shared by every recorder of the method)."""
+        return self._recorder(self._rpcs, method)
+
+    def http_recorder(self, route: str) -> RecordRpc:
+        """``record(http_status, session_status, seconds)`` for one route of the HTTP edge."""
+        return self._recorder(self._http, route)
+
+    @staticmethod
+    def _recorder(collector: _RpcCollector, method: str) -> RecordRpc:
         mine: dict[tuple[str, str], _RpcSeries] = {}
-        everyone = self._rpcs.series
+        everyone = collector.series
         bounds = RPC_BUCKETS
         find = bisect.bisect_left  # first bound >= seconds: Prometheus buckets are "le"
 

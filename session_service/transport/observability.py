@@ -57,6 +57,16 @@ def _code_name(context: Any, exc: BaseException) -> str:
     return code.name if code is not None else "UNKNOWN"
 
 
+CHECK_RESPONSE = "envoy.service.auth.v3.CheckResponse"
+
+
+def check_http_status(response: Any) -> str:
+    """The HTTP status a ``CheckResponse`` gives the client: 200 when allowed."""
+    if response.HasField("ok_response"):
+        return "200"
+    return str(response.denied_response.status.code)
+
+
 class RpcObserver:
     """Wraps RPC behaviours with metrics, and with server spans when ``tracer`` is set."""
 
@@ -74,6 +84,8 @@ class RpcObserver:
         # A session status enum (SessionService); Envoy's CheckResponse.status is a message.
         status_field = output_type.DESCRIPTOR.fields_by_name.get("status")
         has_status = status_field is not None and status_field.enum_type is not None
+        # Check's status label: the HTTP status of its answer (200 when allowed).
+        http_status = output_type.DESCRIPTOR.full_name == CHECK_RESPONSE
         record = self._metrics.rpc_recorder(method)
         metrics = self._metrics
         labels = STATUS_LABELS
@@ -87,6 +99,8 @@ class RpcObserver:
                 response = await behaviour(request, context)
                 if has_status:
                     status = labels.get(response.status, "")
+                elif http_status:
+                    status = check_http_status(response)
                 return response
             except BaseException as exc:
                 code = _code_name(context, exc)

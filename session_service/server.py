@@ -26,6 +26,7 @@ from session_service.domain.api import (
     Clock,
     DomainConfig,
     InvalidArgument,
+    RevocationConfig,
     SessionRecipe,
 )
 from session_service.domain.http_sessions import HttpSessions
@@ -45,6 +46,7 @@ from session_service.embedded_core import (
 from session_service.settings import Settings, SettingsError
 from session_service.transport.auth import ApiKeyInterceptor, ApiKeysError, ApiKeyStore
 from session_service.transport.ext_authz import ExtAuthz
+from session_service.transport.feed_metrics import FeedCollector
 from session_service.transport.grpc_server import GrpcServer, start_grpc_server
 from session_service.transport.health import SERVICE_NAME
 from session_service.transport.http_edge import HttpEdge
@@ -169,6 +171,7 @@ async def start_service(
         using_embedded_core(settings, "http://127.0.0.1", embedded_core_key()).domain_config()
     else:
         settings.domain_config()
+    revocations = settings.revocation_config(SettingsError)
     claims = _load_claims(settings.claims_module, settings.required_claim_validators)
     own_provider = None
     if tracer_provider is None:
@@ -194,6 +197,7 @@ async def start_service(
             core_client=CoreClient(domain_config.core, observer=CoreObserver(metrics, tracer)),
             claims=claims,
             override=override,
+            revocations=revocations,
         )
         await recipe.start()
         service = await _serve(
@@ -252,10 +256,16 @@ def _recipe(
     core_client: CoreClient,
     claims: Sequence[SessionClaim],
     override: Override | None,
+    revocations: RevocationConfig,
 ) -> SessionRecipe:
     try:
         return SessionRecipe(
-            config, clock=clock, core_client=core_client, claims=claims, override=override
+            config,
+            clock=clock,
+            core_client=core_client,
+            claims=claims,
+            override=override,
+            revocations=revocations,
         )
     except OverrideError as exc:
         raise SettingsError(f"--override-module: {exc}") from None
@@ -287,8 +297,11 @@ async def _serve(
         interceptors=[auth] if auth is not None else [],
     )
     metrics.add_sources(_domain_sources(recipe, servicer, ext_authz, auth, clock))
-    readiness = Readiness(api_key_configured=settings.core_api_key is not None)
+    readiness = Readiness(
+        api_key_configured=settings.core_api_key is not None, feed=recipe.revocation_feed
+    )
     metrics.add_readiness(lambda: readiness.cause, NOT_READY_CAUSES)
+    metrics.registry.register(FeedCollector(recipe.revocation_feed))
     metrics_server = None
     http_edge = None
     try:

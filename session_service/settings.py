@@ -45,6 +45,7 @@ from session_service.domain.api import (
 from session_service.domain.claim_validators_json import claim_validators_from_json
 from session_service.domain.http_types import HttpConfig
 from session_service.gateway_settings import GATEWAY_PARSERS, GatewaySettings
+from session_service.revocation_settings import RevocationSettings
 
 ENV_PREFIX = "SESSION_SERVICE_"
 # What a GetSession request holds besides the access token (anti-CSRF token, flags, claim
@@ -63,7 +64,7 @@ class ListenError(OSError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Settings(GatewaySettings):
+class Settings(GatewaySettings, RevocationSettings):
     """Everything ``start_service`` needs, with each setting's ``--help`` text."""
 
     host: str = setting("127.0.0.1", "address to listen on")

@@ -39,7 +39,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ),
     ("session_service.core_client",),
     ("session_service.domain",),
-    ("session_service.settings", "session_service.gateway_settings"),
+    (
+        "session_service.settings",
+        "session_service.gateway_settings",
+        "session_service.revocation_settings",
+    ),
     ("session_service.transport",),
     ("session_service.embedded_core",),
     (

@@ -10,15 +10,17 @@ from collections.abc import Mapping, Sequence
 
 from session_common.json_values import JSONObject
 from session_service.core_client.client import CoreClient
-from session_service.core_client.http import CoreRejectedRequest
+from session_service.core_client.http import CoreRejectedRequest, CoreRouteMissing
 from session_service.core_client.replies import (
     IssuedSession,
     Refusal,
+    RevocationPage,
     VerifiedSession,
     issued_session,
     malformed,
     message_of,
     ok_or_gone,
+    revocation_page,
     session_object,
     status_of,
     token_info,
@@ -291,6 +293,33 @@ async def create_jwt(
     if status == "UNSUPPORTED_ALGORITHM_ERROR":
         return None
     raise malformed("jwt")
+
+
+class CursorRejected(Exception):
+    """The core refused a feed request as invalid (400): its cursor, when one was given."""
+
+
+async def revocations(
+    core: CoreClient, *, since: str | None, wait_ms: int, limit: int
+) -> RevocationPage | None:
+    """``GET /recipe/session/revocations``: the project's core's revocation feed, an
+    extension beyond CDI 2.21 (docs/core.md). Without ``since``, every entry still inside
+    its window; with it, the entries after it, the core holding the request up to
+    ``wait_ms`` for news. The call's time is the configured core timeout plus that wait.
+    None: the core has no feed (it answers 404, as the SuperTokens core does).
+    ``CursorRejected`` when the core cannot read ``since``."""
+    params = {"timeout_ms": str(wait_ms), "limit": str(limit)}
+    if since is not None:
+        params["since"] = since
+    try:
+        reply = await core.get_held(
+            "/recipe/session/revocations", params, hold_seconds=wait_ms / 1000
+        )
+    except CoreRouteMissing:
+        return None
+    except CoreRejectedRequest:
+        raise CursorRejected("the core refused the revocation feed request (HTTP 400)") from None
+    return revocation_page(reply)
 
 
 # -- calling ----------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ tried) and may add headers to it; the service uses it for metrics, tracing and r
 without the domain knowing about any of them.
 
 Error mapping: unreachable, timed out, 5xx or a body that is not a JSON object →
-``CoreUnavailable`` (a 401, the API key refused, is its subclass ``CoreApiKeyRejected``); a
+``CoreUnavailable`` (a 401, the API key refused, is its subclass ``CoreApiKeyRejected``; a
+404, a path the core does not serve, ``CoreRouteMissing``); a
 400 → ``CoreRejectedRequest`` (the caller decides which request field to blame); no CDI 2.21
 → ``CoreIncompatible``. A call that waited for a connection and ran out of time (before it
 was sent, or after: its request then had less than the configured time) →
@@ -130,6 +131,28 @@ class CoreClient:
 
     async def put(self, path: str, body: JSONObject, *, deadline: float | None) -> JSONObject:
         return await self._call("PUT", path, params=None, body=body, deadline=deadline)
+
+    async def get_held(
+        self, path: str, params: Mapping[str, str], *, hold_seconds: float
+    ) -> JSONObject:
+        """A GET the core may hold open for up to ``hold_seconds`` (a long poll): its time
+        is the configured timeout on top of that. Like the upkeep requests, it never waits
+        for a connection slot (a process holds one such request open at a time)."""
+        limit = self._config.timeout_seconds
+        version = await self.ensure_cdi_version(deadline=self.deadline(limit))
+        headers = {"cdi-version": version}
+        if path.startswith("/recipe"):
+            headers["rid"] = "session"
+        return await self._request_json(
+            "GET",
+            path,
+            params=params,
+            body=None,
+            headers=headers,
+            deadline=None,
+            upkeep=True,
+            time_limit=limit + hold_seconds,
+        )
 
     async def ensure_cdi_version(self, *, deadline: float | None) -> str:
         """Negotiate the CDI version with ``GET /apiversion`` (once per process, as the SDK)."""
@@ -240,15 +263,17 @@ class CoreClient:
         headers: dict[str, str],
         deadline: float | None,
         upkeep: bool = False,
+        time_limit: float | None = None,
     ) -> JSONObject:
-        """One call; ``upkeep`` calls (probe, negotiation) do not wait for a connection slot."""
+        """One call; ``upkeep`` calls (probe, negotiation, long polls) do not wait for a
+        connection slot. ``time_limit`` replaces the configured timeout (long polls)."""
         if self._config.api_key is not None:
             headers["api-key"] = self._config.api_key
         content: bytes | None = None
         if body is not None:
             headers["content-type"] = "application/json; charset=utf-8"
             content = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
-        timeout = self._call_timeout(deadline)
+        timeout = self._call_timeout(deadline) if time_limit is None else time_limit
         if upkeep:
             response = await self._send(
                 method, path, params=params, content=content, headers=headers, limit=timeout

@@ -62,6 +62,11 @@ class Saturated(Exception):
     """A call that had waited for a connection ran out of time on the wire."""
 
 
+class CoreRouteMissing(CoreUnavailable):
+    """The core answered 404: it does not serve the path (an extension beyond CDI 2.21,
+    such as the revocation feed, asked of a core that lacks it: the SuperTokens core)."""
+
+
 class CoreHttp:
     """Requests to one core host at a time over one shared ``aiohttp.ClientSession``
     (keep-alive). ``close()`` releases the connection pool."""
@@ -202,6 +207,8 @@ def decode(method: str, path: str, answer: Answer) -> JSONObject:
         raise CoreRejectedRequest(path, safe)
     if status == 401:
         raise CoreApiKeyRejected(f"the core refused the API key on {method} {path}")
+    if status == 404:
+        raise CoreRouteMissing(f"the core answered HTTP 404 to {method} {path}")
     if status != 200:
         raise CoreUnavailable(f"the core answered HTTP {status} to {method} {path}")
     body = json_object(answer.content)

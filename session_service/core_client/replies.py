@@ -101,3 +101,44 @@ def issued_session(reply: JSONObject, what: str) -> IssuedSession:
     if anti_csrf is not None and not isinstance(anti_csrf, str):
         raise malformed(what)
     return IssuedSession(handle, user_id, access, refresh, anti_csrf)
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """One entry of the core's revocation feed: a removed session, when it was removed, and
+    the moment after which no access token of it can still be valid (epoch ms)."""
+
+    session_handle: str
+    revoked_at_ms: int
+    valid_until_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationPage:
+    """An answer of the revocation feed: entries oldest first, the cursor to ask from next,
+    and whether more entries are ready at once."""
+
+    revocations: tuple[Revocation, ...]
+    cursor: str
+    more: bool
+
+
+def revocation_page(reply: JSONObject) -> RevocationPage:
+    what = "session/revocations"
+    if status_of(reply, what) != "OK":
+        raise malformed(what)
+    entries = value_of(reply, "revocations", list, what)
+    revocations = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise malformed(what)
+        revocations.append(
+            Revocation(
+                value_of(entry, "sessionHandle", str, what),
+                value_of(entry, "revokedAt", int, what),
+                value_of(entry, "validUntil", int, what),
+            )
+        )
+    cursor = value_of(reply, "cursor", str, what)
+    more = value_of(reply, "more", bool, what)
+    return RevocationPage(tuple(revocations), cursor, more)

@@ -30,6 +30,13 @@ from session_service.domain.errors import (
 )
 from session_service.domain.limits import MAX_JSON_DEPTH, check_depth
 from session_service.domain.recipe import SessionRecipe
+from session_service.domain.revocations import (
+    FEED_STATES,
+    FeedFailure,
+    FeedState,
+    FeedStatus,
+    RevocationConfig,
+)
 from session_service.domain.session_claims import ClaimFetchFailed
 from session_service.domain.token_cache import FastPathCache
 from session_service.domain.types import (
@@ -62,6 +69,7 @@ from session_service.domain.types import (
 
 __all__ = [
     "DEFAULT_MAX_ACCESS_TOKEN_BYTES",
+    "FEED_STATES",
     "MAX_JSON_DEPTH",
     "MIN_MAX_ACCESS_TOKEN_BYTES",
     "AntiCsrfMode",
@@ -83,6 +91,9 @@ __all__ = [
     "DomainConfig",
     "DomainError",
     "FastPathCache",
+    "FeedFailure",
+    "FeedState",
+    "FeedStatus",
     "InvalidArgument",
     "JSONObject",
     "JsonWebKey",
@@ -93,6 +104,7 @@ __all__ = [
     "OpenIdDiscoveryConfiguration",
     "RegenerateAccessTokenResult",
     "RegeneratedAccessToken",
+    "RevocationConfig",
     "RevokeResult",
     "Session",
     "SessionHandlesResult",

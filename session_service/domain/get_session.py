@@ -24,6 +24,7 @@ from session_service.domain.messages import (
     NO_TOKEN_MESSAGE,
     PARSE_FAILED_MESSAGE,
     SESSION_ENDED_MESSAGE,
+    SESSION_REVOKED_MESSAGE,
 )
 from session_service.domain.recipe_parts import RecipeParts, time_left
 from session_service.domain.session_limits import Unservable
@@ -99,6 +100,13 @@ async def get_session(
         if not _same_secret(anti_csrf_token, verified.anti_csrf_token):
             return SessionResult(Status.TRY_REFRESH_TOKEN, ANTI_CSRF_FAILED_MESSAGE)
 
+    # Where the SDK would ask the core: a session the revocation feed reported revoked gets
+    # the core's answer to it without the call, and in fail-safe (docs/revocation.md) every
+    # token goes to the core while the feed lags.
+    revocations = parts.revocations
+    if verified is not None and revocations.revoked(verified.session_handle):
+        return SessionResult(Status.UNAUTHORISED, SESSION_REVOKED_MESSAGE)
+    check_database = check_database or revocations.check_core
     cached = token.cached
     if verified is not None and not check_database and verified.parent_refresh_token_hash_1 is None:
         if cached is None:

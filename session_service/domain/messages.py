@@ -31,3 +31,7 @@ SESSION_GONE_MESSAGE = "Session does not exist."
 # The SDK's Session methods (supertokens_python.recipe.session.session_class.Session), when
 # the core no longer knows the session.
 SESSION_ENDED_MESSAGE = "Session does not exist anymore."
+# The core's answer to a verify with checkDatabase of a session it no longer has (the
+# SuperTokens core's and this project's): also GetSession's for a session the revocation
+# feed reported revoked.
+SESSION_REVOKED_MESSAGE = "Either the session has ended or has been blacklisted"

@@ -26,6 +26,13 @@ from session_service.domain.overrides import Override, RecipeFunctions, apply_ov
 from session_service.domain.recipe_calls import RecipeCalls
 from session_service.domain.recipe_implementation import default_functions
 from session_service.domain.recipe_parts import RecipeParts, time_left
+from session_service.domain.revocation_follower import RevocationFollower
+from session_service.domain.revocations import (
+    FeedState,
+    FeedStatus,
+    RevocationConfig,
+    Revocations,
+)
 from session_service.domain.session_claims import ClaimRegistry, SessionClaim
 from session_service.domain.session_limits import SessionLimits, check_servable
 from session_service.domain.token_cache import FastPathCache
@@ -54,6 +61,9 @@ class SessionRecipe(RecipeCalls):
     that is passed down to the HTTP client, hence the ASYNC109 waivers.) Raises
     ``InvalidArgument``, ``CoreUnavailable``, ``CoreSaturated``, ``DeadlineExceeded`` or
     ``CoreIncompatible``; every other outcome is a ``Status`` in the result.
+
+    ``revocations``: following the core's revocation feed (off unless given enabled;
+    docs/revocation.md).
     """
 
     def __init__(
@@ -64,6 +74,7 @@ class SessionRecipe(RecipeCalls):
         core_client: CoreClient | None = None,
         claims: Iterable[SessionClaim] = (),
         override: Override | None = None,
+        revocations: RevocationConfig | None = None,
     ) -> None:
         self._config = config
         clock = clock or SystemClock()
@@ -74,7 +85,16 @@ class SessionRecipe(RecipeCalls):
         self._core = core_client or CoreClient(config.core)
         self._keys = KeyCache(self._fetch_jwks, config.key_cache, clock)
         verifier = AccessTokenVerifier(self._keys, clock)
-        self._tokens = TokenCheck(config, clock, self._keys, verifier)
+        feed = revocations or RevocationConfig()
+        self._revocations = Revocations(feed.max_entries)
+        self._tokens = TokenCheck(config, clock, self._keys, verifier, self._revocations)
+        self._follower = (
+            RevocationFollower(
+                self._core, self._revocations, feed, clock, self._tokens.forget_sessions
+            )
+            if feed.enabled
+            else None
+        )
         parts = RecipeParts(
             config=config,
             clock=clock,
@@ -82,6 +102,7 @@ class SessionRecipe(RecipeCalls):
             keys=self._keys,
             verifier=verifier,
             tokens=self._tokens,
+            revocations=self._revocations,
             limits=SessionLimits(config.max_access_token_bytes, self._keys),
             claims=registry,
             required_validators=required,
@@ -100,13 +121,24 @@ class SessionRecipe(RecipeCalls):
         return self._keys
 
     async def start(self) -> None:
-        """Start the background signing-key refresher (does not require the core to be up)."""
+        """Start the background signing-key refresher and the revocation feed's follower
+        (neither requires the core to be up)."""
         self._keys.start_background_refresh()
+        if self._follower is not None:
+            self._follower.start()
 
     async def close(self) -> None:
-        """Stop the refresher and close the HTTP client."""
+        """Stop the follower and the refresher, and close the HTTP client."""
+        if self._follower is not None:
+            await self._follower.stop()
         await self._keys.stop()
         await self._core.close()
+
+    def revocation_feed(self) -> FeedStatus:
+        """The revocation feed's follower: state, lag, revoked sessions known, counters."""
+        if self._follower is None:
+            return FeedStatus(FeedState.OFF, None, len(self._revocations), 0, 0, False)
+        return self._follower.status()
 
     async def check_core(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
         """Probe a core now (``GET /apiversion``, one request, with host failover) and

@@ -12,6 +12,7 @@ from session_service.domain.claims import check_claim_validators
 from session_service.domain.config import DomainConfig
 from session_service.domain.key_cache import KeyCache
 from session_service.domain.overrides import RecipeFunctions
+from session_service.domain.revocations import Revocations
 from session_service.domain.session_claims import ClaimRegistry
 from session_service.domain.session_limits import SessionLimits
 from session_service.domain.token_check import TokenCheck
@@ -35,6 +36,8 @@ class RecipeParts:
     keys: KeyCache
     verifier: AccessTokenVerifier
     tokens: TokenCheck
+    # The revoked sessions from the core's revocation feed, and whether to ask the core.
+    revocations: Revocations
     limits: SessionLimits
     # The claims the service can fetch (--claims-module), and the server-wide validators
     # bound to them.

@@ -43,6 +43,7 @@ from typing import Generic, Literal, TypeVar
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from session_service.domain.config import TokenCacheConfig
+from session_service.domain.revocations import Revocations
 from session_service.domain.types import Session, SessionResult, TokenCacheStats
 from session_service.domain.verifier import VerifiedAccessToken
 
@@ -63,6 +64,8 @@ class Verdict:
     """A v3 token whose signature, header and static claims verified under ``key``.
 
     Valid for epoch ms in ``[valid_from_ms, expiry_ms)`` while ``kid`` maps to ``key``.
+    ``revocation_key``: its session's key in ``Revocations`` (made once, looked up on
+    every fast-path hit).
     """
 
     kid: str
@@ -70,6 +73,7 @@ class Verdict:
     valid_from_ms: int
     expiry_ms: int
     session_handle: str
+    revocation_key: int
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -155,9 +159,12 @@ class TokenCache:
         current_key: Callable[[str, int], RSAPublicKey | None],
         render: Callable[[Session], A],
         answers_tokens: bool,
+        revocations: Revocations,
     ) -> FastPathCache[A]:
         """This cache as the transport's fast path uses it (``FastPathCache``)."""
-        return FastPathCache(self, now_ms, current_key, render, answers_tokens)
+        return FastPathCache(
+            self, now_ms, current_key, render, answers_tokens, revocations=revocations
+        )
 
     def known(self, digest: bytes) -> Verdict | Rejection | None:
         """What is kept about a token the decoded tier does not hold: its verdict, or its
@@ -260,8 +267,10 @@ class FastPathCache(Generic[A]):
 
     ``answer`` (None unless ``answers_tokens``): the answer for a token's UTF-8 bytes (as
     they arrive off the wire: a hit never needs the text) when its entry still holds, as in
-    ``TokenCache.decoded`` (a hit is counted and marked most recently used); None otherwise,
-    leaving the token to ``get_session`` (which drops an entry that no longer holds).
+    ``TokenCache.decoded`` (a hit is counted and marked most recently used) and its session
+    is not revoked, nor must every token be checked with the core (``Revocations``: one set
+    lookup and one attribute); None otherwise, leaving the token to ``get_session`` (which
+    drops an entry that no longer holds, and refuses a revoked session).
     A closure: it is every cached GetSession's path, and in a busy server each Python call
     and attribute chain on it runs with cold CPU caches, costing several times what it
     costs in a loop.
@@ -274,23 +283,34 @@ class FastPathCache(Generic[A]):
         current_key: Callable[[str, int], RSAPublicKey | None],
         render: Callable[[Session], A],
         answers_tokens: bool,
+        *,
+        revocations: Revocations,
     ) -> None:
         self._cache = cache
         self._render = render
-        self.answer = self._answers(now_ms, current_key) if answers_tokens else None
+        self.answer = self._answers(now_ms, current_key, revocations) if answers_tokens else None
 
     def _answers(
         self,
         now_ms: Callable[[], int],
         current_key: Callable[[str, int], RSAPublicKey | None],
+        revocations: Revocations,
     ) -> Callable[[bytes], A | None]:
-        # Both are only ever mutated in place, never rebound, so the closure stays current.
+        # These are only ever mutated in place, never rebound, so the closure stays current.
         tier, counters = self._cache._decoded, self._cache._counters
         get, touch, holds, keep = tier.get, tier.move_to_end, still_holds, self._keep
+        revoked = revocations.keys
 
         def answer(token: bytes) -> A | None:
             entry = get(token)
-            if entry is None or not holds(entry.verdict, now_ms(), current_key):
+            if entry is None:
+                return None
+            verdict = entry.verdict
+            if (
+                not holds(verdict, now_ms(), current_key)
+                or verdict.revocation_key in revoked
+                or revocations.check_core
+            ):
                 return None
             touch(token)
             counters["hits"] += 1

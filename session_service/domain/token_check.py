@@ -19,6 +19,7 @@ from session_service.domain.access_token import build_front_token
 from session_service.domain.config import DomainConfig
 from session_service.domain.key_cache import KeyCache
 from session_service.domain.messages import PARSE_FAILED_MESSAGE
+from session_service.domain.revocations import Revocations, revocation_key
 from session_service.domain.session_limits import check_payload
 from session_service.domain.token_cache import (
     Decoded,
@@ -61,8 +62,14 @@ class TokenCheck:
     ``config.token_cache`` enables it."""
 
     def __init__(
-        self, config: DomainConfig, clock: Clock, keys: KeyCache, verifier: AccessTokenVerifier
+        self,
+        config: DomainConfig,
+        clock: Clock,
+        keys: KeyCache,
+        verifier: AccessTokenVerifier,
+        revocations: Revocations,
     ) -> None:
+        self._revocations = revocations
         self._max_length = config.max_access_token_bytes
         self._clock = clock
         self._keys = keys
@@ -74,7 +81,8 @@ class TokenCheck:
         return None if self._cache is None else self._cache.stats()
 
     def forget_sessions(self, session_handles: Iterable[str]) -> None:
-        """Drop cached verifications of sessions revoked through this service."""
+        """Drop cached verifications of revoked sessions (revoked through this service, or
+        read from the revocation feed)."""
         if self._cache is not None:
             self._cache.discard_sessions(session_handles)
 
@@ -85,7 +93,7 @@ class TokenCheck:
         if self._cache is None:
             return None
         return self._cache.fast_path_cache(
-            self._clock.now_ms, self._keys.current_key, render, answers_tokens
+            self._clock.now_ms, self._keys.current_key, render, answers_tokens, self._revocations
         )
 
     async def check(self, access_token: str, deadline: float | None) -> CheckedToken:
@@ -144,6 +152,7 @@ class TokenCheck:
                 valid_from_ms(parsed.payload),
                 verified.expiry_ms,
                 verified.session_handle,
+                revocation_key(verified.session_handle),
             )
             # A verdict only: the decoded tier admits a token on its second use (warm hit).
             cache.add(digest, verdict, now_ms)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from session_service.domain.api import (
     CoreApiKeyRejected,
     CoreIncompatible,
     CoreUnavailable,
+    FeedStatus,
     SessionRecipe,
 )
 from session_service.transport.health import DrainingHealthServicer
@@ -39,6 +41,20 @@ class Readiness:
     api_key_configured: bool
     cause: str | None = "starting"
     detail: str = "the first readiness check has not finished"
+    # The revocation feed (SessionRecipe.revocation_feed): shown in ``details``, never a
+    # cause (docs/revocation.md#readiness).
+    feed: Callable[[], FeedStatus] | None = None
+
+    def details(self) -> dict[str, str]:
+        """Readiness as text: the cause (empty while ready), what to fix, and the revocation
+        feed's state and lag."""
+        found = {"cause": self.cause or "", "detail": self.detail}
+        if self.feed is not None:
+            feed = self.feed()
+            found["revocation_feed"] = feed.state.value
+            if feed.lag_seconds is not None:
+                found["revocation_feed_lag_seconds"] = f"{feed.lag_seconds:.3f}"
+        return found
 
 
 async def track_readiness(

@@ -1,0 +1,111 @@
+"""The revoked set of the revocation feed's follower (``domain/revocations.py``): entries
+leave at their ``validUntil``, repeats are no-ops, the cap is held (and reported), and the
+memory of 1,000,000 entries is measured (object sizes, printed with ``-s``; bench/ reports
+the process's RSS)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from session_service.domain.api import InvalidArgument, RevocationConfig
+from session_service.domain.revocations import BUCKET_MS, Revocations, revocation_key
+
+NOW = 1_700_000_000_000
+
+
+def test_a_revoked_handle_is_found_and_another_is_not() -> None:
+    revoked = Revocations(10)
+    assert revoked.add("handle-a", NOW + 60_000, NOW)
+    assert revoked.revoked("handle-a")
+    assert not revoked.revoked("handle-b")
+    assert revocation_key("handle-a") in revoked.keys
+    assert len(revoked) == 1
+
+
+def test_a_repeat_is_not_new_and_keeps_one_entry() -> None:
+    revoked = Revocations(10)
+    assert revoked.add("handle-a", NOW + 60_000, NOW)
+    assert not revoked.add("handle-a", NOW + 60_000, NOW)
+    assert len(revoked) == 1
+    # The purge at the entry's validUntil drops it once, without error.
+    assert revoked.purge(NOW + 60_000 + BUCKET_MS) == 1
+    assert not revoked.revoked("handle-a") and len(revoked) == 0
+
+
+def test_an_entry_already_past_its_window_is_not_kept() -> None:
+    revoked = Revocations(10)
+    assert not revoked.add("handle-a", NOW, NOW)
+    assert not revoked.add("handle-b", NOW - 1, NOW)
+    assert len(revoked) == 0
+
+
+def test_entries_leave_once_their_whole_bucket_is_past() -> None:
+    revoked = Revocations(100)
+    early, late = NOW + 5 * BUCKET_MS, NOW + 50 * BUCKET_MS
+    for number in range(10):
+        revoked.add(f"early-{number}", early + number, NOW)
+        revoked.add(f"late-{number}", late + number, NOW)
+    assert revoked.purge(NOW) == 0
+    # Still inside the window (of the entry, or of its bucket): kept.
+    assert revoked.purge(early + 9) == 0
+    assert revoked.revoked("early-0")
+    # The early bucket is wholly past: its entries go, the late ones stay.
+    assert revoked.purge(early + 2 * BUCKET_MS) == 10
+    assert not any(revoked.revoked(f"early-{n}") for n in range(10))
+    assert all(revoked.revoked(f"late-{n}") for n in range(10))
+    assert revoked.purge(late + 2 * BUCKET_MS) == 10
+    assert len(revoked) == 0
+
+
+def test_the_cap_is_held_and_reported() -> None:
+    revoked = Revocations(3)
+    for number in range(3):
+        assert revoked.add(f"handle-{number}", NOW + 60_000, NOW)
+    assert not revoked.overflowed
+    assert not revoked.add("handle-3", NOW + 60_000, NOW)
+    assert revoked.overflowed
+    assert len(revoked) == 3 and not revoked.revoked("handle-3")
+    # A repeat of a kept entry at the cap is not an overflow of its own.
+    revoked.overflowed = False
+    assert not revoked.add("handle-0", NOW + 60_000, NOW)
+    assert not revoked.overflowed
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"max_lag_seconds": 0.1}, "revocations.max_lag_seconds"),
+        ({"max_lag_seconds": float("nan")}, "revocations.max_lag_seconds"),
+        ({"max_entries": 0}, "revocations.max_entries"),
+        ({"backoff_initial_seconds": 6.0}, "revocations.backoff_initial_seconds"),
+    ],
+)
+def test_invalid_configuration_names_its_field(values: dict[str, float], field: str) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        RevocationConfig(**values)  # type: ignore[arg-type]
+    assert raised.value.field == field
+
+
+def test_the_poll_wait_stays_well_inside_the_lag_bound() -> None:
+    assert RevocationConfig(max_lag_seconds=10).poll_wait_seconds == 5
+    assert RevocationConfig(max_lag_seconds=600).poll_wait_seconds == 25
+
+
+def test_memory_of_a_million_revocations_is_measured() -> None:
+    revoked = Revocations(2_000_000)
+    for number in range(1_000_000):
+        revoked.add(f"{number * 0x9E3779B97F4A7C15 % 2**128:032x}", NOW + 3_600_000 + number, NOW)
+    assert len(revoked) == 1_000_000
+    assert revoked.revoked(f"{999_999 * 0x9E3779B97F4A7C15 % 2**128:032x}")
+    # What the set holds: its table, the key objects, the expiry buckets (lists and index).
+    buckets = revoked._buckets
+    used = (
+        sys.getsizeof(revoked.keys)
+        + sum(sys.getsizeof(key) for key in revoked.keys)
+        + sys.getsizeof(buckets)
+        + sum(sys.getsizeof(entries) for entries in buckets.values())
+        + sys.getsizeof(revoked._due)
+    )
+    print(f"\n1,000,000 revocations: {used / 1e6:.1f} MB ({used / len(revoked):.0f} bytes each)")

@@ -5,10 +5,10 @@
   per process) masked to 60 bits, so that each key is one small int object (32 bytes) in a
   set of ints; a set of the handles' strings would cost about twice as much. About 75
   bytes per entry in all (the set's table, the key, its place in an expiry bucket):
-  1,000,000 live revocations take about 75 MB (tests/service/domain/test_revocations.py). Two handles sharing a key is a false
-  "revoked" (UNAUTHORISED) for the other one: with n entries, a chance of n / 2^60 per
-  GetSession (1e-12 at a million), and handles are random UUIDs the core makes, so no
-  caller can choose one to collide.
+  1,000,000 live revocations take about 75 MB (tests/service/domain/test_revocations.py).
+  Two handles sharing a key is a false "revoked" (UNAUTHORISED) for the other one: with n
+  entries, a chance of n / 2^60 per GetSession (1e-12 at a million), and handles are
+  random UUIDs the core makes, so no caller can choose one to collide.
 * Entries leave at their ``validUntil`` (the revocation time plus the core's access-token
   validity: no token of the session can verify after it), by expiry buckets of
   ``BUCKET_MS``: a purge drops whole buckets, never scans.

@@ -161,6 +161,15 @@ def test_service_refuses_an_override_module_that_fails(
             ["--cookie-same-site", "none", "--api-domain", "https://api.example.com"],
             "--cookie-same-site none needs cookie_secure",
         ),
+        (
+            ["--revocation-feed-max-lag-seconds", "0"],
+            "--revocation-feed-max-lag-seconds: must be between 0.2 and 3600 seconds",
+        ),
+        (["--revocation-max-entries", "0"], "--revocation-max-entries: must be at least 1"),
+        (
+            ["--revocation-feed-failure", "fail-closed"],
+            "--revocation-feed-failure: must be fail-open or fail-safe",
+        ),
     ],
 )
 def test_service_names_the_flag_of_a_bad_setting(

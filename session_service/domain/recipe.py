@@ -134,6 +134,12 @@ class SessionRecipe(RecipeCalls):
         await self._keys.stop()
         await self._core.close()
 
+    @property
+    def revoked_sessions(self) -> Revocations:
+        """The revoked sessions this process knows of (kept by the revocation feed's
+        follower), and whether GetSession asks the core."""
+        return self._revocations
+
     def revocation_feed(self) -> FeedStatus:
         """The revocation feed's follower: state, lag, revoked sessions known, counters."""
         if self._follower is None:

@@ -144,7 +144,9 @@ class TokenCheck:
         now_ms = self._clock.now_ms()
         verified = check_claims(parsed, now_ms)
         check_payload(verified.user_data)  # (not remembered: such tokens are rare)
-        if cache is not None and digest is not None:
+        revoked = revocation_key(verified.session_handle)
+        # A revoked session's tokens are not kept: get_session refuses them anyway.
+        if cache is not None and digest is not None and revoked not in self._revocations.keys:
             assert parsed.kid is not None and key is not None  # v3+: a kid, and its key
             verdict = Verdict(
                 parsed.kid,
@@ -152,7 +154,7 @@ class TokenCheck:
                 valid_from_ms(parsed.payload),
                 verified.expiry_ms,
                 verified.session_handle,
-                revocation_key(verified.session_handle),
+                revoked,
             )
             # A verdict only: the decoded tier admits a token on its second use (warm hit).
             cache.add(digest, verdict, now_ms)

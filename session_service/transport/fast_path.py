@@ -8,8 +8,10 @@ time window, its kid still mapped to the very key that verified it: ``token_cach
   every other field at its default, as callers send it on almost every request) gets the
   OK result ``get_session`` kept with the entry, when nothing about such a request can
   change it: anti-CSRF is off, there are no server-wide claim validators, and
-  ``get_session`` is not overridden (``SessionRecipe.fast_path_cache``). None of the
-  per-request steps run then; the caller's deadline cannot matter either.
+  ``get_session`` is not overridden (``SessionRecipe.fast_path_cache``), and the token's
+  session is not in the revoked set nor is the service verifying every token with the
+  core (the revocation feed's fail-safe: docs/revocation.md). None of the per-request
+  steps run then; the caller's deadline cannot matter either.
 * That answer is rendered once per entry (the whole serialized GetSessionResponse: the
   Struct building and all protobuf work are most of a cached GetSession's cost) and kept
   with the entry; the rendering depends only on what the token determines, so a session

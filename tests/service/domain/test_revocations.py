@@ -1,5 +1,6 @@
 """The revoked set of the revocation feed's follower (``domain/revocations.py``): entries
-leave at their ``validUntil``, repeats are no-ops, the cap is held (and reported), and the
+leave at their ``validUntil``, repeats are no-ops, the cap is held (and reported), the
+cached path and ``get_session`` look it up (with a real core), and the
 memory of 1,000,000 entries is measured (object sizes, printed with ``-s``; bench/ reports
 the process's RSS)."""
 
@@ -9,7 +10,9 @@ import sys
 
 import pytest
 
-from session_service.domain.api import InvalidArgument, RevocationConfig
+from session_common.clock import ManualClock
+from session_service.domain.api import InvalidArgument, RevocationConfig, SessionRecipe, Status
+from session_service.domain.messages import SESSION_REVOKED_MESSAGE
 from session_service.domain.revocations import BUCKET_MS, Revocations, revocation_key
 
 NOW = 1_700_000_000_000
@@ -109,3 +112,30 @@ def test_memory_of_a_million_revocations_is_measured() -> None:
         + sys.getsizeof(revoked._due)
     )
     print(f"\n1,000,000 revocations: {used / 1e6:.1f} MB ({used / len(revoked):.0f} bytes each)")
+
+
+async def test_a_revoked_session_is_refused_by_the_fast_path_and_get_session(
+    manager: SessionRecipe, domain_clock: ManualClock
+) -> None:
+    """The revoked set is looked up on the cached path too, even for a token whose decoded
+    entry is still kept (the follower drops those; this is the check that does not rely on
+    it), and ``check_core`` turns the cached path off."""
+    created = (await manager.create_new_session("alice")).session
+    other = (await manager.create_new_session("bob")).session
+    assert created is not None and other is not None
+    for _ in range(2):  # verified, then kept decoded
+        for session in (created, other):
+            assert (await manager.get_session(session.access_token)).status is Status.OK
+    cache = manager.fast_path_cache(lambda session: session)
+    assert cache is not None and cache.answer is not None
+    assert cache.answer(created.access_token.encode()) is not None
+
+    now = domain_clock.now_ms()
+    manager.revoked_sessions.add(created.session_handle, now + 60_000, now)
+    assert cache.answer(created.access_token.encode()) is None
+    refused = await manager.get_session(created.access_token)
+    assert (refused.status, refused.message) == (Status.UNAUTHORISED, SESSION_REVOKED_MESSAGE)
+    assert cache.answer(other.access_token.encode()) is not None
+
+    manager.revoked_sessions.check_core = True
+    assert cache.answer(other.access_token.encode()) is None

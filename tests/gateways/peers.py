@@ -235,8 +235,10 @@ async def running_stack(
     make_service: MakeService, clock: ManualClock, tmp_path: Path
 ) -> AsyncIterator[Stack]:
     """The service (anti-CSRF VIA_TOKEN, with its HTTP edge), the application, the sign-in
-    endpoint and nginx in front of them, on free ports."""
-    service = await make_service(anti_csrf="VIA_TOKEN", http_port=0)
+    endpoint and nginx in front of them, on free ports. The service follows no revocation
+    feed, so a revoked session's token verifies locally as with the SDK (the feed's own
+    tests: tests/service/test_revocation_follower.py)."""
+    service = await make_service(anti_csrf="VIA_TOKEN", http_port=0, revocation_feed=False)
     assert service.http_port is not None
     upstream = Upstream()
     async with (

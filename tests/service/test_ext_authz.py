@@ -97,13 +97,19 @@ async def test_an_expired_token_is_401_try_refresh_token(
 
 
 async def test_a_revoked_session_under_check_database_is_unauthorised_and_cleared(
-    channel: grpc.aio.Channel, client: SessionClient
+    make_service: MakeService,
 ) -> None:
-    created = await client.create_session("user-4")
-    await client.revoke_session(created.session.session_handle)
-    cookie = {"cookie": f"sAccessToken={created.access_token.token}"}
-    assert (await check(channel, check_request(cookie))).status.code == 0  # not asked: allowed
-    response = await check(channel, check_request(cookie, check_database="true"))
+    # Without the revocation feed, which would refuse the session without check_database
+    # (docs/revocation.md).
+    service = await make_service(revocation_feed=False)
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        client = SessionClient(channel)
+        created = await client.create_session("user-4")
+        await client.revoke_session(created.session.session_handle)
+        cookie = {"cookie": f"sAccessToken={created.access_token.token}"}
+        allowed = await check(channel, check_request(cookie))
+        assert allowed.status.code == 0  # not asked: allowed
+        response = await check(channel, check_request(cookie, check_database="true"))
     assert response.status.code == UNAUTHENTICATED and body(response) == {"message": "unauthorised"}
     cleared = [
         (v.split("=")[0], a)

@@ -228,14 +228,18 @@ async def test_a_validator_of_an_undefined_key_only_reads(
 
 
 async def test_a_revoked_session_whose_claims_are_fetched_is_unauthorised(
-    claims_client: SessionClient,
+    make_service: MakeService,
 ) -> None:
-    created = await claims_client.create_session("ivan")
-    await claims_client.revoke_session(created.session.session_handle)
-    # Verified locally (the SDK does not ask the core) until the merge asks the core.
-    result = await claims_client.get_session(
-        created.session.access_token, claim_validators=[has_value("verified", True)]
-    )
+    # Without the revocation feed, which would refuse the session before any fetch
+    # (tests/service/test_revocation_follower.py).
+    service = await make_service(claims_module=CLAIMS, revocation_feed=False)
+    async with SessionClient.insecure(service.address) as claims_client:
+        created = await claims_client.create_session("ivan")
+        await claims_client.revoke_session(created.session.session_handle)
+        # Verified locally (the SDK does not ask the core) until the merge asks the core.
+        result = await claims_client.get_session(
+            created.session.access_token, claim_validators=[has_value("verified", True)]
+        )
     assert result.status is SessionStatus.UNAUTHORISED
     assert result.message == "Session does not exist anymore."
     assert fetch_calls["verified"] == 1

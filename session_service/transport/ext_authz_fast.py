@@ -7,9 +7,10 @@ The rendered answer is the decision's own (``ext_authz.py`` renders it from the 
 of ``HttpSessions.verify``); it is kept only when it holds for every request this path
 answers, which carry the same token and differ in nothing the decision reads:
 
-* the token is the ``sAccessToken`` cookie (read as ``HttpRequest.cookie`` reads it), with no
-  ``authorization`` header (a bearer token would be chosen first) and no legacy
-  ``sIdRefreshToken`` cookie, and the configured token transfer method accepts cookies;
+* the token is the ``sAccessToken`` cookie (read as ``HttpRequest.cookie`` reads it) of the
+  one ``cookie`` header, spelt so, with no ``authorization`` header in any spelling (a bearer
+  token would be chosen first) and no legacy ``sIdRefreshToken`` cookie, and the configured
+  token transfer method accepts cookies;
 * the route sets no ``context_extensions`` (every option at its default);
 * the method is neither OPTIONS nor TRACE (which pass unchecked), and is GET unless
   anti-CSRF is NONE (VIA_CUSTOM_HEADER checks ``rid`` on the others; with VIA_TOKEN the
@@ -43,6 +44,8 @@ from session_service.transport.fast_path import FastPath
 from session_service.transport.metrics import RecordRpc
 
 _UNCHECKED_METHODS = frozenset({"OPTIONS", "TRACE"})
+_COOKIE = "cookie"
+_READ_HEADERS = frozenset({AUTHORIZATION_HEADER, _COOKIE})
 
 
 class CheckFastPath:
@@ -67,9 +70,12 @@ class CheckFastPath:
         if method in _UNCHECKED_METHODS or (self._get_only and method != "GET"):
             return None
         headers = http.headers
-        if AUTHORIZATION_HEADER in headers:
-            return None
-        cookie = headers.get("cookie")
+        # The decision reads names in any case (Envoy sends them lower-case; other callers
+        # may not): a bearer token, or cookies under another spelling, go to the decision.
+        for name in headers:
+            if name.lower() in _READ_HEADERS and name != _COOKIE:
+                return None
+        cookie = headers.get(_COOKIE)
         if not cookie:
             return None
         cookies = parse_cookie_header(cookie)

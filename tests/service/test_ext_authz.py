@@ -292,9 +292,12 @@ async def test_the_fast_path_leaves_to_the_decision_what_it_could_answer_differe
     for _ in range(3):  # kept from the second on
         assert (await check(channel, check_request(cookie))).status.code == 0
 
-    bearer = {**cookie, "authorization": f"Bearer {bob.access_token.token}"}
-    as_bob = await check(channel, check_request(bearer))
-    assert ("x-session-user-id", "bob", OVERWRITE) in headers(as_bob.ok_response.headers)
+    for name in ("authorization", "Authorization"):  # Envoy's spelling, and another caller's
+        bearer = {**cookie, name: f"Bearer {bob.access_token.token}"}
+        request = check_request({})
+        request.attributes.request.http.headers.update(bearer)
+        as_bob = await check(channel, request)
+        assert ("x-session-user-id", "bob", OVERWRITE) in headers(as_bob.ok_response.headers)
     legacy = {"cookie": f"sIdRefreshToken=x; sAccessToken={alice.access_token.token}"}
     assert body(await check(channel, check_request(legacy))) == {"message": "try refresh token"}
     preflight = await check(channel, check_request(cookie, method="OPTIONS"))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import inspect
 import json
 import math
 import re
@@ -269,17 +270,41 @@ class Declaration(Generic[T]):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """One ``--flag`` per setting, with the field's ``help`` metadata. Defaults are None so
-        that an unset flag falls through to the other sources."""
+        that an unset flag falls through to the other sources. The settings class's own
+        fields come first; those a base class declares (a group of settings such as the
+        gateway settings) follow in an argument group titled by its ``HELP_GROUP``."""
+        groups: dict[type, list[dataclasses.Field[Any]]] = {self.settings: []}
         for f in self.fields():
-            default = f.metadata.get("default_help") or _describe_default(f.default)
-            parser.add_argument(
-                flag_of(f.name),
-                dest=f.name,
-                default=None,
-                metavar=f.name.upper(),
-                help=f"{f.metadata.get('help', '')} (env {self.variable(f.name)}; "
-                f"default {default})",
-            )
+            groups.setdefault(_declaring(self.settings, f.name), []).append(f)
+        for cls, fields in groups.items():
+            target: argparse._ActionsContainer = parser
+            if cls is not self.settings:
+                target = parser.add_argument_group(getattr(cls, "HELP_GROUP", cls.__name__))
+            for f in fields:
+                self._add_argument(target, f)
+
+    def _add_argument(self, parser: argparse._ActionsContainer, f: dataclasses.Field[Any]) -> None:
+        default = f.metadata.get("default_help") or _describe_default(f.default)
+        parser.add_argument(
+            flag_of(f.name),
+            dest=f.name,
+            default=None,
+            metavar=f.name.upper(),
+            help=f"{f.metadata.get('help', '')} (env {self.variable(f.name)}; default {default})",
+        )
+
+
+def _declared_in(cls: type) -> frozenset[str]:
+    """The names of the fields ``cls`` itself declares (not its bases)."""
+    return frozenset(inspect.get_annotations(cls))
+
+
+def _declaring(cls: type, name: str) -> type:
+    """The class of ``cls``'s MRO that declares field ``name``."""
+    for klass in cls.__mro__:
+        if name in _declared_in(klass):
+            return klass
+    return cls
 
 
 def _describe_default(value: object) -> str:

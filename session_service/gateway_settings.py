@@ -11,6 +11,7 @@ A group of ``Settings`` (its base class), read like every other setting; ``api_d
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from session_common.config_loading import Parser, as_lowercase, flag_of, setting
 from session_service.domain.api import AntiCsrfMode, InvalidArgument
@@ -37,6 +38,11 @@ GATEWAY_PARSERS: dict[str, Parser] = {
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatewaySettings:
     """The HTTP settings group; ``gateway_config`` checks and builds ``HttpConfig``."""
+
+    # The title of these flags' group in ``--help`` (after the service's own).
+    HELP_GROUP: ClassVar[str] = (
+        "HTTP edge and gateways (the decision the edge and Envoy's Check share)"
+    )
 
     http_port: int | None = setting(
         None,

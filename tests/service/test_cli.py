@@ -4,6 +4,7 @@ core, health over gRPC, and a clean exit on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import signal
@@ -14,6 +15,8 @@ import grpc
 import pytest
 from session_client import SessionClient, SessionStatus
 
+from session_common.config_loading import flag_of
+from session_service.settings import Settings
 from tests.service.harness import free_port
 from tests.service.serve_process import running_service, wait_serving
 
@@ -107,3 +110,29 @@ async def test_beyond_loopback_without_auth_or_tls_warns_at_start(tmp_path: Path
     ]
     assert len(warnings) == 1, served.log
     assert "without caller authentication" in warnings[0] and "without TLS" in warnings[0]
+
+
+async def test_help_lists_the_service_flags_then_the_gateway_group() -> None:
+    """``serve --help`` as a user reads it: the service's own flags first (usage line and
+    options), the HTTP edge's in a group of their own after them; every flag listed once."""
+    process = await asyncio.create_subprocess_exec(
+        SESSION_SERVICE, "serve", "--help", stdout=asyncio.subprocess.PIPE
+    )
+    async with asyncio.timeout(30):
+        stdout, _ = await process.communicate()
+    assert process.returncode == 0
+    text = stdout.decode()
+    usage, _, listing = text.partition("\noptions:\n")
+    assert usage.index("--host") < usage.index("--port") < usage.index("--http-port")
+    options, _, gateway = listing.partition("\nHTTP edge and gateways")
+    assert gateway, text
+    service_flags = set(re.findall(r"^  (--[a-z-]+)", options, re.MULTILINE))
+    gateway_flags = set(re.findall(r"^  (--[a-z-]+)", gateway, re.MULTILINE))
+    assert {"--host", "--port", "--core-url", "--api-base-path", "--anti-csrf"} <= service_flags
+    assert {"--http-port", "--http-host", "--cookie-secure", "--upstream-payload-header"} <= (
+        gateway_flags
+    )
+    assert not service_flags & gateway_flags
+    # Every setting has its flag, none lost to the grouping.
+    declared = {flag_of(f.name) for f in dataclasses.fields(Settings)}
+    assert service_flags | gateway_flags == declared

@@ -1,0 +1,121 @@
+"""Check's fast path (transport/ext_authz_fast.py) answers exactly as the whole decision:
+for requests built from a kept cookie token, another user's token, look-alike and legacy
+cookies, bearer tokens in any spelling and methods of every kind, the answer equals the
+answer to the same request with ``context_extensions`` set to a default value, which always
+goes through the decision."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from session_client import SessionClient
+
+from session_proto.xds.envoy.service.auth.v3 import external_auth_pb2 as authz
+from testkit.ext_authz import check_call
+from tests.service.conftest import MakeService
+
+# Two users' tokens: fixed strings the strategies refer to, replaced per run.
+ALICE, BOB = "<alice>", "<bob>"
+cookie_parts = st.sampled_from(
+    [
+        f"sAccessToken={ALICE}",
+        "theme=dark",
+        f"sAccessToken={ALICE}",
+        f"sAccessToken={BOB}",
+        f'sAccessToken="{ALICE}"',
+        f" sAccessToken = {ALICE} ",
+        f"xsAccessToken={BOB}",
+        "sAccessToken=",
+        "sIdRefreshToken=legacy",
+        f"sAccessToken={ALICE}%3D",
+    ]
+)
+requests = st.fixed_dictionaries(
+    {
+        "method": st.sampled_from(["GET", "POST", "DELETE", "OPTIONS", "TRACE", "HEAD", "get"]),
+        "cookies": st.lists(cookie_parts, max_size=4),
+        "cookie_name": st.sampled_from(["cookie", "Cookie"]),
+        "authorization": st.one_of(
+            st.none(),
+            st.tuples(
+                st.sampled_from(["authorization", "Authorization"]),
+                st.sampled_from([f"Bearer {BOB}", "Bearer not-a-token", f"bearer {BOB}", ALICE]),
+            ),
+        ),
+        "rid": st.booleans(),
+    }
+)
+
+
+def build(spec: dict[str, Any], tokens: dict[str, str], **extensions: str) -> authz.CheckRequest:
+    def real(text: str) -> str:
+        return text.replace(ALICE, tokens[ALICE]).replace(BOB, tokens[BOB])
+
+    request = authz.CheckRequest()
+    http = request.attributes.request.http
+    http.method, http.path = spec["method"], "/api/items"
+    headers = http.headers
+    headers[":authority"] = "app.example"
+    if spec["cookies"]:
+        headers[spec["cookie_name"]] = real("; ".join(spec["cookies"]))
+    if spec["authorization"] is not None:
+        name, value = spec["authorization"]
+        headers[name] = real(value)
+    if spec["rid"]:
+        headers["rid"] = "session"
+    request.attributes.context_extensions.update(extensions)
+    return request
+
+
+@pytest.fixture(params=["NONE", "VIA_CUSTOM_HEADER"])
+async def served(
+    request: pytest.FixtureRequest, make_service: MakeService, client: SessionClient
+) -> AsyncIterator[tuple[grpc.aio.Channel, dict[str, str]]]:
+    service = await make_service(anti_csrf=request.param)
+    alice = (await client.create_session("alice")).access_token.token
+    bob = (await client.create_session("bob")).access_token.token
+    tokens = {ALICE: alice, BOB: bob}
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        call = check_call(channel)
+        for name in tokens:  # kept from the second use on
+            for _ in range(2):
+                cookie = build({**EMPTY, "cookies": [f"sAccessToken={name}"]}, tokens)
+                assert (await call(cookie, timeout=10)).status.code == 0
+        yield channel, tokens
+
+
+EMPTY: dict[str, Any] = {
+    "method": "GET",
+    "cookies": [],
+    "cookie_name": "cookie",
+    "authorization": None,
+    "rid": False,
+}
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(spec=requests)
+@example(
+    spec={
+        **EMPTY,
+        "cookies": [f"sAccessToken={ALICE}"],
+        "authorization": ("Authorization", f"Bearer {BOB}"),
+    }
+)
+async def test_the_fast_path_answers_as_the_decision(
+    spec: dict[str, Any], served: tuple[grpc.aio.Channel, dict[str, str]]
+) -> None:
+    channel, tokens = served
+    call = check_call(channel)
+    answered = await call(build(spec, tokens), timeout=10)
+    decided = await call(build(spec, tokens, session_required="true"), timeout=10)
+    assert answered == decided, spec

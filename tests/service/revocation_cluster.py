@@ -33,6 +33,7 @@ API_KEY = "instant-revocation-proof-key-0123456789"
 CDI_HEADERS = {"cdi-version": "2.21", "rid": "session", "api-key": API_KEY}
 FEED_PATH = "/recipe/session/revocations"
 REQUESTS = "session_core_http_requests_total"
+FEED_STATE = "session_service_revocation_feed_state"
 START_SECONDS = 60.0
 # How long a poller waits for a refusal before the revocation counts as never seen: far
 # beyond the 1 s bound, so a slow machine shows up as a figure, a missing feature as this.
@@ -117,7 +118,33 @@ class Replica:
     name: str
     port: int
     process: ServiceProcess
+    metrics_url: str
     clients: list[tuple[str, SessionClient]] = field(default_factory=list)
+
+    @property
+    def client(self) -> SessionClient:
+        """The client of a one-process replica."""
+        (only,) = self.clients
+        return only[1]
+
+    async def feed_state(self) -> str | None:
+        """The follower's state, from the replica's metrics (None when it exports none)."""
+        for (name, labels), value in (await scrape(self.metrics_url)).items():
+            if name == FEED_STATE and value == 1:
+                return dict(labels)["state"]
+        return None
+
+    async def wait_for_feed_state(self, state: str, within_seconds: float = 30.0) -> None:
+        """Poll the metrics until the follower reports ``state``."""
+        found = None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_seconds):
+                while True:
+                    found = await self.feed_state()
+                    if found == state:
+                        break
+                    await asyncio.sleep(0.05)  # a metrics poll, like a readiness probe
+        assert found == state, f"{self.name}: revocation feed {found}, not {state}"
 
     @property
     def address(self) -> str:
@@ -126,11 +153,14 @@ class Replica:
 
 @contextlib.asynccontextmanager
 async def running_replica(
-    name: str, core_url: str, data_dir: Path, *flags: str
+    name: str, core_url: str, data_dir: Path, *flags: str, metrics: bool = False
 ) -> AsyncIterator[Replica]:
-    """``session-service serve --core-url core_url`` (the core API key in its environment),
-    SERVING, with a client on each of its serving processes."""
-    port = free_port()
+    """``session-service serve --core-url core_url`` (the core API key in its environment;
+    with ``metrics``, /metrics on a free port), SERVING, with a client on each of its
+    serving processes."""
+    port, metrics_port = free_port(), free_port()
+    if metrics:
+        flags = ("--metrics-port", str(metrics_port), *flags)
     process = await ServiceProcess.start(
         port,
         data_dir,
@@ -141,7 +171,7 @@ async def running_replica(
         *flags,
         env={"SESSION_SERVICE_CORE_API_KEY": API_KEY},
     )
-    replica = Replica(name, port, process)
+    replica = Replica(name, port, process, f"http://127.0.0.1:{metrics_port}/metrics")
     try:
         await wait_serving(replica.address)
         replica.clients = await clients_per_worker(replica)

@@ -2,14 +2,17 @@
 
 * ``core [--seconds S] [--concurrency C] [--backends sqlite,postgresql]``: the core over HTTP.
 * ``perf [--seconds S] [--concurrencies 1,4,16,64] [--cached-tokens N] [--rounds R]
-  [--pairs P] [--variant-pairs P] [--slice-seconds T]``: in-process
+  [--pairs P] [--variant-pairs P] [--slice-seconds T] [--revocations N]``: in-process
   verification against PyJWT and the SDK, the service over gRPC (GetSession, CreateSession,
   RefreshSession, a no-op baseline), its memory, and the performance targets as ratios
-  measured in that one run (bench/perf.py), then the gateways (bench/gateways.py). Writes a
-  PNG chart too.
+  measured in that one run (bench/perf.py), then the gateways (bench/gateways.py) and the
+  revocation follower's cost (bench/revocation.py). Writes a PNG chart too.
 * ``gateways [--pairs P] [--slice-seconds T] [--gateway-users U]``: the gateways alone:
   Envoy's Check and the HTTP edge's /verify against the no-op RPC, nginx auth_request to
   /verify against nginx auth_request to a static 200 (bench/gateways.py).
+* ``revocation [--concurrencies ...] [--variant-pairs P] [--revocations N]``: the revocation
+  follower alone: GetSession ÷ no-op with it on and off, and the RSS N live revocations add
+  (bench/revocation.py).
 
 Prints a table and writes JSON to bench/results/<suite>.json.
 """
@@ -25,7 +28,7 @@ import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from bench import core_http, gateways, perf, service_rpc, verify_micro
+from bench import core_http, gateways, perf, revocation, service_rpc, verify_micro
 from bench.harness import format_table
 
 RESULTS = Path(__file__).with_name("results")
@@ -33,7 +36,9 @@ RESULTS = Path(__file__).with_name("results")
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="./dev bench")
-    parser.add_argument("suite", nargs="?", default="core", choices=["core", "perf", "gateways"])
+    parser.add_argument(
+        "suite", nargs="?", default="core", choices=["core", "perf", "gateways", "revocation"]
+    )
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--backends", default="sqlite,postgresql")
@@ -47,6 +52,12 @@ def main() -> None:
     parser.add_argument("--slice-seconds", type=float, default=1.0)
     parser.add_argument("--gateway-users", type=int, default=16)
     parser.add_argument(
+        "--revocations",
+        type=int,
+        default=1_000_000,
+        help="live revocations in the feed for the follower's memory and speed",
+    )
+    parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -58,6 +69,9 @@ def main() -> None:
         return
     if args.suite == "gateways":
         gateways_main(args)
+        return
+    if args.suite == "revocation":
+        revocation_main(args)
         return
     args.seconds = 5.0 if args.seconds is None else args.seconds
 
@@ -98,11 +112,22 @@ def perf_main(args: argparse.Namespace) -> None:
     micro = verify_micro.run(args.micro_tokens, repeat=20_000, rounds=args.rounds)
     print("service over gRPC ...", file=sys.stderr)
     results, every_round, memory = service_rpc.run(options)
-    about["loadavg_at_end"] = os.getloadavg()
     print("gateways ...", file=sys.stderr)
     compared = gateways.run(replace(options, concurrencies=(args.gateway_users,)))
-    checks = [*perf.targets(results, every_round, micro, memory), gateways.target(compared)]
+    print("instant revocation ...", file=sys.stderr)
+    revoked, revoked_every, revoked_memory, revoked_checks = revocation.run(
+        options, args.revocations
+    )
+    results += revoked
+    every_round += revoked_every
+    about["loadavg_at_end"] = os.getloadavg()
+    checks = [
+        *perf.targets(results, every_round, micro, memory),
+        *revoked_checks,
+        gateways.target(compared),
+    ]
     print(perf.format_report(results, micro, memory, checks))
+    print("\n".join(revocation.report_lines(revoked_memory)))
     RESULTS.mkdir(exist_ok=True)
     report = {
         "command": "./dev bench " + " ".join(sys.argv[1:]),
@@ -113,11 +138,13 @@ def perf_main(args: argparse.Namespace) -> None:
         "in_process": micro,
         "memory_mb": memory,
         "targets": checks,
+        "revocation": {"memory": revoked_memory},
         "gateways": compared,
     }
     (RESULTS / "perf.json").write_text(json.dumps(report, indent=2) + "\n")
-    tables = perf.markdown(json.loads(json.dumps(report))) + "\n\n" + gateways.markdown(compared)
-    (RESULTS / "perf.md").write_text(tables + "\n")
+    written = json.loads(json.dumps(report))
+    tables = [perf.markdown(written), revocation.markdown(written), gateways.markdown(compared)]
+    (RESULTS / "perf.md").write_text("\n\n".join(tables) + "\n")
     perf.chart(results, RESULTS / "perf.png")
     print(f"wrote perf.json, perf.md and perf.png in {RESULTS}", file=sys.stderr)
 
@@ -140,6 +167,30 @@ def gateways_main(args: argparse.Namespace) -> None:
     }
     (RESULTS / "gateways.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote gateways.json in {RESULTS}", file=sys.stderr)
+
+
+def revocation_main(args: argparse.Namespace) -> None:
+    about = perf.machine()
+    options = perf_options(args)
+    results, every, memory, checks = revocation.run(options, args.revocations)
+    about["loadavg_at_end"] = os.getloadavg()
+    print(format_table(results))
+    print("\n".join(revocation.report_lines(memory)))
+    for check in checks:
+        print(f"[{'met' if check['met'] else 'NOT MET'}] {check['text']}: {check['measured']}")
+    RESULTS.mkdir(exist_ok=True)
+    report = {
+        "command": "./dev bench " + " ".join(sys.argv[1:]),
+        "machine": about,
+        "options": asdict(options),
+        "results": [r.as_dict() for r in results],
+        "every_round": [r.as_dict() for r in every],
+        "revocation": {"memory": memory},
+        "targets": checks,
+    }
+    (RESULTS / "revocation.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(revocation.markdown(json.loads(json.dumps(report))))
+    print(f"wrote revocation.json in {RESULTS}", file=sys.stderr)
 
 
 if __name__ == "__main__":

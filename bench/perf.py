@@ -223,7 +223,14 @@ def chart(results: list[Result], path: Path) -> None:
     series = sorted({(r.name, r.backend) for r in results}, key=lambda s: (s[1], s[0]))
     for name, variant in series:
         points = sorted(_by(results, name, variant).items())
-        style = {"cache on": "-", "core": "-.", "cache off": ":", "2 workers": "--"}[variant]
+        style = {
+            "cache on": "-",
+            "core": "-.",
+            "cache off": ":",
+            "2 workers": "--",
+            "follower off": ":",
+            "follower on": "-",
+        }[variant]
         axes.plot(
             [c for c, _ in points],
             [r.per_second for _, r in points],

@@ -4,8 +4,10 @@ revocation feed costs the service.
 * Speed: GetSession (local verify) against the no-op, interleaved as in service_rpc.py
   (same load processes and connections, ABBA slices, the service pinned), on a service with
   the follower off and on one with it on, whose revoked set holds the live revocations
-  below (the lookup in a full set, not an empty one). The target compares the two
-  GetSession ÷ no-op ratios: the follower on must be within noise of it off.
+  below (the lookup in a full set, not an empty one). Both run throughout, and each
+  concurrency measures them twice, in the order off, on, on, off. The target compares the
+  two GetSession ÷ no-op ratios (each the median over all its pairs): the follower on must
+  be within noise of it off.
 * Memory: the RSS of a service following the feed of a core with no live revocation, and
   of one following a core with ``revocations`` live ones (1,000,000 by default), each once
   its follower reports the feed loaded and the token pool went through it. The revocations
@@ -23,6 +25,7 @@ import sqlite3
 import sys
 import time
 import uuid
+from contextlib import ExitStack
 from typing import Any
 
 import grpc
@@ -37,7 +40,7 @@ from session_proto.session.v1 import session_service_pb2 as pb
 
 FOLLOWER = {"follower off": ("--revocation-feed", "false"), "follower on": ()}
 STATE = "session_service_revocation_feed_state"
-ENTRIES = "session_service_revocation_entries"
+ENTRIES = "session_service_revoked_sessions"
 ACCESS_TOKEN_VALIDITY_MS = 3_600_000  # the core's default access_token_validity
 LOAD_SECONDS = 600.0
 NOISE = 0.95  # the follower-on ratio over the follower-off one must be at least this
@@ -133,18 +136,28 @@ def run(
         inserted_s = insert_revocations(database_url, revocations)
         print("revocation: memory, with them", file=sys.stderr)
         with_them = _memory(core_url, revocations, pool)
-        for variant, flags in FOLLOWER.items():
-            with service_process(core_url, *flags, metrics=True) as service:
-                assert service.metrics_url is not None
-                if variant == "follower on":
-                    wait_loaded(service.metrics_url, revocations)
-                print(f"revocation: service ({variant})", file=sys.stderr)
-                for c in options.concurrencies:
+        with ExitStack() as stack:
+            services = {
+                variant: stack.enter_context(service_process(core_url, *flags, metrics=True))
+                for variant, flags in FOLLOWER.items()
+            }
+            on = services["follower on"]
+            assert on.metrics_url is not None
+            wait_loaded(on.metrics_url, revocations)
+            # Both services run throughout; each concurrency measures them in ABBA order
+            # (off, on, on, off), so a change in the machine's load during it hits both.
+            for c in options.concurrencies:
+                for variant in ("follower off", "follower on", "follower on", "follower off"):
+                    service = services[variant]
+                    print(f"revocation: {variant}, c={c}", file=sys.stderr)
                     slices = measure_interleaved(
                         ("noop", "get_local"), service.address, c, fewer, variant,
                         service.process.pid, pool,
                     )  # fmt: skip
-                    results += _median_slices(slices, every)
+                    every += slices
+                for variant in FOLLOWER:
+                    mine = [r for r in every if r.backend == variant and r.concurrency == c]
+                    results += _median_slices(mine, [])
     memory = {
         "revocations": revocations,
         "insert_s": round(inserted_s, 1),

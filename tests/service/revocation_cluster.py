@@ -173,13 +173,27 @@ async def running_replica(
     )
     replica = Replica(name, port, process, f"http://127.0.0.1:{metrics_port}/metrics")
     try:
-        await wait_serving(replica.address)
+        await _serving_or_exited(replica)
         replica.clients = await clients_per_worker(replica)
         yield replica
     finally:
         for _, client in replica.clients:
             await client.close()
         await process.close()
+
+
+async def _serving_or_exited(replica: Replica) -> None:
+    """Wait for SERVING; a replica that exits instead (a flag it does not know, say) fails
+    the test with its log."""
+    serving = asyncio.ensure_future(wait_serving(replica.address))
+    exited = asyncio.ensure_future(replica.process.process.wait())
+    await asyncio.wait({serving, exited}, return_when=asyncio.FIRST_COMPLETED)
+    if not serving.done():
+        serving.cancel()
+        await replica.process.close()
+        raise AssertionError(f"{replica.name} exited {exited.result()}:\n{replica.process.log}")
+    exited.cancel()
+    serving.result()
 
 
 async def clients_per_worker(

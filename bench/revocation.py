@@ -40,7 +40,7 @@ from session_proto.session.v1 import session_service_pb2 as pb
 
 FOLLOWER = {"follower off": ("--revocation-feed", "false"), "follower on": ()}
 STATE = "session_service_revocation_feed_state"
-ENTRIES = "session_service_revoked_sessions"
+ENTRIES = "session_service_revocation_entries"
 ACCESS_TOKEN_VALIDITY_MS = 3_600_000  # the core's default access_token_validity
 LOAD_SECONDS = 600.0
 NOISE = 0.95  # the follower-on ratio over the follower-off one must be at least this

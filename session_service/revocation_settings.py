@@ -7,6 +7,7 @@ before anything starts."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from session_common.config_loading import ConfigError, flag_of, setting
 from session_service.domain.api import FeedFailure, InvalidArgument, RevocationConfig
@@ -23,6 +24,9 @@ _FIELD_SETTINGS = {
 @dataclass(frozen=True, kw_only=True)
 class RevocationSettings:
     """The revocation group of ``Settings``."""
+
+    # The title of these flags' group in ``--help``.
+    HELP_GROUP: ClassVar[str] = "Revocation feed"
 
     revocation_feed: bool = setting(
         True,

@@ -104,7 +104,12 @@ class Settings(GatewaySettings, RevocationSettings):
         "http://localhost:3001", "the SDK appInfo api_domain; with --api-base-path it makes iss"
     )
     api_base_path: str = setting("/auth", "the SDK api_base_path")
-    anti_csrf: AntiCsrfMode = setting(AntiCsrfMode.NONE, "NONE, VIA_TOKEN or VIA_CUSTOM_HEADER")
+    # None (unset) becomes the SDK's default in __post_init__: always a mode afterwards.
+    anti_csrf: AntiCsrfMode = setting(
+        None,
+        "NONE, VIA_TOKEN or VIA_CUSTOM_HEADER",
+        default_help="VIA_CUSTOM_HEADER with --cookie-same-site none, else NONE (the SDK's)",
+    )
     use_dynamic_access_token_signing_key: bool = setting(
         True, "sign new sessions with the rotating key (false: the static key)"
     )
@@ -192,6 +197,12 @@ class Settings(GatewaySettings, RevocationSettings):
     )
 
     def __post_init__(self) -> None:
+        if self.anti_csrf is None:
+            # supertokens-python's session.init: SameSite=None cookies ride along on
+            # cross-site requests, so the default then checks the rid header.
+            same_site_none = self.cookie_same_site.strip().lower() == "none"
+            mode = AntiCsrfMode.VIA_CUSTOM_HEADER if same_site_none else AntiCsrfMode.NONE
+            object.__setattr__(self, "anti_csrf", mode)
         if not self.host.strip():
             raise SettingsError("--host must not be empty")
         if not 0 <= self.port <= 65535:

@@ -182,3 +182,25 @@ async def test_malformed_requests_log_no_header_bytes(
     assert any("refused" in r.getMessage() for r in caplog.records), caplog.text
     assert secret[:40].decode() not in caplog.text
     assert all(r.levelno < logging.WARNING for r in caplog.records if "refused" in r.getMessage())
+
+
+async def test_same_site_none_cookies_get_the_sdks_anti_csrf_by_default(
+    make_service: MakeService,
+) -> None:
+    """Browsers send SameSite=None cookies on cross-site requests (a form posted from
+    another site): without --anti-csrf the edge then checks the rid header on cookie
+    requests other than GET, as the SDK's default does."""
+    service = await make_service(http_port=0, cookie_same_site="none", cookie_secure=True)
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        created = await SessionClient(channel).create_session("alice")
+    cookie = {"cookie": f"sAccessToken={created.access_token.token}"}
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{service.http_port}", timeout=10, trust_env=False
+    ) as http:
+        cross_site = await http.post("/verify", headers=cookie)
+        assert cross_site.status_code == 401, cross_site.text
+        assert cross_site.json() == {"message": "try refresh token"}
+        own = await http.post("/verify", headers={**cookie, "rid": "session"})
+        assert own.status_code == 200 and own.headers["x-session-user-id"] == "alice"
+        signed_out = await http.post("/auth/signout", headers=cookie)
+        assert signed_out.status_code == 401

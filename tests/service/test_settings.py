@@ -219,3 +219,25 @@ def test_invalid_gateway_settings_name_the_setting(
 ) -> None:
     with pytest.raises(SettingsError, match=named):
         load_settings(flags, env)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ({"cookie_same_site": "none", "cookie_secure": "true"}, AntiCsrfMode.VIA_CUSTOM_HEADER),
+        ({"cookie_same_site": "None", "cookie_secure": "true"}, AntiCsrfMode.VIA_CUSTOM_HEADER),
+        ({"cookie_same_site": "none", "cookie_secure": "true", "anti_csrf": "NONE"}, None),
+        ({"cookie_same_site": "none", "cookie_secure": "true", "anti_csrf": "VIA_TOKEN"}, None),
+        ({"cookie_same_site": "lax"}, AntiCsrfMode.NONE),
+        ({}, AntiCsrfMode.NONE),
+    ],
+)
+def test_anti_csrf_defaults_as_the_sdk_by_same_site(
+    flags: dict[str, str], expected: AntiCsrfMode | None
+) -> None:
+    """The SDK's default: VIA_CUSTOM_HEADER when cookies are SameSite=None (browsers send
+    them on cross-site requests), else NONE; a given mode is kept."""
+    settings = load_settings(flags, {})
+    want = expected or AntiCsrfMode[flags["anti_csrf"]]
+    assert settings.anti_csrf is want
+    assert settings.http_config().anti_csrf is want

@@ -6,6 +6,7 @@ tests/service/test_ext_authz_envoy_client.py checks the same from xds-protos' ow
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from pathlib import Path
@@ -351,3 +352,25 @@ async def test_raw_headers_as_envoy_encodes_them_are_read_too(
     response = await check(channel, request)
     assert response.status.code == 0
     assert ("x-session-user-id", "user-13", OVERWRITE) in headers(response.ok_response.headers)
+
+
+async def test_a_kept_answer_is_not_given_for_a_session_the_revocation_feed_removed(
+    channel: grpc.aio.Channel, client: SessionClient
+) -> None:
+    """With the revocation feed (docs/revocation.md), Check refuses a removed session as
+    GetSession does, its fast path included."""
+    created = await client.create_session("user-14")
+    cookie = {"cookie": f"sAccessToken={created.access_token.token}"}
+    for _ in range(3):  # kept from the second on
+        assert (await check(channel, check_request(cookie))).status.code == 0
+    await client.revoke_session(created.session.session_handle)
+    async with asyncio.timeout(30):  # until the feed brings the removal to GetSession
+        while True:
+            verified = await client.get_session(created.access_token.token)
+            if verified.status is not SessionStatus.OK:
+                break
+            await asyncio.sleep(0.005)
+    assert verified.status is SessionStatus.UNAUTHORISED
+    refused = await check(channel, check_request(cookie))
+    assert refused.status.code == UNAUTHENTICATED
+    assert body(refused) == {"message": "unauthorised"}

@@ -3,8 +3,9 @@ route options that break a JSON reader (integers past Python's digit limit, lone
 surrogates in names echoed into the answer), original-request headers that disagree
 (a client's own ``X-Original-Method`` next to the proxy's ``X-Forwarded-Method``), a URI
 that does not parse, a user id that cannot be an HTTP header value, and malformed header
-lines whose bytes hold a refresh token. Each gets a typed answer, never a 500, INTERNAL or
-a dropped connection, and no token reaches a log line."""
+lines whose bytes hold a refresh token, SameSite=None cookies without a rid header, a
+core that does not answer, and a burst of mixed requests. Each gets a typed answer, never
+a 500, INTERNAL, a hang or a dropped connection, and no token reaches a log line."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from session_proto.xds.envoy.service.auth.v3 import external_auth_pb2 as authz
 from session_service.server import RunningService
 from testkit.ext_authz import check_call, check_request
 from tests.service.conftest import MakeService
+from tests.service.harness import GatedProxy
 
 BIG_INTEGER = "1" * 5000  # past CPython's 4300-digit limit for int("...")
 BAD_OPTIONS = [
@@ -204,3 +206,59 @@ async def test_same_site_none_cookies_get_the_sdks_anti_csrf_by_default(
         assert own.status_code == 200 and own.headers["x-session-user-id"] == "alice"
         signed_out = await http.post("/auth/signout", headers=cookie)
         assert signed_out.status_code == 401
+
+
+async def test_a_hung_core_is_answered_503_by_the_edge_and_check(
+    make_service: MakeService, core_url: str
+) -> None:
+    """A check_database call while the core does not answer ends at the core timeout
+    with the typed 503, never a hang or a 500."""
+    proxy = GatedProxy(core_url, "/recipe/session/verify")
+    await proxy.start()
+    try:
+        service = await make_service(core_url=proxy.url, http_port=0, core_timeout_seconds=0.5)
+        async with grpc.aio.insecure_channel(service.address) as channel:
+            created = await SessionClient(channel).create_session("frank")
+            bearer = {"authorization": f"Bearer {created.access_token.token}"}
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{service.http_port}", timeout=30, trust_env=False
+            ) as http:
+                hung = await http.get("/verify", params={"check_database": "true"}, headers=bearer)
+                assert hung.status_code == 503, hung.text
+                assert hung.json() == {"message": "session core unavailable"}
+            checked = await check(channel, check_request(bearer, check_database="true"))
+            assert checked.denied_response.status.code == 503
+            assert proxy.arrived.is_set()
+    finally:
+        proxy.release.set()
+        await proxy.stop()
+
+
+async def test_a_burst_of_mixed_requests_gets_each_its_own_answer(
+    http: httpx.AsyncClient, edge_channel: grpc.aio.Channel
+) -> None:
+    """Many requests at once, valid and not, on the edge and Check: each gets the answer
+    its own token gives (no answer crosses to another request), none a 500."""
+    client = SessionClient(edge_channel)
+    users = [await client.create_session(f"user-{i}") for i in range(5)]
+    call = check_call(edge_channel)
+
+    async def edge(i: int) -> tuple[int, str | None]:
+        if i % 3 == 0:
+            response = await http.get("/verify", headers={"cookie": "sAccessToken=a.b.c"})
+        else:
+            token = users[i % 5].access_token.token
+            response = await http.get("/verify", headers={"cookie": f"sAccessToken={token}"})
+        return response.status_code, response.headers.get("x-session-user-id")
+
+    async def envoy(i: int) -> tuple[int, str | None]:
+        token = users[i % 5].access_token.token if i % 3 else "a.b.c"
+        response = await call(check_request({"cookie": f"sAccessToken={token}"}), timeout=30)
+        if response.HasField("ok_response"):
+            upstream = {o.header.key: o.header.value for o in response.ok_response.headers}
+            return 200, upstream["x-session-user-id"]
+        return response.denied_response.status.code, None
+
+    answers = await asyncio.gather(*(edge(i) for i in range(150)), *(envoy(i) for i in range(150)))
+    expected = [(401, None) if i % 3 == 0 else (200, f"user-{i % 5}") for i in range(150)] * 2
+    assert answers == expected

@@ -8,6 +8,8 @@ revocation feed costs the service.
   concurrency measures them twice, in the order off, on, on, off. The target compares the
   two GetSession ÷ no-op ratios (each the median over all its pairs): the follower on must
   be within noise of it off.
+* The lookup alone, in process (revocation_micro.py): the token-only fast path with the
+  revoked set empty and with it full, CPU caches flushed before each call.
 * Memory: the RSS of a service following the feed of a core with no live revocation, and
   of one following a core with ``revocations`` live ones (1,000,000 by default), each once
   its follower reports the feed loaded and the token pool went through it. The revocations
@@ -31,6 +33,7 @@ from typing import Any
 import grpc
 import httpx
 
+from bench import revocation_micro
 from bench.harness import Result, core_process, database
 from bench.perf import _interleaved_detail, _paired_ratio_per_concurrency
 from bench.service_process import RssSampler, rss_mb, service_process
@@ -130,6 +133,8 @@ def run(
     with database("sqlite") as database_url, core_process(database_url) as core_url:
         with service_process(core_url) as service:
             pool = [c.session.access_token for c in create_sessions(service.address, TOKEN_POOL)]
+        print(f"revocation: fast path, in process, {revocations} revoked", file=sys.stderr)
+        lookup = revocation_micro.run(core_url, revocations)
         print("revocation: memory, no live revocation", file=sys.stderr)
         without = _memory(core_url, 0, pool)
         print(f"revocation: inserting {revocations} live revocations", file=sys.stderr)
@@ -164,6 +169,7 @@ def run(
         **{f"without_{k}": v for k, v in without.items()},
         **{f"with_{k}": v for k, v in with_them.items()},
         "added_mb": round(with_them["rss_mb"] - without["rss_mb"], 1),
+        **lookup,
     }
     return results, every, memory, targets(every, memory)
 
@@ -229,5 +235,11 @@ def markdown(report: dict[str, Any]) -> str:
         f"| follower on, {memory['revocations']:,} live revocations | {memory['with_rss_mb']} |",
         f"| added | {memory['added_mb']} |",
         f"| peak while loading them | {memory['with_peak_while_loading_mb']} |",
+        "",
+        "| the token-only fast path, in process, CPU caches flushed | µs per call |",
+        "|---|---:|",
+        f"| revoked set empty | {memory['fast_path_empty_set_us']} |",
+        f"| revoked set of {memory['revocations']:,} | {memory['fast_path_full_set_us']} |",
+        f"| full ÷ empty (median of per-round ratios) | {memory['fast_path_full_over_empty']} |",
     ]
     return "\n".join(lines)

@@ -75,6 +75,7 @@ class RevocationFollower:
         self._reconnects = 0
         self._logged: FeedState | None = None
         self._set.check_core = self._fail_safe
+        self._set.follows = True
 
     def start(self) -> None:
         if self._task is None:
@@ -157,6 +158,9 @@ class RevocationFollower:
             if page is None:
                 self._unsupported = True
                 self._set.check_core = False
+                # As without a follower: revocations through this process are not kept.
+                self._set.follows = False
+                self._set.clear()
                 if self._lag_timer is not None:
                     self._lag_timer.cancel()
                 self._log("")
@@ -172,12 +176,17 @@ class RevocationFollower:
 
     def _take(self, page: RevocationPage) -> None:
         now_ms = self._clock.now_ms()
-        add = self._set.add
+        revocations = self._set
+        add = revocations.add
         new = [
             entry.session_handle
             for entry in page.revocations
             if add(entry.session_handle, entry.valid_until_ms, now_ms)
         ]
+        if page.revocations:
+            # The core's access-token validity, for revocations made through this process.
+            validity = max(e.valid_until_ms - e.revoked_at_ms for e in page.revocations)
+            revocations.validity_ms = max(revocations.validity_ms, validity)
         self._received += len(page.revocations)
         if new:
             self._forget(new)

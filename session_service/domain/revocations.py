@@ -18,6 +18,14 @@
 * ``check_core``: ``get_session`` verifies every token with the core, as with
   ``check_database`` (fail-safe while the feed lags, or after an overflow). Set by the
   follower; read on every GetSession, the fast path's included.
+* Revocations made through this process (``add_local``) are kept as soon as the core
+  confirms them, so the process that revoked refuses at once rather than when the feed
+  brings them back. They are kept until now plus the core's access-token validity as this
+  process has learnt it (``validity_ms``: the longest ``validUntil - revokedAt`` of a feed
+  entry, or ``exp - iat`` of an access token it verified), or an hour (the core's default)
+  before it has seen either. When the feed's entry for such a session arrives it is filed
+  too, and the session stays until the later of the two expiries (a count in ``_copies``
+  for the few keys filed twice), so a local guess never cuts the feed's window short.
 
 Not thread-safe: one per process, on its event loop.
 """
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -36,6 +45,8 @@ KEY_MASK = (1 << 60) - 1
 BUCKET_MS = 10_000
 # The core's most entries per feed answer (C3's ``limit``).
 PAGE_SIZE = 10_000
+# The access-token validity assumed before one is learnt: the core's default (3600 s).
+DEFAULT_VALIDITY_MS = 3_600_000
 
 
 def revocation_key(session_handle: str) -> int:
@@ -120,7 +131,18 @@ class FeedStatus:
 class Revocations:
     """The revoked set (module docstring)."""
 
-    __slots__ = ("_buckets", "_due", "check_core", "keys", "max_entries", "overflowed")
+    __slots__ = (
+        "_buckets",
+        "_copies",
+        "_due",
+        "_local",
+        "check_core",
+        "follows",
+        "keys",
+        "max_entries",
+        "overflowed",
+        "validity_ms",
+    )
 
     def __init__(self, max_entries: int) -> None:
         # Read directly by the fast path: only ever changed in place, never rebound.
@@ -128,8 +150,17 @@ class Revocations:
         self.check_core = False
         self.overflowed = False
         self.max_entries = max_entries
+        # True while a follower follows a feed: only then are local revocations kept (a
+        # process without the feed, or whose core has none, verifies as the SDK does).
+        self.follows = False
+        # The longest access-token validity seen (ms); 0 before any (module docstring).
+        self.validity_ms = 0
         self._buckets: dict[int, list[int]] = {}
         self._due: list[int] = []  # heap of bucket numbers
+        # Keys filed in more than one bucket -> in how many; a key leaves with its last one.
+        self._copies: dict[int, int] = {}
+        # Keys kept by ``add_local`` whose feed entry has not arrived yet.
+        self._local: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -138,37 +169,78 @@ class Revocations:
         return (hash(session_handle) & KEY_MASK) in self.keys
 
     def add(self, session_handle: str, valid_until_ms: int, now_ms: int) -> bool:
-        """Keep a revocation until ``valid_until_ms``; True when it is new (not already
-        kept, not already past, and there was room: else ``overflowed`` is set).
+        """Keep a revocation of the feed until ``valid_until_ms``; True when it is new (not
+        already kept, not already past, and there was room: else ``overflowed`` is set).
 
-        A repeat keeps the first entry's expiry: the core records one removal per session
-        (repeats of it carry the same ``validUntil``)."""
+        A repeat of a feed entry is a no-op: the core records one removal per session
+        (repeats of it carry the same ``validUntil``). The feed's entry of a session kept by
+        ``add_local`` is filed as well: the later expiry holds."""
         if valid_until_ms <= now_ms:
             return False
-        key = hash(session_handle) & KEY_MASK
+        return self._add(hash(session_handle) & KEY_MASK, valid_until_ms, local=False)
+
+    def add_local(self, session_handles: Iterable[str], now_ms: int) -> None:
+        """Keep the sessions whose removal the core has just confirmed to this process
+        (module docstring), when a feed is followed."""
+        if not self.follows:
+            return
+        valid_until_ms = now_ms + (self.validity_ms or DEFAULT_VALIDITY_MS)
+        for session_handle in session_handles:
+            self._add(hash(session_handle) & KEY_MASK, valid_until_ms, local=True)
+
+    def clear(self) -> None:
+        """Forget every entry (a core without the feed: only local ones were kept)."""
+        for kept in (self.keys, self._buckets, self._copies, self._local):
+            kept.clear()
+        self._due.clear()
+
+    def _add(self, key: int, valid_until_ms: int, *, local: bool) -> bool:
         keys = self.keys
         if key in keys:
+            if not local and key not in self._local:
+                return False
+            # One of the two entries is this process's own: both filed, the later holds.
+            self._copies[key] = self._copies.get(key, 1) + 1
+            if not local:
+                self._local.discard(key)
+            self._file(key, valid_until_ms)
             return False
         if len(keys) >= self.max_entries:
             self.overflowed = True
             return False
         keys.add(key)
+        if local:
+            self._local.add(key)
+        self._file(key, valid_until_ms)
+        return True
+
+    def _file(self, key: int, valid_until_ms: int) -> None:
         bucket = valid_until_ms // BUCKET_MS
         entries = self._buckets.get(bucket)
         if entries is None:
             entries = self._buckets[bucket] = []
             heapq.heappush(self._due, bucket)
         entries.append(key)
-        return True
 
     def purge(self, now_ms: int) -> int:
         """Drop the buckets whose every entry is past its ``validUntil``; how many entries
         went."""
         due, buckets, keys = self._due, self._buckets, self.keys
+        copies, local = self._copies, self._local
         current = now_ms // BUCKET_MS
         dropped = 0
         while due and due[0] < current:
             for key in buckets.pop(heapq.heappop(due)):
+                if copies:
+                    count = copies.get(key)
+                    if count is not None:  # filed in a later bucket as well
+                        if count > 2:
+                            copies[key] = count - 1
+                        else:
+                            del copies[key]
+                        continue
                 keys.discard(key)
                 dropped += 1
+                if local:
+                    local.discard(key)
         return dropped

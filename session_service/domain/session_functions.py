@@ -123,7 +123,7 @@ async def revoke_session(
     revoked = await calls.remove_sessions(
         parts.core, session_handles=[session_handle], deadline=parts.core.deadline(timeout)
     )
-    parts.tokens.forget_sessions((session_handle, *revoked))
+    _revoked(parts, (session_handle, *revoked), revoked)
     if len(revoked) == 1:
         return RevokeResult(Status.OK, revoked_session_handles=revoked)
     return RevokeResult(Status.SESSION_DOES_NOT_EXIST, SESSION_GONE_MESSAGE, revoked)
@@ -140,7 +140,7 @@ async def revoke_all_sessions_for_user(
     revoked = await calls.remove_sessions(
         parts.core, user_id=user_id, deadline=parts.core.deadline(timeout)
     )
-    parts.tokens.forget_sessions(revoked)
+    _revoked(parts, revoked, revoked)
     return RevokeResult(Status.OK, revoked_session_handles=revoked)
 
 
@@ -156,8 +156,17 @@ async def revoke_multiple_sessions(
     revoked = await calls.remove_sessions(
         parts.core, session_handles=session_handles, deadline=parts.core.deadline(timeout)
     )
-    parts.tokens.forget_sessions((*session_handles, *revoked))
+    _revoked(parts, (*session_handles, *revoked), revoked)
     return RevokeResult(Status.OK, revoked_session_handles=revoked)
+
+
+def _revoked(parts: RecipeParts, asked: Sequence[str], removed: Sequence[str]) -> None:
+    """After a removal through the core: drop the cached tokens of every session asked
+    about, and keep those the core confirmed removed in the revoked set at once (when the
+    feed is followed), so that this process refuses them without waiting for the feed to
+    bring the removal back (``Revocations.add_local``)."""
+    parts.tokens.forget_sessions(asked)
+    parts.revocations.add_local(removed, parts.clock.now_ms())
 
 
 async def get_all_session_handles_for_user(

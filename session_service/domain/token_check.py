@@ -145,6 +145,10 @@ class TokenCheck:
         verified = check_claims(parsed, now_ms)
         check_payload(verified.user_data)  # (not remembered: such tokens are rare)
         revoked = revocation_key(verified.session_handle)
+        # The core's access-token validity, for revocations made through this process.
+        self._revocations.validity_ms = max(
+            self._revocations.validity_ms, verified.expiry_ms - verified.time_created_ms
+        )
         # A revoked session's tokens are not kept: get_session refuses them anyway.
         if cache is not None and digest is not None and revoked not in self._revocations.keys:
             assert parsed.kid is not None and key is not None  # v3+: a kid, and its key

@@ -7,6 +7,7 @@ test_login_refresh and tests/test_session.py).
 
 from __future__ import annotations
 
+import grpc
 from session_client import SessionClient, SessionStatus
 
 from tests.service.conftest import MakeService
@@ -104,7 +105,17 @@ async def test_refresh_after_revoke_and_with_garbage_is_unauthorised(client: Ses
         assert not garbage or garbage not in result.message
 
 
-async def test_revoked_session_is_caught_only_with_check_database(client: SessionClient) -> None:
+async def test_revoked_session_is_caught_only_with_check_database(
+    make_service: MakeService,
+) -> None:
+    """The SDK's behaviour, without the revocation feed (with it, this process refuses the
+    session at once: tests/service/test_revocation_read_your_writes.py)."""
+    service = await make_service(revocation_feed=False)
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        await _caught_only_with_check_database(SessionClient(channel))
+
+
+async def _caught_only_with_check_database(client: SessionClient) -> None:
     created = await client.create_session("user-id")
     await client.revoke_session(created.session.session_handle)
 

@@ -13,7 +13,12 @@ import pytest
 from session_common.clock import ManualClock
 from session_service.domain.api import InvalidArgument, RevocationConfig, SessionRecipe, Status
 from session_service.domain.messages import SESSION_REVOKED_MESSAGE
-from session_service.domain.revocations import BUCKET_MS, Revocations, revocation_key
+from session_service.domain.revocations import (
+    BUCKET_MS,
+    DEFAULT_VALIDITY_MS,
+    Revocations,
+    revocation_key,
+)
 
 NOW = 1_700_000_000_000
 
@@ -35,6 +40,57 @@ def test_a_repeat_is_not_new_and_keeps_one_entry() -> None:
     # The purge at the entry's validUntil drops it once, without error.
     assert revoked.purge(NOW + 60_000 + BUCKET_MS) == 1
     assert not revoked.revoked("handle-a") and len(revoked) == 0
+
+
+def test_local_revocations_are_kept_only_while_a_feed_is_followed() -> None:
+    revoked = Revocations(10)
+    revoked.add_local(["handle-a"], NOW)
+    assert not revoked.revoked("handle-a")  # no follower: as the SDK
+    revoked.follows = True
+    revoked.add_local(["handle-a"], NOW)
+    assert revoked.revoked("handle-a")
+    # Before any validity was learnt: the core's default.
+    assert revoked.purge(NOW + DEFAULT_VALIDITY_MS - BUCKET_MS) == 0
+    assert revoked.purge(NOW + DEFAULT_VALIDITY_MS + BUCKET_MS) == 1
+    revoked.validity_ms = 7_200_000
+    revoked.add_local(["handle-b"], NOW)
+    assert revoked.purge(NOW + DEFAULT_VALIDITY_MS + BUCKET_MS) == 0
+    assert revoked.purge(NOW + 7_200_000 + BUCKET_MS) == 1
+    revoked.add_local(["handle-c"], NOW)
+    revoked.clear()
+    assert len(revoked) == 0 and not revoked.revoked("handle-c")
+
+
+@pytest.mark.parametrize("local_first", [True, False])
+@pytest.mark.parametrize("local_later", [True, False])
+def test_a_local_revocation_and_the_feed_entry_keep_the_later_expiry(
+    local_first: bool, local_later: bool
+) -> None:
+    """Whichever arrives first and whichever ends later, the session is kept until the
+    later of the two expiries, once, and then leaves."""
+    revoked = Revocations(10)
+    revoked.follows = True
+    revoked.validity_ms = 60 * BUCKET_MS
+    local_until = NOW + revoked.validity_ms
+    feed_until = local_until + (-20 if local_later else 20) * BUCKET_MS
+    later = max(local_until, feed_until)
+
+    def local() -> None:
+        revoked.add_local(["handle-a"], NOW)
+
+    def feed() -> None:
+        revoked.add("handle-a", feed_until, NOW)
+
+    for arrive in (local, feed) if local_first else (feed, local):
+        arrive()
+    revoked.add("handle-a", feed_until, NOW)  # a repeat of the feed changes nothing
+    assert len(revoked) == 1
+    assert revoked.purge(min(local_until, feed_until) + 2 * BUCKET_MS) == 0
+    assert revoked.revoked("handle-a")
+    assert revoked.purge(later - BUCKET_MS) == 0
+    assert revoked.purge(later + 2 * BUCKET_MS) == 1
+    assert not revoked.revoked("handle-a") and len(revoked) == 0
+    assert not revoked._copies and not revoked._local
 
 
 def test_an_entry_already_past_its_window_is_not_kept() -> None:
@@ -139,3 +195,17 @@ async def test_a_revoked_session_is_refused_by_the_fast_path_and_get_session(
 
     manager.revoked_sessions.check_core = True
     assert cache.answer(other.access_token.encode()) is None
+
+
+async def test_the_access_token_validity_is_learnt_from_a_verified_token(
+    manager: SessionRecipe,
+) -> None:
+    """``exp - iat`` of a token verified locally: how long a local revocation is kept."""
+    assert manager.revoked_sessions.validity_ms == 0
+    created = (await manager.create_new_session("alice")).session
+    assert created is not None
+    assert (await manager.get_session(created.access_token)).status is Status.OK
+    iat = created.access_token_payload["iat"]
+    exp = created.access_token_payload["exp"]
+    assert isinstance(iat, int) and isinstance(exp, int)
+    assert manager.revoked_sessions.validity_ms == (exp - iat) * 1000 > 0

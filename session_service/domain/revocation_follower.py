@@ -6,8 +6,11 @@ cursor the core gave, keeping ``Revocations`` and dropping the cached tokens of 
 revoked session. A failed request (core unreachable, timed out, 5xx, refused key) is
 retried after an exponential backoff with jitter, on the next core of the URL list (the
 client's requests go round the list). A cursor the core cannot read is dropped, and the
-window loaded again. A 404 means a core without the feed (the SuperTokens core): logged
-once, the follower ends and GetSession behaves as it does without one.
+window loaded again: at once when a core had read that cursor before (its database was
+replaced), after the backoff, as a failure, when it came from a load of the window just
+made (cores on different databases answer in turn). A 404 means a core without the feed
+(the SuperTokens core): logged once, the follower ends and GetSession behaves as it does
+without one.
 
 The lag is the time since the feed's last answer. With ``fail-safe``, ``check_core`` is
 set while the lag exceeds the bound or the window is not loaded yet, and while more
@@ -120,6 +123,8 @@ class RevocationFollower:
 
     async def _run(self) -> None:
         since: str | None = None
+        # ``since`` has been read back by a core (not only given by a load of the window).
+        accepted = False
         more = False
         backoff = self._config.backoff_initial_seconds
         wait_ms = int(self._config.poll_wait_seconds * 1000)
@@ -137,11 +142,18 @@ class RevocationFollower:
                     limit=PAGE_SIZE,
                 )
             except calls.CursorRejected as exc:
-                if since is not None:
+                if since is not None and accepted:
+                    # Another database now (the core's was replaced): start again.
                     logger.warning("revocation feed: %s; loading the window again", exc)
-                    since, self._loaded = None, False
+                    since, self._loaded, accepted = None, False, False
                     continue
                 why = str(exc)
+                if since is not None:
+                    # A cursor refused right after a core gave it: the answers come from
+                    # cores on different databases (one URL in front of both). A failure
+                    # like the others (backed off, counted), then the window again.
+                    why += "; the cursor a core had just given was refused"
+                    since, self._loaded = None, False
             except (CoreUnavailable, CoreSaturated, CoreIncompatible, DeadlineExceeded) as exc:
                 why = f"{type(exc).__name__}: {exc}"
             except Exception as exc:
@@ -165,7 +177,11 @@ class RevocationFollower:
                     self._lag_timer.cancel()
                 self._log("")
                 return
-            backoff = self._config.backoff_initial_seconds
+            if since is not None:
+                # Not after a load of the window alone: that would undo the backoff of a
+                # cursor refused right after each load (above).
+                backoff = self._config.backoff_initial_seconds
+            accepted = since is not None
             self._failing = False
             self._take(page)
             since, more = page.cursor, page.more

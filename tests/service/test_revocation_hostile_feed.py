@@ -12,6 +12,7 @@ Everything is real: the project's core on a real socket, proxies in front of it
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import httpx
@@ -19,7 +20,9 @@ import pytest
 from aiohttp import web
 from session_client import SessionClient, SessionStatus
 
-from session_core.app import RunningCore
+from session_common.clock import ManualClock
+from session_core.app import RunningCore, start_core
+from session_core.config import CoreConfig
 from tests.faults import Fault, FaultProxy
 from tests.service.conftest import MakeService
 from tests.service.test_revocation_follower import (
@@ -37,22 +40,28 @@ MOST_PER_PAGE = 1000
 
 
 class RecordingProxy:
-    """A real HTTP hop in front of the core that keeps the query of every feed request."""
+    """A real HTTP hop in front of the core that keeps the query of every feed request.
+    With ``round_robin``, feed requests go to it and the core in turn (a load balancer in
+    front of cores on different databases)."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
+        self.round_robin: str | None = None
         self.feed_queries: list[dict[str, str]] = []
         self._http = httpx.AsyncClient(timeout=60)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
     async def _forward(self, request: web.Request) -> web.Response:
+        upstream_url = self.upstream
         if request.path == FEED:
             self.feed_queries.append(dict(request.query))
+            if self.round_robin is not None and len(self.feed_queries) % 2:
+                upstream_url = self.round_robin
         headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
         upstream = await self._http.request(
             request.method,
-            self.upstream + request.path_qs,
+            upstream_url + request.path_qs,
             content=await request.read(),
             headers=headers,
         )
@@ -129,3 +138,28 @@ async def test_a_feed_answering_junk_is_down_and_followed_again_once_it_answers(
         await until("the revocation arrives", lambda: entries(service) == 1)
         refused = await client.get_session(created.session.access_token)
         assert refused.status is SessionStatus.UNAUTHORISED
+
+
+async def test_cores_on_different_databases_behind_one_url_are_backed_off_not_hammered(
+    recording: RecordingProxy,
+    make_service: MakeService,
+    core: RunningCore,
+    clock: ManualClock,
+    tmp_path: Path,
+) -> None:
+    """Each core refuses the other's cursor (400): the follower loads the window again, and
+    a cursor refused right after that is a failure like any other (counted, backed off,
+    state down), not a reload in a tight loop that the metrics never show."""
+    other = await start_core(
+        CoreConfig(host="127.0.0.1", port=0, database=f"sqlite:///{tmp_path / 'other.db'}"),
+        clock=clock,
+    )
+    try:
+        service = await make_service(core_url=recording.url, revocation_feed_max_lag_seconds=0.4)
+        await until("following", lambda: state(service) == "following")
+        recording.round_robin = other.url
+        await until("failures counted", lambda: feed_metrics(service)[RECONNECTS] >= 2)
+        recording.round_robin = None
+        await until("following again", lambda: state(service) == "following")
+    finally:
+        await other.stop()

@@ -49,6 +49,8 @@ logger = logging.getLogger("session_service.revocations")
 
 # A reload after an overflow waits until the set has this much room again.
 _RELOAD_BELOW = 0.9
+# Expired entries dropped between two turns of the event loop (about 5 ms of work).
+_PURGE_SLICE = 10_000
 
 
 class RevocationFollower:
@@ -129,7 +131,7 @@ class RevocationFollower:
         backoff = self._config.backoff_initial_seconds
         wait_ms = int(self._config.poll_wait_seconds * 1000)
         while True:
-            self._set.purge(self._clock.now_ms())
+            await self._purge()
             if self._set.overflowed and len(self._set) < self._set.max_entries * _RELOAD_BELOW:
                 self._set.overflowed = False  # load the window again (the lost entries)
                 since, self._loaded = None, False
@@ -189,6 +191,15 @@ class RevocationFollower:
                 self._loaded = True
             self._answered()
             self._log("")
+
+    async def _purge(self) -> None:
+        """Drop the expired entries a slice at a time, letting GetSession run between."""
+        while True:
+            now_ms = self._clock.now_ms()
+            self._set.purge(now_ms, _PURGE_SLICE)
+            if not self._set.expired(now_ms):
+                return
+            await asyncio.sleep(0)
 
     def _take(self, page: RevocationPage) -> None:
         now_ms = self._clock.now_ms()

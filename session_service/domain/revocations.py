@@ -224,15 +224,22 @@ class Revocations:
             heapq.heappush(self._due, bucket)
         entries.append(key)
 
-    def purge(self, now_ms: int) -> int:
-        """Drop the buckets whose every entry is past its ``validUntil``; how many entries
-        went."""
+    def purge(self, now_ms: int, most: int | None = None) -> int:
+        """Drop the entries of the buckets whose every entry is past its ``validUntil``,
+        looking at ``most`` of them at a time (None: all); how many went. ``expired``
+        tells whether any are left: a million revocations made together expire together,
+        and dropping them in one go held the event loop half a second."""
         due, buckets, keys = self._due, self._buckets, self.keys
         copies, local = self._copies, self._local
         current = now_ms // BUCKET_MS
-        dropped = 0
+        dropped = looked = 0
         while due and due[0] < current:
-            for key in buckets.pop(heapq.heappop(due)):
+            entries = buckets[due[0]]
+            while entries:
+                if most is not None and looked >= most:
+                    return dropped
+                looked += 1
+                key = entries.pop()
                 if copies:
                     count = copies.get(key)
                     if count is not None:  # filed in a later bucket as well
@@ -245,4 +252,9 @@ class Revocations:
                 dropped += 1
                 if local:
                     local.discard(key)
+            del buckets[heapq.heappop(due)]
         return dropped
+
+    def expired(self, now_ms: int) -> bool:
+        """Whether entries past their window are still kept (``purge``)."""
+        return bool(self._due) and self._due[0] < now_ms // BUCKET_MS

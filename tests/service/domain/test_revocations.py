@@ -209,3 +209,26 @@ async def test_the_access_token_validity_is_learnt_from_a_verified_token(
     exp = created.access_token_payload["exp"]
     assert isinstance(iat, int) and isinstance(exp, int)
     assert manager.revoked_sessions.validity_ms == (exp - iat) * 1000 > 0
+
+
+def test_a_purge_looks_at_most_at_a_slice_and_the_next_one_goes_on() -> None:
+    """Entries that expire together leave a slice at a time (the follower lets the event
+    loop run between slices), copies of a local entry included."""
+    revoked = Revocations(100)
+    revoked.follows = True
+    revoked.validity_ms = 5 * BUCKET_MS
+    for number in range(25):
+        revoked.add(f"handle-{number}", NOW + 5 * BUCKET_MS, NOW)
+    revoked.add_local(["handle-0", "local"], NOW)  # a second copy, and a local entry
+    late = NOW + 9 * BUCKET_MS
+    revoked.add("late", late, NOW)
+    after = NOW + 7 * BUCKET_MS
+    dropped = []
+    while revoked.expired(after):
+        dropped.append(revoked.purge(after, 10))
+    # 27 filed before the late one: three slices; handle-0's copy leaves no entry behind.
+    assert len(dropped) == 3 and sum(dropped) == 26
+    assert len(revoked) == 1 and revoked.revoked("late")
+    assert not revoked.expired(after) and revoked.purge(after, 10) == 0
+    assert not revoked._copies and not revoked._local
+    assert revoked.purge(late + 2 * BUCKET_MS) == 1 and len(revoked) == 0

@@ -27,7 +27,7 @@ from tests.docs.shown_output import output_mismatches
 
 VENV_BIN = Path(sys.executable).parent
 NODE_CLIENT = ROOT / "clients" / "node"
-DEFAULT_PORTS = (50051, 3567, 3001, 9464)
+DEFAULT_PORTS = (50051, 3567, 3001, 9464, 50052)
 
 BLOCK_TIMEOUT_SECONDS = 600.0  # a first npm install or ./dev bootstrap
 READY_TIMEOUT_SECONDS = 180.0

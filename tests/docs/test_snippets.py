@@ -43,10 +43,10 @@ first block, as if the reader had followed the README's quick start.
 
 Ports are the one thing the harness changes, so that runs never collide with each other or
 with a server the developer has running: the default ports 50051 (service), 3567 (core),
-3001 (gateways) and 9464 (metrics) are replaced wherever they appear as a whole number in a
-block by free ports of this run, and ``SESSION_SERVICE_PORT`` / ``SESSION_CORE_PORT`` are
-set to them for commands that rely on the default without writing it. Write the default
-ports; never other fixed ports.
+3001 (gateways), 9464 (metrics) and 50052 (a second replica) are replaced wherever they
+appear as a whole number in a block by free ports of this run, and
+``SESSION_SERVICE_PORT`` / ``SESSION_CORE_PORT`` are set to them for commands that rely on
+the default without writing it. Write the default ports; never other fixed ports.
 
 The working directory is a scratch directory holding a symlink to every top-level entry of
 the repository (``.venv``, ``dev``, ``clients``, …), so ``./dev``, ``.venv/bin/python`` and

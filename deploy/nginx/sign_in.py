@@ -9,8 +9,9 @@ Sign-in trusts the posted user id: checking credentials is the application's job
 is where it would go. The HTTP settings (``ANTI_CSRF``, ``COOKIE_SECURE``) must match the
 service's, since the edge reads the tokens this endpoint sets.
 
-Run it (environment): SESSION_SERVICE_ADDRESS (default 127.0.0.1:50051), HOST (127.0.0.1),
-PORT (3001), ANTI_CSRF (NONE | VIA_TOKEN | VIA_CUSTOM_HEADER), COOKIE_SECURE ("true").
+Run it with the checkout's ``.venv/bin/python`` (it needs ``session_client``). Environment:
+SESSION_SERVICE_ADDRESS (default 127.0.0.1:50051), HOST (127.0.0.1),
+PORT (3002), ANTI_CSRF (NONE | VIA_TOKEN | VIA_CUSTOM_HEADER), COOKIE_SECURE ("true").
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def main() -> None:
     )
     app = create_app(os.environ.get("SESSION_SERVICE_ADDRESS", "127.0.0.1:50051"), config)
     host = os.environ.get("HOST", "127.0.0.1")
-    web.run_app(app, host=host, port=int(os.environ.get("PORT", "3001")), print=None)
+    web.run_app(app, host=host, port=int(os.environ.get("PORT", "3002")), print=None)
 
 
 if __name__ == "__main__":

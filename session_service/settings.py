@@ -10,6 +10,7 @@ with status 2.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -29,7 +30,7 @@ from session_common.config_loading import (
 )
 from session_common.logs import LOG_FORMATS, LOG_LEVELS
 from session_common.tracing import TRACING_EXPORTERS
-from session_service.core_client.config import ClientCertificate
+from session_service.core_settings import CoreSettings
 from session_service.domain.api import (
     DEFAULT_MAX_ACCESS_TOKEN_BYTES,
     MIN_MAX_ACCESS_TOKEN_BYTES,
@@ -64,42 +65,11 @@ class ListenError(OSError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Settings(GatewaySettings, RevocationSettings):
+class Settings(GatewaySettings, RevocationSettings, CoreSettings):
     """Everything ``start_service`` needs, with each setting's ``--help`` text."""
 
     host: str = setting("127.0.0.1", "address to listen on")
     port: int = setting(50051, "port to listen on; 0 picks a free one")
-    core_url: str = setting(
-        "",
-        "session core URL(s), ';'-separated; empty starts an embedded core with SQLite under "
-        "--data-dir",
-    )
-    core_api_key: str | None = setting(
-        None,
-        "API key for the --core-url core (prefer the environment variable); the embedded core"
-        " gets a new random one at each start",
-        secret=True,
-    )
-    core_timeout_seconds: float = setting(5.0, "upper bound of every core HTTP call")
-    core_max_connections: int = setting(
-        100,
-        "core requests on the wire at once (per serving process); more calls wait for one "
-        "within their deadline, then get RESOURCE_EXHAUSTED",
-    )
-    core_ca_file: Path | None = setting(
-        None, "PEM CA bundle trusted for https core URLs (default: system CAs)"
-    )
-    core_client_cert_file: Path | None = setting(
-        None, "PEM client certificate for mutual TLS to the core"
-    )
-    core_client_key_file: Path | None = setting(None, "PEM private key of --core-client-cert-file")
-    data_dir: Path = setting(Path(".data"), "where the embedded core keeps core.db")
-    core_database: str = setting(
-        "",
-        "database of the embedded core: sqlite:///path or postgresql://user@host:port/db; "
-        "empty: core.db under --data-dir",
-        secret=True,
-    )
     api_domain: str = setting(
         "http://localhost:3001", "the SDK appInfo api_domain; with --api-base-path it makes iss"
     )
@@ -245,41 +215,40 @@ class Settings(GatewaySettings, RevocationSettings):
             raise SettingsError(
                 f"--metrics-port must be between 0 and 65535 (got {self.metrics_port})"
             )
+        self._check_ports_apart()
         for cert, key in (
             ("tls_cert_file", "tls_key_file"),
             ("core_client_cert_file", "core_client_key_file"),
         ):
             if (getattr(self, cert) is None) != (getattr(self, key) is None):
                 raise SettingsError(f"{flag_of(cert)} and {flag_of(key)} go together")
-        if self.core_api_key is not None and self.embedded_core:
-            raise SettingsError(
-                "--core-api-key is for --core-url (the embedded core gets a new random key "
-                "at each start)"
-            )
-        if self.core_database and not self.embedded_core:
-            raise SettingsError("--core-database is for the embedded core (not with --core-url)")
-        if self.core_database and not self.core_database.startswith(
-            ("sqlite://", "postgresql://", "postgres://")
-        ):
-            raise SettingsError("--core-database must start with sqlite:// or postgresql://")
+        self.check_core_settings(SettingsError)
         if self.tls_client_ca_file is not None and self.tls_cert_file is None:
             raise SettingsError("--tls-client-ca-file needs --tls-cert-file (mutual TLS is TLS)")
         self.http_config()
+
+    def _check_ports_apart(self) -> None:
+        """Two of the process's listeners on one port of one address: the second could
+        never bind, so say which settings collide rather than "address already in use"."""
+        listeners = (
+            ("port", self.host, self.port),
+            ("http_port", self.http_host or self.host, self.http_port),
+            ("metrics_port", self.metrics_host, self.metrics_port),
+        )
+        for i, (name, host, port) in enumerate(listeners):
+            for other, other_host, other_port in listeners[i + 1 :]:
+                if not port or port != other_port:  # unset or 0 (a free port) never collide
+                    continue
+                if host == other_host or _every_interface(host) or _every_interface(other_host):
+                    raise SettingsError(
+                        f"{flag_of(other)} must differ from {flag_of(name)} (both {port})"
+                    )
 
     def http_config(self) -> HttpConfig:
         """The HTTP decision's configuration (``gateway_settings``)."""
         return self.gateway_config(
             self.anti_csrf, self.api_domain, self.api_base_path, SettingsError
         )
-
-    @property
-    def embedded_core(self) -> bool:
-        """No core URL given: the service runs the project's core in-process."""
-        return not self.core_url.strip()
-
-    def _core_client_certificate(self) -> ClientCertificate | None:
-        cert, key = self.core_client_cert_file, self.core_client_key_file
-        return None if cert is None or key is None else ClientCertificate(cert, key)
 
     def domain_config(self) -> DomainConfig:
         """The domain configuration (for the embedded core, of the settings that name it:
@@ -294,7 +263,7 @@ class Settings(GatewaySettings, RevocationSettings):
                     timeout_seconds=self.core_timeout_seconds,
                     max_connections=self.core_max_connections,
                     ca_file=self.core_ca_file,
-                    client_certificate=self._core_client_certificate(),
+                    client_certificate=self.core_client_certificate(),
                 ),
                 key_cache=KeyCacheConfig(
                     max_age_seconds=self.jwks_max_age_seconds,
@@ -331,6 +300,14 @@ _DOMAIN_FIELD_SETTINGS = {
     "token_cache.max_entries": "token_cache_size",
     "token_cache.max_rejected": "token_cache_rejected_size",
 }
+
+
+def _every_interface(host: str) -> bool:
+    """An address that listens on every interface (0.0.0.0, ::), colliding with any."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
 
 
 def _setting_of(domain_field: str) -> str:

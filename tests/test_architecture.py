@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "session_service.settings",
         "session_service.gateway_settings",
         "session_service.revocation_settings",
+        "session_service.core_settings",
     ),
     ("session_service.transport",),
     ("session_service.embedded_core",),

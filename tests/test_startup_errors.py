@@ -151,6 +151,11 @@ def test_service_refuses_an_override_module_that_fails(
         (["--api-domain", "localhost"], "--api-domain: must be an http(s) URL"),
         (["--api-base-path", "auth"], "--api-base-path: must start with '/'"),
         (["--http-port", "70000"], "--http-port must be between 0 and 65535"),
+        (["--port", "50071", "--http-port", "50071"], "--http-port must differ from --port"),
+        (
+            ["--http-port", "50072", "--metrics-port", "50072"],
+            "--metrics-port must differ from --http-port (both 50072)",
+        ),
         (["--cookie-same-site", "sideways"], "--cookie-same-site must be lax, strict or none"),
         (["--token-transfer-method", "both"], "--token-transfer-method must be any, header"),
         (["--refresh-token-path", "auth/r"], "--refresh-token-path must start with '/'"),

@@ -241,3 +241,30 @@ def test_anti_csrf_defaults_as_the_sdk_by_same_site(
     want = expected or AntiCsrfMode[flags["anti_csrf"]]
     assert settings.anti_csrf is want
     assert settings.http_config().anti_csrf is want
+
+
+@pytest.mark.parametrize(
+    ("flags", "collision"),
+    [
+        ({"port": "9000", "http_port": "9000"}, "--http-port must differ from --port"),
+        (
+            {"host": "0.0.0.0", "metrics_port": "9000", "port": "9000"},
+            "--metrics-port must differ from --port",
+        ),
+        (
+            {"http_host": "127.0.0.2", "http_port": "9000", "metrics_port": "9000"},
+            None,
+        ),
+        ({"port": "0", "http_port": "0", "metrics_port": "0"}, None),
+    ],
+)
+def test_listeners_on_one_port_of_one_address_are_refused(
+    flags: dict[str, str | None], collision: str | None
+) -> None:
+    """Each pair of listeners (gRPC, HTTP edge, metrics) is refused only when both could
+    not bind: the same port on the same address or a wildcard; 0 is a free port each."""
+    if collision is None:
+        load_settings(flags, {})
+        return
+    with pytest.raises(SettingsError, match=re.escape(collision)):
+        load_settings(flags, {})

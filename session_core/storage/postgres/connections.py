@@ -14,8 +14,16 @@ from session_core.storage.base import StorageError
 from session_core.storage.schema import LATEST_VERSION, POSTGRES_MIGRATIONS, SCHEMA_VERSION_TABLE
 
 # What the driver raises when the server is unreachable, gone, or refuses a statement.
-# TimeoutError covers connect timeouts and ``command_timeout``.
-DRIVER_ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+# TimeoutError covers connect timeouts and ``command_timeout``; InternalClientError is what
+# asyncpg raises on a connection the server ended mid-protocol (pg_terminate_backend of a
+# pooled connection), which is the same outage to a caller.
+DRIVER_ERRORS: Final = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 _CLOSE_GRACE_S: Final = 10.0
 
 

@@ -27,6 +27,7 @@ import platform
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 from bench import core_http, gateways, perf, revocation, service_rpc, verify_micro
 from bench.harness import format_table
@@ -105,6 +106,26 @@ def perf_options(args: argparse.Namespace) -> service_rpc.Options:
     )
 
 
+def write_report(
+    suite: str, about: dict[str, Any], options: service_rpc.Options, **sections: Any
+) -> dict[str, Any]:
+    """bench/results/<suite>.json: the command that ran, the machine, the options, then
+    ``sections`` in their order; returns what it wrote."""
+    RESULTS.mkdir(exist_ok=True)
+    report = {
+        "command": "./dev bench " + " ".join(sys.argv[1:]),
+        "machine": about,
+        "options": asdict(options),
+        **sections,
+    }
+    (RESULTS / f"{suite}.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def print_check(check: dict[str, Any]) -> None:
+    print(f"[{'met' if check['met'] else 'NOT MET'}] {check['text']}: {check['measured']}")
+
+
 def perf_main(args: argparse.Namespace) -> None:
     options = perf_options(args)
     about = perf.machine()
@@ -128,20 +149,18 @@ def perf_main(args: argparse.Namespace) -> None:
     ]
     print(perf.format_report(results, micro, memory, checks))
     print("\n".join(revocation.report_lines(revoked_memory)))
-    RESULTS.mkdir(exist_ok=True)
-    report = {
-        "command": "./dev bench " + " ".join(sys.argv[1:]),
-        "machine": about,
-        "options": asdict(options),
-        "results": [r.as_dict() for r in results],
-        "every_round": [r.as_dict() for r in every_round],
-        "in_process": micro,
-        "memory_mb": memory,
-        "targets": checks,
-        "revocation": {"memory": revoked_memory},
-        "gateways": compared,
-    }
-    (RESULTS / "perf.json").write_text(json.dumps(report, indent=2) + "\n")
+    report = write_report(
+        "perf",
+        about,
+        options,
+        results=[r.as_dict() for r in results],
+        every_round=[r.as_dict() for r in every_round],
+        in_process=micro,
+        memory_mb=memory,
+        targets=checks,
+        revocation={"memory": revoked_memory},
+        gateways=compared,
+    )
     written = json.loads(json.dumps(report))
     tables = [perf.markdown(written), revocation.markdown(written), gateways.markdown(compared)]
     (RESULTS / "perf.md").write_text("\n\n".join(tables) + "\n")
@@ -156,16 +175,8 @@ def gateways_main(args: argparse.Namespace) -> None:
     about["loadavg_at_end"] = os.getloadavg()
     check = gateways.target(compared)
     print(gateways.markdown(compared))
-    print(f"[{'met' if check['met'] else 'NOT MET'}] {check['text']}: {check['measured']}")
-    RESULTS.mkdir(exist_ok=True)
-    report = {
-        "command": "./dev bench " + " ".join(sys.argv[1:]),
-        "machine": about,
-        "options": asdict(options),
-        "gateways": compared,
-        "targets": [check],
-    }
-    (RESULTS / "gateways.json").write_text(json.dumps(report, indent=2) + "\n")
+    print_check(check)
+    write_report("gateways", about, options, gateways=compared, targets=[check])
     print(f"wrote gateways.json in {RESULTS}", file=sys.stderr)
 
 
@@ -177,18 +188,16 @@ def revocation_main(args: argparse.Namespace) -> None:
     print(format_table(results))
     print("\n".join(revocation.report_lines(memory)))
     for check in checks:
-        print(f"[{'met' if check['met'] else 'NOT MET'}] {check['text']}: {check['measured']}")
-    RESULTS.mkdir(exist_ok=True)
-    report = {
-        "command": "./dev bench " + " ".join(sys.argv[1:]),
-        "machine": about,
-        "options": asdict(options),
-        "results": [r.as_dict() for r in results],
-        "every_round": [r.as_dict() for r in every],
-        "revocation": {"memory": memory},
-        "targets": checks,
-    }
-    (RESULTS / "revocation.json").write_text(json.dumps(report, indent=2) + "\n")
+        print_check(check)
+    report = write_report(
+        "revocation",
+        about,
+        options,
+        results=[r.as_dict() for r in results],
+        every_round=[r.as_dict() for r in every],
+        revocation={"memory": memory},
+        targets=checks,
+    )
     print(revocation.markdown(json.loads(json.dumps(report))))
     print(f"wrote revocation.json in {RESULTS}", file=sys.stderr)
 

@@ -24,23 +24,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def core_serve_args(port: int, database_url: str) -> list[str]:
+    """``session-core``'s arguments to serve ``database_url`` on 127.0.0.1:``port``, logging
+    warnings and worse."""
+    return [
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--database",
+        database_url,
+        "--log-level",
+        "warning",
+    ]
+
+
 def start_core_process(port: int, database_url: str, cwd: Path) -> subprocess.Popen[bytes]:
     """Start ``session-core serve`` on 127.0.0.1:``port``; see ``wait_until_answering``."""
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "session_core.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--database",
-            database_url,
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, "-m", "session_core.cli", *core_serve_args(port, database_url)],
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(ROOT), "SESSION_CORE_DATA_DIR": str(cwd)},
     )

@@ -6,11 +6,10 @@ opentelemetry-proto's modules; ``session_proto/xds_generate.py``)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 from session_proto.xds_generate import XDS_PROTOS_VERSION
+from testkit.venvs import venv_python
 
 ROOT = Path(__file__).resolve().parents[1]
 XDS_VENV = ROOT / ".xds-venv"
@@ -25,24 +24,5 @@ XDS_REQUIREMENTS = (
 
 
 def xds_python() -> Path:
-    """The environment's interpreter; the environment is (re)built when missing or made for
-    other requirements."""
-    python = XDS_VENV / "bin" / "python"
-    marker = XDS_VENV / ".requirements"
-    wanted = "\n".join(XDS_REQUIREMENTS)
-    if not python.exists() or not marker.exists() or marker.read_text() != wanted:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(XDS_VENV)], check=True)
-        subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                *XDS_REQUIREMENTS,
-            ],
-            check=True,
-        )
-        marker.write_text(wanted)
-    return python
+    """The environment's interpreter (``testkit.venvs.venv_python``)."""
+    return venv_python(XDS_VENV, XDS_REQUIREMENTS, ".requirements")

@@ -11,7 +11,6 @@ only their consistency is checked; docs/gateways.md says so."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import yaml
 from session_service.domain.http_sessions import ROUTE_OPTION_NAMES, route_options
 from session_service.settings import Settings
 from session_service.transport.ext_authz import AUTHORIZATION_SERVICE
+from testkit.venvs import run_json
 from testkit.xds_venv import xds_python
 from tests.deploy.manifests import ROOT
 
@@ -39,17 +39,7 @@ PATCHED = {
 
 
 def check_against_envoy_api(jobs: list[dict[str, Any]]) -> dict[str, Any]:
-    done = subprocess.run(
-        [str(xds_python()), str(CHECKER)],
-        input=json.dumps(jobs),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=CHECKER.parent,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
+    result: dict[str, Any] = run_json(xds_python(), CHECKER, jobs, timeout_seconds=300)
     return result
 
 

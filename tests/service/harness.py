@@ -1,5 +1,5 @@
 """Test helpers for the service's end-to-end tests: ports, health waits, metrics scrapes,
-a gated proxy.
+a forwarding proxy and a gated one.
 
 Nothing here replaces a component we own: the service and the core are always the real
 ones on real sockets. ``GatedProxy`` only sits between them (a real HTTP hop) so a test can
@@ -84,48 +84,66 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
 
 
-class GatedProxy:
-    """An HTTP reverse proxy in front of a core. Requests to ``gated_path`` wait for
-    ``release`` (after setting ``arrived``); everything else passes straight through."""
+class ForwardingProxy:
+    """A real HTTP hop on 127.0.0.1 in front of ``upstream``: every request is passed on as
+    it came (bar its Host header) and the upstream's status, body and Content-Type come
+    back. Subclasses override ``handle`` to observe, hold or answer a request, calling
+    ``forward`` to pass it on."""
 
-    def __init__(self, upstream: str, gated_path: str) -> None:
+    def __init__(self, upstream: str, timeout_seconds: float = 5.0) -> None:
         self.upstream = upstream
-        self.gated_path = gated_path
-        self.arrived = asyncio.Event()
-        self.release = asyncio.Event()
-        self._http = httpx.AsyncClient()
+        self._http = httpx.AsyncClient(timeout=timeout_seconds)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
-    async def _forward(self, request: web.Request) -> web.Response:
-        if request.path == self.gated_path:
-            self.arrived.set()
-            await self.release.wait()
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host",)}
-        upstream = await self._http.request(
+    async def handle(self, request: web.Request) -> web.Response:
+        return await self.forward(request)
+
+    async def forward(self, request: web.Request, upstream: str | None = None) -> web.Response:
+        """``request`` sent to ``upstream`` (by default the proxy's) and its answer."""
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        answer = await self._http.request(
             request.method,
-            self.upstream + request.path_qs,
+            (upstream or self.upstream) + request.path_qs,
             content=await request.read(),
             headers=headers,
         )
         return web.Response(
-            status=upstream.status_code,
-            body=upstream.content,
-            headers={"Content-Type": upstream.headers.get("content-type", "text/plain")},
+            status=answer.status_code,
+            body=answer.content,
+            headers={"Content-Type": answer.headers.get("content-type", "text/plain")},
         )
 
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._forward)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
 
     async def stop(self) -> None:
-        self.release.set()
         if self._runner is not None:
             await self._runner.cleanup()
         await self._http.aclose()
+
+
+class GatedProxy(ForwardingProxy):
+    """A ``ForwardingProxy`` in front of a core. Requests to ``gated_path`` wait for
+    ``release`` (after setting ``arrived``); everything else passes straight through."""
+
+    def __init__(self, upstream: str, gated_path: str) -> None:
+        super().__init__(upstream)
+        self.gated_path = gated_path
+        self.arrived = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if request.path == self.gated_path:
+            self.arrived.set()
+            await self.release.wait()
+        return await self.forward(request)
+
+    async def stop(self) -> None:
+        self.release.set()
+        await super().stop()

@@ -25,6 +25,7 @@ import grpc
 import httpx
 from session_client import SessionClient, SessionStatus
 
+from testkit.processes import core_serve_args
 from tests.service.harness import free_port, scrape
 from tests.service.process_tree import ESTABLISHED, LISTEN, children, owners
 from tests.service.serve_process import SESSION_CORE, ServiceProcess, wait_serving
@@ -77,15 +78,7 @@ async def start_core(database_url: str, data_dir: Path, port: int | None = None)
     port = port or free_port()
     process = await ServiceProcess.run(
         SESSION_CORE,
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--database",
-        database_url,
-        "--log-level",
-        "warning",
+        *core_serve_args(port, database_url),
         env={"SESSION_CORE_API_KEYS": API_KEY, "SESSION_CORE_DATA_DIR": str(data_dir)},
     )
     core = Core(f"http://127.0.0.1:{port}", port, process)

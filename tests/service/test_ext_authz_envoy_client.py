@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from session_client import SessionClient, SessionStatus
 
 from session_common.clock import ManualClock, SystemClock
 from session_core.app import RunningCore
+from testkit.venvs import run_json
 from testkit.xds_venv import xds_python
 from tests.service.harness import free_port
 from tests.service.serve_process import running_service, wait_serving
@@ -48,17 +48,7 @@ async def envoy(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _envoy(job: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run(
-        [str(xds_python()), str(CLIENT)],
-        input=json.dumps(job),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=CLIENT.parent,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
+    result: dict[str, Any] = run_json(xds_python(), CLIENT, job, timeout_seconds=120)
     return result
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from session_proto.session.v1 import session_service_pb2 as pb
 from session_service.domain.config import DomainConfig
 from session_service.server import RunningService
 from testkit.sdk_venv import sdk_python
+from testkit.venvs import run_json
 from tests.reliability import STATS
 from tests.service.forged_tokens import NO_KEY, PARSE_FAILED, Expected, Kit, attacks
 
@@ -64,15 +63,7 @@ async def test_baseline_forgery_with_the_real_key_verifies(kit: Kit, client: Ses
 
 def _sdk_parse_boundary(tokens: list[str]) -> list[str]:
     """What the SDK itself does before any key or time check (tests/sdk/sdk_parse_oracle.py)."""
-    completed = subprocess.run(
-        [str(sdk_python()), str(ORACLE)],
-        input=json.dumps(tokens),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    boundary: list[str] = json.loads(completed.stdout)
+    boundary: list[str] = run_json(sdk_python(), ORACLE, tokens, timeout_seconds=120)
     return boundary
 
 

@@ -31,6 +31,7 @@ from session_core.app import RunningCore
 from session_service.server import RunningService
 from tests.faults import FaultProxy
 from tests.service.conftest import MakeService
+from tests.service.harness import ForwardingProxy
 
 VERIFY = "/recipe/session/verify"
 FEED = "/recipe/session/revocations"
@@ -260,47 +261,20 @@ async def test_more_revocations_than_the_cap_make_get_session_ask_the_core(
     assert core.requests[VERIFY] == verifies + 2
 
 
-class NoFeedCore:
+class NoFeedCore(ForwardingProxy):
     """A real HTTP hop in front of the project's core that answers the feed's path 404, as
     the SuperTokens core (which has no such path) does; every other request goes to the
     core. ``requests`` counts the requests by path."""
 
     def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
+        super().__init__(upstream)
         self.requests: Counter[str] = Counter()
-        self._http = httpx.AsyncClient()
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
-    async def _forward(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.Response:
         self.requests[request.path] += 1
         if request.path == FEED:
             return web.Response(status=404, text="Not found")
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-        upstream = await self._http.request(
-            request.method,
-            self.upstream + request.path_qs,
-            content=await request.read(),
-            headers=headers,
-        )
-        return web.Response(
-            status=upstream.status_code,
-            body=upstream.content,
-            headers={"Content-Type": upstream.headers.get("content-type", "text/plain")},
-        )
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-
-    async def stop(self) -> None:
-        await self._http.aclose()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return await self.forward(request)
 
 
 async def test_a_core_without_the_feed_is_detected_once_and_changes_nothing(

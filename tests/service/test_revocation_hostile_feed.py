@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
-import httpx
 import pytest
 from aiohttp import web
 from session_client import SessionClient, SessionStatus
@@ -25,6 +24,7 @@ from session_core.app import RunningCore, start_core
 from session_core.config import CoreConfig
 from tests.faults import Fault, FaultProxy
 from tests.service.conftest import MakeService
+from tests.service.harness import ForwardingProxy
 from tests.service.test_revocation_follower import (
     FEED,
     entries,
@@ -39,50 +39,23 @@ RECONNECTS = "session_service_revocation_feed_reconnects_total"
 MOST_PER_PAGE = 1000
 
 
-class RecordingProxy:
+class RecordingProxy(ForwardingProxy):
     """A real HTTP hop in front of the core that keeps the query of every feed request.
     With ``round_robin``, feed requests go to it and the core in turn (a load balancer in
     front of cores on different databases)."""
 
     def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
+        super().__init__(upstream, timeout_seconds=60)
         self.round_robin: str | None = None
         self.feed_queries: list[dict[str, str]] = []
-        self._http = httpx.AsyncClient(timeout=60)
-        self._runner: web.AppRunner | None = None
-        self.url = ""
 
-    async def _forward(self, request: web.Request) -> web.Response:
-        upstream_url = self.upstream
+    async def handle(self, request: web.Request) -> web.Response:
+        upstream = None
         if request.path == FEED:
             self.feed_queries.append(dict(request.query))
             if self.round_robin is not None and len(self.feed_queries) % 2:
-                upstream_url = self.round_robin
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-        upstream = await self._http.request(
-            request.method,
-            upstream_url + request.path_qs,
-            content=await request.read(),
-            headers=headers,
-        )
-        return web.Response(
-            status=upstream.status_code,
-            body=upstream.content,
-            headers={"Content-Type": upstream.headers.get("content-type", "text/plain")},
-        )
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._forward)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-
-    async def stop(self) -> None:
-        await self._http.aclose()
-        if self._runner is not None:
-            await self._runner.cleanup()
+                upstream = self.round_robin
+        return await self.forward(request, upstream)
 
 
 @pytest.fixture

@@ -182,15 +182,28 @@ def _grpc_user(
 
 def _check_user(job: Job, check: Any, index: int) -> Call:
     """Envoy's ``Check`` for ``GET /api/items`` with a pool token in the ``sAccessToken``
-    cookie, as Envoy's ext_authz filter sends it; users walk the pool from different offsets."""
-    requests = [
-        ext_authz.check_request({"cookie": f"sAccessToken={token}"}).SerializeToString()
+    cookie, as Envoy's ext_authz filter sends it (``testkit.ext_authz.numbered_check_request``:
+    addresses, time, a dozen headers); users walk the pool from different offsets. Every
+    call carries its own stream id and ``x-request-id``, as Envoy's do (the ids have a fixed
+    length, so a call's bytes are the template's with the ids replaced)."""
+    templates = [
+        ext_authz.numbered_check_request(
+            {"cookie": f"theme=dark; sAccessToken={token}; sFrontToken=1"}, 0
+        ).SerializeToString()
         for token in job.tokens
     ]
-    cycle = itertools.cycle(requests[index:] + requests[:index])
+    cycle = itertools.cycle(templates[index:] + templates[:index])
+    stream_id, request_id = f"{0:020d}".encode(), ext_authz.request_id_header(0).encode()
+    ids = itertools.count(index << 32)
 
     async def check_session() -> bool:
-        return bool(CheckResponse.FromString(await check(next(cycle))).status.code == 0)
+        call = next(ids)
+        request = (
+            next(cycle)
+            .replace(stream_id, f"{call:020d}".encode())
+            .replace(request_id, ext_authz.request_id_header(call).encode())
+        )
+        return bool(CheckResponse.FromString(await check(request)).status.code == 0)
 
     return check_session
 

@@ -20,6 +20,15 @@ answers, which carry the same token and differ in nothing the decision reads:
 Everything the GetSession fast path requires holds too (its cache entry still holds; no
 server-wide claim validators; ``get_session`` not overridden). Envoy's raw ``header_map``
 form goes through the whole decision.
+
+A request is read with as few Python steps as these rules allow (every step counts on a
+path that costs a few percent of a no-op RPC): the header names in one join, the token
+found in the ``cookie`` header without splitting it (``cookie_token``; a header whose
+other cookies it cannot rule out goes to the decision). The message is still parsed whole
+by protobuf (the service must answer INVALID_ARGUMENT to bytes that are not a
+CheckRequest, a string field that is not UTF-8 anywhere in it included, as when nothing is
+cached); that parse is most of what a cached Check costs over GetSession
+(docs/performance.md, "Gateways").
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from session_service.domain.http_transfer import (
     AUTHORIZATION_HEADER,
     LEGACY_ID_REFRESH_TOKEN_COOKIE,
 )
-from session_service.domain.http_types import Allowed, HttpConfig, parse_cookie_header
+from session_service.domain.http_types import Allowed, HttpConfig
 from session_service.transport.converters import RenderedResponse
 from session_service.transport.drain import RpcDrain
 from session_service.transport.fast_path import FastPath
@@ -45,7 +54,41 @@ from session_service.transport.metrics import RecordRpc
 
 _UNCHECKED_METHODS = frozenset({"OPTIONS", "TRACE"})
 _COOKIE = "cookie"
-_READ_HEADERS = frozenset({AUTHORIZATION_HEADER, _COOKIE})
+# Header names joined by two NULs (matches of adjacent names never overlap).
+_SEPARATOR = "\0\0"
+_AUTHORIZATION_NAME = f"\0{AUTHORIZATION_HEADER}\0"
+_COOKIE_NAME = f"\0{_COOKIE}\0"
+_ACCESS_TOKEN_PREFIX = ACCESS_TOKEN_COOKIE + "="
+
+
+def cookie_token(cookie: str) -> str | None:
+    """The ``sAccessToken`` value ``parse_cookie_header`` reads from ``cookie``, found
+    without splitting the header: when it is the first cookie or comes right after "; ",
+    and neither ``sAccessToken`` nor ``sIdRefreshToken`` appears in the other cookies (only
+    they are searched: the value, up to the next ";", belongs to this cookie); else None
+    (the decision answers). An empty value is None: the decision finds no token in it."""
+    at = cookie.find(_ACCESS_TOKEN_PREFIX)
+    if at < 0 or (at and cookie[at - 2 : at] != "; "):
+        return None
+    start = at + len(_ACCESS_TOKEN_PREFIX)
+    end = cookie.find(";", start)
+    if at and (
+        cookie.find(ACCESS_TOKEN_COOKIE, 0, at) >= 0
+        or cookie.find(LEGACY_ID_REFRESH_TOKEN_COOKIE, 0, at) >= 0
+    ):
+        return None
+    if end < 0:
+        value = cookie[start:].strip()
+    elif (
+        cookie.find(ACCESS_TOKEN_COOKIE, end) >= 0
+        or cookie.find(LEGACY_ID_REFRESH_TOKEN_COOKIE, end) >= 0
+    ):
+        return None
+    else:
+        value = cookie[start:end].strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return value or None
 
 
 class CheckFastPath:
@@ -66,21 +109,23 @@ class CheckFastPath:
         if attributes.context_extensions:
             return None
         http = attributes.request.http
-        method = http.method.upper()
-        if method in _UNCHECKED_METHODS or (self._get_only and method != "GET"):
-            return None
         headers = http.headers
-        # The decision reads names in any case (Envoy sends them lower-case; other callers
-        # may not): a bearer token, or cookies under another spelling, go to the decision.
-        for name in headers:
-            if name.lower() in _READ_HEADERS and name != _COOKIE:
-                return None
         cookie = headers.get(_COOKIE)
         if not cookie:
             return None
-        cookies = parse_cookie_header(cookie)
-        value = cookies.get(ACCESS_TOKEN_COOKIE)
-        if not value or LEGACY_ID_REFRESH_TOKEN_COOKIE in cookies:
+        method = http.method.upper()
+        if method in _UNCHECKED_METHODS or (self._get_only and method != "GET"):
+            return None
+        # The decision reads names in any case (Envoy sends them lower-case; other callers
+        # may not): a bearer token, or cookies under another spelling, go to the decision.
+        # One pass in C over every name: each is enclosed in NULs, so a name that
+        # lower-cases to one of these shows as the NUL-enclosed word (str.lower() maps
+        # characters alone, never across a NUL); "cookie" itself is the one allowed.
+        names = _SEPARATOR.join(("", *headers, "")).lower()
+        if _AUTHORIZATION_NAME in names or names.count(_COOKIE_NAME) != 1:
+            return None
+        value = cookie_token(cookie)
+        if value is None:
             return None
         return unquote(value).encode("utf-8", "surrogatepass")
 

@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 from session_client import SessionClient
 
 from session_proto.xds.envoy.service.auth.v3 import external_auth_pb2 as authz
-from testkit.ext_authz import check_call
+from session_service.domain.http_transfer import (
+    ACCESS_TOKEN_COOKIE,
+    LEGACY_ID_REFRESH_TOKEN_COOKIE,
+)
+from session_service.domain.http_types import HttpConfig, parse_cookie_header
+from session_service.transport.ext_authz import CHECK_METHOD
+from session_service.transport.ext_authz_fast import CheckFastPath, cookie_token
+from testkit.ext_authz import check_call, numbered_check_request
 from tests.service.conftest import MakeService
 
 # Two users' tokens: fixed strings the strategies refer to, replaced per run.
@@ -33,17 +40,21 @@ cookie_parts = st.sampled_from(
         "sAccessToken=",
         "sIdRefreshToken=legacy",
         f"sAccessToken={ALICE}%3D",
+        "sAccessToken",
+        f"a=1;sAccessToken={ALICE}",
+        f"sAccessToken={ALICE}; sAccessToken={BOB}",
     ]
 )
 requests = st.fixed_dictionaries(
     {
         "method": st.sampled_from(["GET", "POST", "DELETE", "OPTIONS", "TRACE", "HEAD", "get"]),
         "cookies": st.lists(cookie_parts, max_size=4),
-        "cookie_name": st.sampled_from(["cookie", "Cookie"]),
+        # The Kelvin sign (U+212A) lower-cases to "k".
+        "cookie_name": st.sampled_from(["cookie", "Cookie", "coo\u212aie"]),
         "authorization": st.one_of(
             st.none(),
             st.tuples(
-                st.sampled_from(["authorization", "Authorization"]),
+                st.sampled_from(["authorization", "Authorization", "AUTHORIZATION"]),
                 st.sampled_from([f"Bearer {BOB}", "Bearer not-a-token", f"bearer {BOB}", ALICE]),
             ),
         ),
@@ -119,3 +130,63 @@ async def test_the_fast_path_answers_as_the_decision(
     answered = await call(build(spec, tokens), timeout=10)
     decided = await call(build(spec, tokens, session_required="true"), timeout=10)
     assert answered == decided, spec
+
+
+async def test_envoys_own_request_shape_is_answered_by_the_fast_path(
+    make_service: MakeService, client: SessionClient
+) -> None:
+    """A CheckRequest as Envoy sends it (peers, time, stream id, a browser's headers, an
+    x-request-id of its own per request, other cookies around the token) gets the kept
+    answer, the very bytes the decision answers with."""
+    service = await make_service()
+    token = (await client.create_session("carol", {"plan": "pro"})).access_token.token
+    cookie = {"cookie": f"theme=dark; sAccessToken={token}; sFrontToken=1"}
+    fast = CheckFastPath(service.servicer.fast_path, HttpConfig())
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        call = check_call(channel)
+        raw = channel.unary_unary(CHECK_METHOD)
+        for number in range(2):  # kept from the second use on
+            assert (await call(numbered_check_request(cookie, number), timeout=10)).status.code == 0
+        for number in range(2, 6):
+            request = numbered_check_request(cookie, number)
+            kept = fast.answer(request)
+            assert kept is not None, "the fast path did not answer"
+            # Any context_extensions send the request through the whole decision.
+            routed = {"check_database": "false"}
+            decided = numbered_check_request(cookie, number, context_extensions=routed)
+            assert kept.data == await raw(decided.SerializeToString(), timeout=10)
+            assert await raw(request.SerializeToString(), timeout=10) == kept.data
+
+
+cookie_texts = st.lists(
+    st.sampled_from(
+        [
+            "sAccessToken=a.b.c",
+            "sAccessToken=x%3Dy",
+            'sAccessToken="q"',
+            "sAccessToken=",
+            " sAccessToken = s ",
+            "sAccessTokenX=n",
+            "xsAccessToken=n",
+            "sIdRefreshToken=l",
+            "theme=sAccessToken",
+            "sAccessToken",
+            "a=1",
+            "",
+        ]
+    ),
+    max_size=4,
+).flatmap(lambda parts: st.sampled_from([";".join(parts), "; ".join(parts)]))
+
+
+@given(cookie=cookie_texts)
+@example(cookie="theme=dark; sAccessToken=t; sFrontToken=1")
+@example(cookie="sAccessToken=t;sAccessToken=u")
+def test_the_fast_cookie_read_agrees_with_the_cookie_parser(cookie: str) -> None:
+    """``cookie_token`` finds what ``parse_cookie_header`` reads, or leaves it to the
+    decision."""
+    token = cookie_token(cookie)
+    if token is not None:
+        cookies = parse_cookie_header(cookie)
+        assert LEGACY_ID_REFRESH_TOKEN_COOKIE not in cookies
+        assert cookies.get(ACCESS_TOKEN_COOKIE) == token

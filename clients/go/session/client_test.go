@@ -156,7 +156,7 @@ func TestGetSessionWithoutAUsableToken(t *testing.T) {
 	}
 }
 
-func TestCheckDatabaseSeesARevocationTheCacheCannot(t *testing.T) {
+func TestARevokedSessionIsRefusedWithAndWithoutCheckDatabase(t *testing.T) {
 	client := newClient()
 	created := create(t, client, userID(t), nil)
 	token := created.Session.AccessToken
@@ -167,9 +167,11 @@ func TestCheckDatabaseSeesARevocationTheCacheCannot(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectStatus(t, "RevokeSession", revoked.Status, session.StatusOK)
-	// The access token stays valid until it expires when verified locally ...
-	expectStatus(t, "local verification after revoking", get(t, client, token, nil).Status, session.StatusOK)
-	// ... and the core knows the session is gone.
+	// The service follows its core's revocation feed, and the process that revoked the
+	// session refuses it at once, verifying locally (the SDK would accept the token until
+	// it expires) ...
+	expectStatus(t, "local verification after revoking", get(t, client, token, nil).Status, session.StatusUnauthorised)
+	// ... as the core does.
 	expectStatus(t, "check_database after revoking", get(t, client, token, &session.GetSessionOptions{CheckDatabase: true}).Status, session.StatusUnauthorised)
 
 	again, err := client.RevokeSession(callContext(t), created.Session.SessionHandle)

@@ -3,9 +3,11 @@ port: the HTTP request Envoy describes goes to the HTTP session decision
 (``domain/http_sessions.py``, the SDK's ``verify_session``) and its outcome back as Envoy's
 answer. Only conversion happens here.
 
-* In: ``attributes.request.http``'s method, path and headers (Envoy sends header names
-  lower-case, several ``cookie`` headers as one, and either ``headers`` or, with
-  ``encode_raw_headers``, ``header_map``), and the route's options from
+* In: ``attributes.request.http``'s method, path and headers (either ``headers`` or, with
+  ``encode_raw_headers``, ``header_map``; several ``cookie`` headers come as one). Envoy's
+  API states that every header key is lower-cased, and a key is read only so: one in
+  another case names no header Envoy can send and is not read (a caller other than Envoy
+  lower-cases its names). Then the route's options from
   ``attributes.context_extensions`` (``session_required``, ``check_database``,
   ``anti_csrf_check``, ``claim_validators`` as JSON). A bad option value is denied with 400
   and ``{"message": ...}`` naming it.
@@ -62,7 +64,8 @@ _GRPC_CODES: dict[int, int] = {
 
 
 def http_request(request: authz.CheckRequest) -> HttpRequest:
-    """The HTTP request Envoy describes: method, path (with the query string), headers."""
+    """The HTTP request Envoy describes: method, path (with the query string), and the
+    headers whose keys are lower-case (module docstring)."""
     http = request.attributes.request.http
     headers: Iterable[Header]
     if http.headers:
@@ -72,7 +75,8 @@ def http_request(request: authz.CheckRequest) -> HttpRequest:
             (h.key, h.value or h.raw_value.decode("utf-8", "replace"))
             for h in http.header_map.headers
         ]
-    return HttpRequest(http.method or "GET", http.path, headers)
+    lower_case = [(name, value) for name, value in headers if name == name.lower()]
+    return HttpRequest(http.method or "GET", http.path, lower_case)
 
 
 def header_options(headers: Sequence[Header], appended: frozenset[str] = frozenset()) -> list[Any]:
@@ -154,7 +158,7 @@ class ExtAuthz:
         if isinstance(outcome, Allowed):
             response = allowed_response(outcome)
             if self.fast is not None:
-                self.fast.keep(request, outcome, response)
+                self.fast.keep(outcome, response)
             return response
         return denied_response(outcome)
 

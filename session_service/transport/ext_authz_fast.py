@@ -8,32 +8,40 @@ of ``HttpSessions.verify``); it is kept only when it holds for every request thi
 answers, which carry the same token and differ in nothing the decision reads:
 
 * the token is the ``sAccessToken`` cookie (read as ``HttpRequest.cookie`` reads it) of the
-  one ``cookie`` header, spelt so, with no ``authorization`` header in any spelling (a bearer
-  token would be chosen first) and no legacy ``sIdRefreshToken`` cookie, and the configured
-  token transfer method accepts cookies;
+  ``cookie`` header, with no ``authorization`` header (a bearer token would be chosen
+  first) and no legacy ``sIdRefreshToken`` cookie, and the configured token transfer
+  method accepts cookies (header keys are read as the decision reads them: lower-case, as
+  Envoy's API states them, ``ext_authz.py``);
 * the route sets no ``context_extensions`` (every option at its default);
 * the method is neither OPTIONS nor TRACE (which pass unchecked), and is GET unless
   anti-CSRF is NONE (VIA_CUSTOM_HEADER checks ``rid`` on the others; with VIA_TOKEN the
   GetSession fast path answers nothing);
-* the decision allowed with a session and nothing for the client's response (no promotion).
+* the decision allowed with the session of the token's cache entry and nothing for the
+  client's response (no promotion).
 
 Everything the GetSession fast path requires holds too (its cache entry still holds; no
 server-wide claim validators; ``get_session`` not overridden). Envoy's raw ``header_map``
 form goes through the whole decision.
 
 A request is read with as few Python steps as these rules allow (every step counts on a
-path that costs a few percent of a no-op RPC): the header names in one join, the token
-found in the ``cookie`` header without splitting it (``cookie_token``; a header whose
-other cookies it cannot rule out goes to the decision). The message is still parsed whole
-by protobuf (the service must answer INVALID_ARGUMENT to bytes that are not a
-CheckRequest, a string field that is not UTF-8 anywhere in it included, as when nothing is
-cached); that parse is most of what a cached Check costs over GetSession
-(docs/performance.md, "Gateways").
+path that costs a few percent of a no-op RPC): no header is read but ``cookie`` and
+``authorization``, each one lookup in the message's map; the token of a ``cookie`` header
+answered before is found by the header's text (``CheckFastPath``), a new one without
+splitting the header (``cookie_token``; a header whose other cookies it cannot rule out
+goes to the decision). The message is still parsed whole by protobuf (the service must
+answer INVALID_ARGUMENT to bytes that are not a CheckRequest, a string field that is not
+UTF-8 anywhere in it included, as when nothing is cached); that parse is most of what a
+cached Check costs over GetSession (docs/performance.md, "Gateways").
+
+An answer is kept (``keep``) when the whole decision allowed with the very session the
+token's cache entry holds and nothing for the client's response: it then depends only on
+that token and the configuration.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -54,11 +62,12 @@ from session_service.transport.metrics import RecordRpc
 
 _UNCHECKED_METHODS = frozenset({"OPTIONS", "TRACE"})
 _COOKIE = "cookie"
-# Header names joined by two NULs (matches of adjacent names never overlap).
-_SEPARATOR = "\0\0"
-_AUTHORIZATION_NAME = f"\0{AUTHORIZATION_HEADER}\0"
-_COOKIE_NAME = f"\0{_COOKIE}\0"
 _ACCESS_TOKEN_PREFIX = ACCESS_TOKEN_COOKIE + "="
+# Cookie headers whose token is remembered: as many as the verified-token cache keeps
+# decoded by default (TokenCacheConfig.decoded_entries).
+REMEMBERED_COOKIES = 2048
+# The length of the end of a cookie header that finds it among the remembered ones.
+_KEY_LENGTH = 48
 
 
 def cookie_token(cookie: str) -> str | None:
@@ -91,65 +100,93 @@ def cookie_token(cookie: str) -> str | None:
     return value or None
 
 
-class CheckFastPath:
-    """The fast path of Check over GetSession's (``fast_path``) and one ``HttpConfig``."""
+def _token(cookie: str) -> bytes | None:
+    """The UTF-8 bytes of the ``sAccessToken`` value ``cookie_token`` finds in ``cookie``,
+    URL-decoded as ``HttpRequest.cookie`` decodes it; else None."""
+    value = cookie_token(cookie)
+    return None if value is None else unquote(value).encode("utf-8", "surrogatepass")
 
-    def __init__(self, fast_path: FastPath, config: HttpConfig) -> None:
+
+class CheckFastPath:
+    """The fast path of Check over GetSession's (``fast_path``) and one ``HttpConfig``.
+
+    ``answer(request)``: the kept answer to a CheckRequest, or None when the whole decision
+    must answer. The tokens of the cookie headers it answered are remembered, at most
+    ``remember`` (oldest out first): a browser sends the same header with every
+    request, so a repeat costs a dictionary lookup instead of finding, unquoting, encoding
+    and hashing its token again. They are found by the header's last ``_KEY_LENGTH``
+    characters (hashing those costs less than hashing the whole header) and compared whole.
+    ``answer`` is a closure, as GetSession's lookup (``FastPathCache``) is: every Python
+    call on this path counts."""
+
+    def __init__(
+        self, fast_path: FastPath, config: HttpConfig, remember: int = REMEMBERED_COOKIES
+    ) -> None:
         self._fast_path = fast_path
         self.enabled = fast_path.answers_tokens and config.token_transfer_method in (
             "any",
             "cookie",
         )
-        self._get_only = config.anti_csrf is not AntiCsrfMode.NONE
+        self._tokens: dict[str, tuple[str, bytes]] = {}
+        get_only = config.anti_csrf is not AntiCsrfMode.NONE
+        self.answer: Callable[[authz.CheckRequest], RenderedResponse | None] = self._answers(
+            get_only, remember
+        )
 
-    def _token(self, request: authz.CheckRequest) -> bytes | None:
-        """The cookie token of a request this path may answer (module docstring), else
-        None."""
-        attributes = request.attributes
-        if attributes.context_extensions:
-            return None
-        http = attributes.request.http
-        headers = http.headers
-        cookie = headers.get(_COOKIE)
-        if not cookie:
-            return None
-        method = http.method.upper()
-        if method in _UNCHECKED_METHODS or (self._get_only and method != "GET"):
-            return None
-        # The decision reads names in any case (Envoy sends them lower-case; other callers
-        # may not): a bearer token, or cookies under another spelling, go to the decision.
-        # One pass in C over every name: each is enclosed in NULs, so a name that
-        # lower-cases to one of these shows as the NUL-enclosed word (str.lower() maps
-        # characters alone, never across a NUL); "cookie" itself is the one allowed.
-        names = _SEPARATOR.join(("", *headers, "")).lower()
-        if _AUTHORIZATION_NAME in names or names.count(_COOKIE_NAME) != 1:
-            return None
-        value = cookie_token(cookie)
-        if value is None:
-            return None
-        return unquote(value).encode("utf-8", "surrogatepass")
+    @property
+    def remembered(self) -> int:
+        """How many cookie headers' tokens are remembered."""
+        return len(self._tokens)
 
-    def answer(self, request: authz.CheckRequest) -> RenderedResponse | None:
-        """The kept answer to ``request``, or None when the whole decision must answer."""
-        token = self._token(request)
-        if token is None:
-            return None
-        cached = self._fast_path.cached(token)
-        return None if cached is None else cached.check
+    def _answers(
+        self, get_only: bool, remember: int
+    ) -> Callable[[authz.CheckRequest], RenderedResponse | None]:
+        lookup = self._fast_path.cached
+        tokens = self._tokens
+        remembered = tokens.get
 
-    def keep(
-        self, request: authz.CheckRequest, allowed: Allowed, response: authz.CheckResponse
-    ) -> None:
-        """Keep ``response`` (the whole decision's answer to ``request``) for the next
-        requests with its token, when it holds for all of them (module docstring)."""
-        if not self.enabled or allowed.session is None or allowed.response_headers:
+        def answer(request: authz.CheckRequest) -> RenderedResponse | None:
+            attributes = request.attributes
+            if attributes.context_extensions:
+                return None
+            http = attributes.request.http
+            headers = http.headers
+            cookie = headers.get(_COOKIE)
+            if not cookie:
+                return None
+            method = http.method
+            if method != "GET":
+                method = method.upper()
+                if method in _UNCHECKED_METHODS or (get_only and method != "GET"):
+                    return None
+            if AUTHORIZATION_HEADER in headers:
+                return None
+            key = cookie[-_KEY_LENGTH:]
+            known = remembered(key)
+            if known is not None and known[0] == cookie:
+                cached = lookup(known[1])
+                return None if cached is None else cached.check
+            token = _token(cookie)
+            if token is None:
+                return None
+            cached = lookup(token)
+            if cached is None or cached.check is None:
+                return None
+            if len(tokens) >= remember:
+                del tokens[next(iter(tokens))]
+            tokens[key] = (cookie, token)
+            return cached.check
+
+        return answer
+
+    def keep(self, allowed: Allowed, response: authz.CheckResponse) -> None:
+        """Keep ``response``, the whole decision's answer for ``allowed``, with the cache
+        entry of its session's token, when it depends on nothing else (module docstring)."""
+        if not self.enabled or allowed.response_headers:
             return
-        token = self._token(request)
-        if token is None:
-            return
-        cached = self._fast_path.cached(token)
-        if cached is not None and cached.check is None:
-            cached.check = RenderedResponse(0, response.SerializeToString())
+        kept = self._fast_path.kept(allowed.session)
+        if kept is not None and kept.check is None:
+            kept.check = RenderedResponse(0, response.SerializeToString())
 
     def first(self, record: RecordRpc, rpcs: RpcDrain, wrapped: Any) -> Any:
         """Check whose first step is ``answer``, counted by the drain and recorded in the

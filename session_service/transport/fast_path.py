@@ -80,6 +80,10 @@ def render_ok(session: Session) -> RenderedResponse:
     return RenderedResponse(status, response.SerializeToString())
 
 
+def _nothing(token: bytes) -> None:
+    return None
+
+
 class FastPath:
     """The fast path over one recipe's verified-token cache."""
 
@@ -87,6 +91,10 @@ class FastPath:
         self._cache: FastPathCache[RenderedResponse] | None = recipe.fast_path_cache(render_ok)
         answer = None if self._cache is None else self._cache.answer
         self._answer: Callable[[bytes], RenderedResponse | None] | None = answer
+        # The rendered answer kept for a token (its UTF-8 bytes) while its cache entry still
+        # holds and a token-only GetSession could be answered from it; else None. The
+        # cache's own lookup (no frame of this class in between: Check's fast path calls it).
+        self.cached: Callable[[bytes], RenderedResponse | None] = answer or _nothing
 
     def answer(self, request: bytes) -> RenderedResponse | None:
         """The rendered answer to a GetSession request (its wire form) that carries only a
@@ -97,12 +105,6 @@ class FastPath:
         token = lone_access_token(request)
         return None if token is None else answer(token)
 
-    def cached(self, token: bytes) -> RenderedResponse | None:
-        """The rendered answer kept for ``token`` (its UTF-8 bytes) while its cache entry
-        still holds and a token-only GetSession could be answered from it; else None."""
-        answer = self._answer
-        return None if answer is None else answer(token)
-
     @property
     def answers_tokens(self) -> bool:
         """Whether ``cached`` can answer at all (see the module docstring)."""
@@ -111,13 +113,12 @@ class FastPath:
     def rendered(self, result: SessionResult) -> RenderedResponse | None:
         """The rendered answer for an OK result of the whole path whose session the cache
         kept with a token's entry; None for any other result."""
-        session = result.session
-        if (
-            self._cache is None
-            or session is None
-            or result.status is not Status.OK
-            or session.new_access_token is not None
-        ):
+        return self.kept(result.session) if result.status is Status.OK else None
+
+    def kept(self, session: Session | None) -> RenderedResponse | None:
+        """The rendered answer kept with the cache entry whose session ``session`` is (the
+        very object, with no new access token); None for any other session."""
+        if self._cache is None or session is None or session.new_access_token is not None:
             return None
         return self._cache.rendered(session)
 

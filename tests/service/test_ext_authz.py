@@ -293,12 +293,14 @@ async def test_the_fast_path_leaves_to_the_decision_what_it_could_answer_differe
     for _ in range(3):  # kept from the second on
         assert (await check(channel, check_request(cookie))).status.code == 0
 
-    for name in ("authorization", "Authorization"):  # Envoy's spelling, and another caller's
+    # A bearer token is chosen before the cookie; a key Envoy's API cannot send (not
+    # lower-case) is not read.
+    for name, user in (("authorization", "bob"), ("Authorization", "alice")):
         bearer = {**cookie, name: f"Bearer {bob.access_token.token}"}
         request = check_request({})
         request.attributes.request.http.headers.update(bearer)
-        as_bob = await check(channel, request)
-        assert ("x-session-user-id", "bob", OVERWRITE) in headers(as_bob.ok_response.headers)
+        answered = await check(channel, request)
+        assert ("x-session-user-id", user, OVERWRITE) in headers(answered.ok_response.headers)
     legacy = {"cookie": f"sIdRefreshToken=x; sAccessToken={alice.access_token.token}"}
     assert body(await check(channel, check_request(legacy))) == {"message": "try refresh token"}
     preflight = await check(channel, check_request(cookie, method="OPTIONS"))
@@ -352,6 +354,25 @@ async def test_raw_headers_as_envoy_encodes_them_are_read_too(
     response = await check(channel, request)
     assert response.status.code == 0
     assert ("x-session-user-id", "user-13", OVERWRITE) in headers(response.ok_response.headers)
+
+
+async def test_only_lower_case_header_keys_are_read_as_envoys_api_states_them(
+    channel: grpc.aio.Channel, client: SessionClient
+) -> None:
+    """Envoy lower-cases every header key (``AttributeContext.HttpRequest.headers`` and
+    ``header_map``); a key in another case is no header of the request, in either form."""
+    created = await client.create_session("user-14")
+    cookie = f"sAccessToken={created.access_token.token}"
+    for spelling in ("Cookie", "COOKIE", "coo\u212aie"):  # U+212A lower-cases to "k"
+        request = check_request({})
+        request.attributes.request.http.headers[spelling] = cookie
+        assert body(await check(channel, request)) == {"message": "unauthorised"}
+        raw = authz.CheckRequest()
+        raw.attributes.request.http.header_map.headers.add(key=spelling, raw_value=cookie.encode())
+        assert body(await check(channel, raw)) == {"message": "unauthorised"}
+    lower = check_request({"cookie": cookie})
+    lower.attributes.request.http.headers["Authorization"] = "Bearer not-a-token"
+    assert (await check(channel, lower)).status.code == 0
 
 
 async def test_a_kept_answer_is_not_given_for_a_session_the_revocation_feed_removed(

@@ -1,6 +1,7 @@
 """Check's fast path (transport/ext_authz_fast.py) answers exactly as the whole decision:
 for requests built from a kept cookie token, another user's token, look-alike and legacy
-cookies, bearer tokens in any spelling and methods of every kind, the answer equals the
+cookies, bearer tokens, header keys in any spelling (only lower-case ones are read) and
+methods of every kind, the answer equals the
 answer to the same request with ``context_extensions`` set to a default value, which always
 goes through the decision."""
 
@@ -190,3 +191,55 @@ def test_the_fast_cookie_read_agrees_with_the_cookie_parser(cookie: str) -> None
         cookies = parse_cookie_header(cookie)
         assert LEGACY_ID_REFRESH_TOKEN_COOKIE not in cookies
         assert cookies.get(ACCESS_TOKEN_COOKIE) == token
+
+
+async def test_a_remembered_cookie_header_is_compared_whole(
+    make_service: MakeService, client: SessionClient
+) -> None:
+    """Cookie headers that end alike (found under the same key among the remembered ones)
+    are each answered with their own token's answer; at most ``remember`` are kept."""
+    service = await make_service()
+    padding = "theme=" + "d" * 80  # longer than the part of a header that finds it
+    users = ("dana", "eve", "fay")
+    tokens = [(await client.create_session(user)).access_token.token for user in users]
+    cookies = [{"cookie": f"sAccessToken={token}; {padding}"} for token in tokens]
+    fast = CheckFastPath(service.servicer.fast_path, HttpConfig(), remember=2)
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        raw = channel.unary_unary(CHECK_METHOD)
+        decided = []
+        for cookie in cookies:
+            for number in range(2):  # kept from the second use on
+                request = numbered_check_request(cookie, number).SerializeToString()
+                answer = await raw(request, timeout=10)
+            decided.append(answer)
+        for number in range(2, 8):  # each header replaces the one before under its key
+            for cookie, expected, user in zip(cookies, decided, users, strict=True):
+                kept = fast.answer(numbered_check_request(cookie, number))
+                assert kept is not None and kept.data == expected
+                assert user.encode() in kept.data
+        assert fast.remembered == 1
+        # Distinct ends: every header is remembered, up to the bound.
+        for number, cookie in enumerate(cookies):
+            varied = {"cookie": f"{cookie['cookie']}; n={number}"}
+            assert fast.answer(numbered_check_request(varied, 9)) is not None
+        assert fast.remembered == 2
+
+
+async def test_an_answer_kept_for_a_bearer_token_serves_its_cookie(
+    make_service: MakeService, client: SessionClient
+) -> None:
+    """An answer is kept by the session it allowed, however the token came: a token seen as
+    a bearer token is answered from the fast path when it comes in a cookie."""
+    service = await make_service()
+    token = (await client.create_session("gus")).access_token.token
+    fast = CheckFastPath(service.servicer.fast_path, HttpConfig())
+    cookie = {"cookie": f"sAccessToken={token}"}
+    async with grpc.aio.insecure_channel(service.address) as channel:
+        raw = channel.unary_unary(CHECK_METHOD)
+        bearer = numbered_check_request({"authorization": f"Bearer {token}"}, 1)
+        for _ in range(2):  # kept from the second use on
+            by_bearer = await raw(bearer.SerializeToString(), timeout=10)
+        kept = fast.answer(numbered_check_request(cookie, 2))
+        assert kept is not None and kept.data == by_bearer
+        routed = numbered_check_request(cookie, 3, context_extensions={"check_database": "false"})
+        assert await raw(routed.SerializeToString(), timeout=10) == kept.data

@@ -10,6 +10,9 @@
 * ``gateways [--pairs P] [--slice-seconds T] [--gateway-users U]``: the gateways alone:
   Envoy's Check and the HTTP edge's /verify against the no-op RPC, nginx auth_request to
   /verify against nginx auth_request to a static 200 (bench/gateways.py).
+* ``instructions [--calls N] [--rounds R]``: instructions per call of the no-op, a cached
+  GetSession and a cached Check in the whole service process, counted by callgrind
+  (bench/instructions.py).
 * ``revocation [--concurrencies ...] [--variant-pairs P] [--revocations N]``: the revocation
   follower alone: GetSession ÷ no-op with it on and off, and the RSS N live revocations add
   (bench/revocation.py).
@@ -29,7 +32,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from bench import core_http, gateways, perf, revocation, service_rpc, verify_micro
+from bench import core_http, gateways, instructions, perf, revocation, service_rpc, verify_micro
 from bench.harness import format_table
 
 RESULTS = Path(__file__).with_name("results")
@@ -38,7 +41,10 @@ RESULTS = Path(__file__).with_name("results")
 def main() -> None:
     parser = argparse.ArgumentParser(prog="./dev bench")
     parser.add_argument(
-        "suite", nargs="?", default="core", choices=["core", "perf", "gateways", "revocation"]
+        "suite",
+        nargs="?",
+        default="core",
+        choices=["core", "perf", "gateways", "instructions", "revocation"],
     )
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -48,6 +54,7 @@ def main() -> None:
     parser.add_argument("--cached-tokens", type=int, default=100_000)
     parser.add_argument("--micro-tokens", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=1000, help="instructions: calls per round")
     parser.add_argument("--pairs", type=int, default=12)
     parser.add_argument("--variant-pairs", type=int, default=6)
     parser.add_argument("--slice-seconds", type=float, default=1.0)
@@ -73,6 +80,9 @@ def main() -> None:
         return
     if args.suite == "revocation":
         revocation_main(args)
+        return
+    if args.suite == "instructions":
+        instructions_main(args)
         return
     args.seconds = 5.0 if args.seconds is None else args.seconds
 
@@ -178,6 +188,16 @@ def gateways_main(args: argparse.Namespace) -> None:
     print_check(check)
     write_report("gateways", about, options, gateways=compared, targets=[check])
     print(f"wrote gateways.json in {RESULTS}", file=sys.stderr)
+
+
+def instructions_main(args: argparse.Namespace) -> None:
+    about = perf.machine()
+    measured = instructions.run(args.calls, args.rounds)
+    print(instructions.markdown(measured))
+    RESULTS.mkdir(exist_ok=True)
+    report = {"command": "./dev bench " + " ".join(sys.argv[1:]), "machine": about, **measured}
+    (RESULTS / "instructions.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote instructions.json in {RESULTS}", file=sys.stderr)
 
 
 def revocation_main(args: argparse.Namespace) -> None:

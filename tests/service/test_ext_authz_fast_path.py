@@ -23,7 +23,11 @@ from session_service.domain.http_transfer import (
 )
 from session_service.domain.http_types import HttpConfig, parse_cookie_header
 from session_service.transport.ext_authz import CHECK_METHOD
-from session_service.transport.ext_authz_fast import CheckFastPath, cookie_token
+from session_service.transport.ext_authz_fast import (
+    REMEMBERED_COOKIE_LENGTH,
+    CheckFastPath,
+    cookie_token,
+)
 from testkit.ext_authz import check_call, numbered_check_request
 from tests.service.conftest import MakeService
 
@@ -223,6 +227,12 @@ async def test_a_remembered_cookie_header_is_compared_whole(
             varied = {"cookie": f"{cookie['cookie']}; n={number}"}
             assert fast.answer(numbered_check_request(varied, 9)) is not None
         assert fast.remembered == 2
+        # A header longer than the bound is answered, and not remembered.
+        long = {"cookie": f"{cookies[0]['cookie']}; {'x' * REMEMBERED_COOKIE_LENGTH}=1"}
+        fresh = CheckFastPath(service.servicer.fast_path, HttpConfig())
+        for number in range(2):
+            assert fresh.answer(numbered_check_request(long, number)) is not None
+        assert fresh.remembered == 0
 
 
 async def test_an_answer_kept_for_a_bearer_token_serves_its_cookie(

@@ -25,20 +25,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import grpc
 
 from bench.harness import core_process, database
-from bench.service_process import SESSION_SERVICE, _wait_serving
+from bench.service_process import service_process
 from bench.session_tokens import create_sessions
 from session_proto.session.v1 import session_service_pb2 as pb
 from testkit.ext_authz import numbered_check_request
-from testkit.processes import free_port
 
 KINDS = {
     "noop": "no-op (Health/Check)",
@@ -93,40 +90,9 @@ def _control(*args: str) -> None:
     )
 
 
-@contextmanager
-def _service_under_callgrind(core_url: str, out: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={out}/callgrind.%p",
-            str(SESSION_SERVICE),
-            "serve",
-            "--core-url",
-            core_url,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    address = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 600  # starting under callgrind takes a minute or more
-        while True:
-            try:
-                _wait_serving(address, process)
-                break
-            except TimeoutError:
-                if time.monotonic() > deadline:
-                    raise
-        yield address, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=120)
+def _callgrind(out: Path) -> list[str]:
+    # Starting under callgrind takes a minute or more.
+    return ["valgrind", "-q", "--tool=callgrind", f"--callgrind-out-file={out}/callgrind.%p"]
 
 
 def _measure(out: Path, pid: int, calls: int, run: Callable[[], None]) -> int:
@@ -149,8 +115,9 @@ def run(calls: int, rounds: int) -> dict[str, Any]:
         tempfile.TemporaryDirectory() as scratch,
         database("sqlite") as url,
         core_process(url) as core,
-        _service_under_callgrind(core, Path(scratch)) as (address, pid),
+        service_process(core, under=_callgrind(Path(scratch)), start_timeout=600) as service,
     ):
+        address, pid = service.address, service.process.pid
         tokens = [created.access_token.token for created in create_sessions(address, TOKENS)]
         for kind in KINDS:  # every token cached, and its answers kept
             _load(address, kind, tokens, 4 * len(tokens))

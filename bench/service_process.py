@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,8 +136,8 @@ class RssSampler:
         self._thread.join()
 
 
-def _wait_serving(address: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
+def _wait_serving(address: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
     with grpc.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
@@ -154,11 +154,19 @@ def _wait_serving(address: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def service_process(core_url: str, *flags: str, metrics: bool = False) -> Iterator[Service]:
-    """``session-service serve`` against ``core_url`` on a free port."""
+def service_process(
+    core_url: str,
+    *flags: str,
+    metrics: bool = False,
+    under: Sequence[str] = (),
+    start_timeout: float = 60,
+) -> Iterator[Service]:
+    """``session-service serve`` against ``core_url`` on a free port; ``under``: a command
+    it runs under (a profiler), ``start_timeout`` seconds for it to become SERVING."""
     port = free_port()
     metrics_port = free_port() if metrics else None
     command = [
+        *under,
         str(SESSION_SERVICE),
         "serve",
         "--core-url",
@@ -174,7 +182,7 @@ def service_process(core_url: str, *flags: str, metrics: bool = False) -> Iterat
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     address = f"127.0.0.1:{port}"
     try:
-        _wait_serving(address, process)
+        _wait_serving(address, process, start_timeout)
         url = f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None
         yield Service(address, process, url)
     finally:

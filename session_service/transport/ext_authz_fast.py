@@ -66,8 +66,9 @@ _ACCESS_TOKEN_PREFIX = ACCESS_TOKEN_COOKIE + "="
 # Cookie headers whose token is remembered: as many as the verified-token cache keeps
 # decoded by default (TokenCacheConfig.decoded_entries).
 REMEMBERED_COOKIES = 2048
-# The longest cookie header remembered (nginx's default buffer for one header line), so
-# that the remembered headers and tokens hold at most about 32 MiB.
+# The longest cookie header remembered (nginx's default buffer for one header line). Only
+# ASCII headers are (a byte per character, in the header and in its token's bytes), so the
+# remembered headers and tokens hold at most about 32 MiB.
 REMEMBERED_COOKIE_LENGTH = 8192
 # The length of the end of a cookie header that finds it among the remembered ones.
 _KEY_LENGTH = 48
@@ -115,7 +116,7 @@ class CheckFastPath:
 
     ``answer(request)``: the kept answer to a CheckRequest, or None when the whole decision
     must answer. The tokens of the cookie headers it answered are remembered, at most
-    ``remember`` headers of up to ``REMEMBERED_COOKIE_LENGTH`` characters (oldest out
+    ``remember`` ASCII headers of up to ``REMEMBERED_COOKIE_LENGTH`` characters (oldest out
     first): a browser sends the same header with every
     request, so a repeat costs a dictionary lookup instead of finding, unquoting, encoding
     and hashing its token again. They are found by the header's last ``_KEY_LENGTH``
@@ -176,7 +177,7 @@ class CheckFastPath:
             cached = lookup(token)
             if cached is None or cached.check is None:
                 return None
-            if len(cookie) <= REMEMBERED_COOKIE_LENGTH:
+            if len(cookie) <= REMEMBERED_COOKIE_LENGTH and cookie.isascii():
                 if len(tokens) >= remember:
                     del tokens[next(iter(tokens))]
                 tokens[key] = (cookie, token)

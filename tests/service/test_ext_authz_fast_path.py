@@ -227,11 +227,14 @@ async def test_a_remembered_cookie_header_is_compared_whole(
             varied = {"cookie": f"{cookie['cookie']}; n={number}"}
             assert fast.answer(numbered_check_request(varied, 9)) is not None
         assert fast.remembered == 2
-        # A header longer than the bound is answered, and not remembered.
+        # A header longer than the bound, or not ASCII (up to 4 bytes a character in
+        # Python), is answered and not remembered.
         long = {"cookie": f"{cookies[0]['cookie']}; {'x' * REMEMBERED_COOKIE_LENGTH}=1"}
+        wide = {"cookie": f"{cookies[0]['cookie']}; mood=\U0001f600"}
         fresh = CheckFastPath(service.servicer.fast_path, HttpConfig())
-        for number in range(2):
-            assert fresh.answer(numbered_check_request(long, number)) is not None
+        for cookie in (long, wide):
+            for number in range(2):
+                assert fresh.answer(numbered_check_request(cookie, number)) is not None
         assert fresh.remembered == 0
 
 

@@ -114,6 +114,23 @@ def _delta(after: Samples, before: Samples, name: str, **labels: str) -> int:
     return int((value(after, name, **labels) or 0) - (value(before, name, **labels) or 0))
 
 
+async def _recorded(metrics_url: str, before: Samples, calls: int) -> Samples:
+    """The metrics once they count ``calls`` more CreateSession RPCs than ``before``. grpc
+    sends an error's status before the handler's task resumes and records it, so a caller
+    can see every answer a moment before the metrics do."""
+    deadline = time.monotonic() + 60
+    while True:
+        samples = await scrape(metrics_url)
+        counted = sum(
+            value - (before.get(key) or 0)
+            for key, value in samples.items()
+            if key[0] == RPCS and ("method", "CreateSession") in key[1]
+        )
+        if counted >= calls or time.monotonic() > deadline:
+            return samples
+        await asyncio.sleep(0.05)
+
+
 async def _burst(address: str, metrics_url: str, label: str) -> list[int]:
     """BURST concurrent CreateSession (no caller deadline: each is bounded by the core
     timeout only) with a Health Watch open throughout; checks every answer against the
@@ -144,7 +161,7 @@ async def _burst(address: str, metrics_url: str, label: str) -> list[int]:
         async with asyncio.timeout(HANG_GUARD_SECONDS):
             await asyncio.gather(*(create(n) for n in range(BURST)))
         milliseconds = round((time.perf_counter() - started) * 1000)
-        after = await scrape(metrics_url)
+        after = await _recorded(metrics_url, before, BURST)
         follower.cancel()
 
     STATS[f"saturation burst calls ({label})"] += BURST

@@ -117,17 +117,16 @@ def perf_options(args: argparse.Namespace) -> service_rpc.Options:
 
 
 def write_report(
-    suite: str, about: dict[str, Any], options: service_rpc.Options, **sections: Any
+    suite: str, about: dict[str, Any], options: service_rpc.Options | None, **sections: Any
 ) -> dict[str, Any]:
-    """bench/results/<suite>.json: the command that ran, the machine, the options, then
-    ``sections`` in their order; returns what it wrote."""
+    """bench/results/<suite>.json: the command that ran, the machine, the options (when the
+    suite takes the service benchmarks' ones), then ``sections`` in their order; returns
+    what it wrote."""
     RESULTS.mkdir(exist_ok=True)
-    report = {
-        "command": "./dev bench " + " ".join(sys.argv[1:]),
-        "machine": about,
-        "options": asdict(options),
-        **sections,
-    }
+    report = {"command": "./dev bench " + " ".join(sys.argv[1:]), "machine": about}
+    if options is not None:
+        report["options"] = asdict(options)
+    report.update(sections)
     (RESULTS / f"{suite}.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -194,9 +193,7 @@ def instructions_main(args: argparse.Namespace) -> None:
     about = perf.machine()
     measured = instructions.run(args.calls, args.rounds)
     print(instructions.markdown(measured))
-    RESULTS.mkdir(exist_ok=True)
-    report = {"command": "./dev bench " + " ".join(sys.argv[1:]), "machine": about, **measured}
-    (RESULTS / "instructions.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_report("instructions", about, None, **measured)
     print(f"wrote instructions.json in {RESULTS}", file=sys.stderr)
 
 

@@ -117,12 +117,11 @@ class CheckFastPath:
     ``answer(request)``: the kept answer to a CheckRequest, or None when the whole decision
     must answer. The tokens of the cookie headers it answered are remembered, at most
     ``remember`` ASCII headers of up to ``REMEMBERED_COOKIE_LENGTH`` characters (oldest out
-    first): a browser sends the same header with every
-    request, so a repeat costs a dictionary lookup instead of finding, unquoting, encoding
-    and hashing its token again. They are found by the header's last ``_KEY_LENGTH``
-    characters (hashing those costs less than hashing the whole header) and compared whole.
-    ``answer`` is a closure, as GetSession's lookup (``FastPathCache``) is: every Python
-    call on this path counts."""
+    first): a browser sends the same header with every request, so a repeat costs a
+    dictionary lookup instead of finding, unquoting, encoding and hashing its token again.
+    They are found by the header's last ``_KEY_LENGTH`` characters (hashing those costs
+    less than hashing the whole header) and compared whole. ``answer`` is a closure, as
+    GetSession's lookup (``FastPathCache``) is: every Python call on this path counts."""
 
     def __init__(
         self, fast_path: FastPath, config: HttpConfig, remember: int = REMEMBERED_COOKIES

@@ -90,7 +90,6 @@ class FastPath:
     def __init__(self, recipe: SessionRecipe) -> None:
         self._cache: FastPathCache[RenderedResponse] | None = recipe.fast_path_cache(render_ok)
         answer = None if self._cache is None else self._cache.answer
-        self._answer: Callable[[bytes], RenderedResponse | None] | None = answer
         # The rendered answer kept for a token (its UTF-8 bytes) while its cache entry still
         # holds and a token-only GetSession could be answered from it; else None. The
         # cache's own lookup (no frame of this class in between: Check's fast path calls it).
@@ -99,16 +98,13 @@ class FastPath:
     def answer(self, request: bytes) -> RenderedResponse | None:
         """The rendered answer to a GetSession request (its wire form) that carries only a
         token whose OK result the cache holds; None when it needs GetSession's whole path."""
-        answer = self._answer
-        if answer is None:
-            return None
         token = lone_access_token(request)
-        return None if token is None else answer(token)
+        return None if token is None else self.cached(token)
 
     @property
     def answers_tokens(self) -> bool:
         """Whether ``cached`` can answer at all (see the module docstring)."""
-        return self._answer is not None
+        return self.cached is not _nothing
 
     def rendered(self, result: SessionResult) -> RenderedResponse | None:
         """The rendered answer for an OK result of the whole path whose session the cache
@@ -127,8 +123,8 @@ class FastPath:
         the metrics; everything else goes through ``wrapped`` (only ``wrapped`` when no
         request can be answered from the cache). ``answer``'s steps are written out here:
         each call on this path costs (module docstring)."""
-        lookup = self._answer
-        if lookup is None:
+        lookup = self.cached
+        if lookup is _nothing:
             return wrapped
         lone = lone_access_token
         clock = time.perf_counter
